@@ -1,0 +1,568 @@
+#include "coordinator/core/coordinator_core.h"
+
+#include <algorithm>
+
+#include "common/check.h"
+
+namespace txcoord {
+
+CoordinatorCore::CoordinatorCore(CoordinatorOptions options, Rng* rng)
+    : options_(options), rng_(rng) {
+  TXC_CHECK(options_.epoch > 0);
+  TXC_CHECK(rng_ != nullptr);
+}
+
+void CoordinatorCore::Restore(const std::vector<Record>& durable_log) {
+  TXC_CHECK(txns_.empty() && next_lsn_ == 1);
+  for (auto& [id, log] : recovery::FoldCoordinatorLog(durable_log)) {
+    TXC_CHECK_MSG(id.epoch < options_.epoch, "log holds a transaction of this or a newer epoch");
+    Txn& t = txns_[id];
+    t.id = id;
+    t.protocol = log.protocol;
+    t.participants = log.participants;
+    t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
+    if (log.commit) {
+      // Decided: the record is durable, so COMMIT may go out at once.
+      t.phase = Phase::kCommitting;
+      t.decision_durable = true;
+      SendToParticipants(t, MsgType::kCommit, false);
+      ArmResend(t);
+    } else {
+      TXC_CHECK(log.pre_commit);
+      StartTermination(t);
+    }
+  }
+}
+
+TxnId CoordinatorCore::Begin(Protocol protocol) {
+  const TxnId id{options_.epoch, next_seq_++};
+  Txn& t = txns_[id];
+  t.id = id;
+  t.protocol = protocol;
+  t.phase = Phase::kActive;
+  t.phase_deadline = now_ + options_.active_timeout_ticks;
+  t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
+  return id;
+}
+
+void CoordinatorCore::Commit(uint64_t request_id, TxnId txn, std::vector<ShardId> participants) {
+  auto it = txns_.find(txn);
+  ClientReply r{.request_id = request_id, .txn = txn};
+  if (it == txns_.end()) {
+    // Never begun here, or already aborted and forgotten: nothing can commit it any more.
+    r.outcome = Outcome::kAborted;
+    r.reason = txn.epoch > options_.epoch ? AbortReason::kStaleEpoch : AbortReason::kUnknownTxn;
+    r.ok = false;
+    r.detail = "unknown transaction";
+    ready_.replies.push_back(std::move(r));
+    return;
+  }
+  Txn& t = it->second;
+  if (t.phase != Phase::kActive || t.client_request) {
+    // A duplicate commit: answer what is known, never start a second decision.
+    r.outcome = t.phase == Phase::kCommitting && t.decision_durable ? Outcome::kCommitted
+                                                                    : Outcome::kUnknown;
+    r.ok = false;
+    r.detail = "commit already in progress";
+    ready_.replies.push_back(std::move(r));
+    return;
+  }
+  std::sort(participants.begin(), participants.end());
+  participants.erase(std::unique(participants.begin(), participants.end()), participants.end());
+  t.participants = std::move(participants);
+  t.client_request = request_id;
+  t.client_deadline = now_ + options_.client_timeout_ticks;
+  if (t.participants.empty()) {
+    ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "no participants");
+    Finish(t);
+    return;
+  }
+  StartPrepare(t);
+}
+
+void CoordinatorCore::Abort(uint64_t request_id, TxnId txn, std::vector<ShardId> participants) {
+  ClientReply r{.request_id = request_id, .txn = txn, .outcome = Outcome::kAborted,
+                .reason = AbortReason::kClientAbort};
+  auto it = txns_.find(txn);
+  if (it != txns_.end() && it->second.phase != Phase::kActive) {
+    r.outcome = KnownOutcome(txn);
+    r.ok = false;
+    r.detail = "commit already in progress";
+    ready_.replies.push_back(std::move(r));
+    return;
+  }
+  if (it != txns_.end()) {
+    it->second.participants = std::move(participants);
+    SendToParticipants(it->second, MsgType::kAbort, false);
+    txns_.erase(it);
+    ++stats_.aborted;
+  }
+  ready_.replies.push_back(std::move(r));
+}
+
+TxnId CoordinatorCore::Execute(uint64_t request_id, Protocol protocol,
+                               std::map<ShardId, std::vector<Op>> ops) {
+  const TxnId id = Begin(protocol);
+  Txn& t = txns_[id];
+  std::vector<ShardId> shards;
+  for (const auto& [shard, list] : ops) shards.push_back(shard);
+  t.ops = std::move(ops);
+  Commit(request_id, id, std::move(shards));
+  return id;
+}
+
+void CoordinatorCore::Status(uint64_t request_id, TxnId txn) {
+  ready_.replies.push_back({.request_id = request_id, .txn = txn, .outcome = KnownOutcome(txn)});
+}
+
+Outcome CoordinatorCore::KnownOutcome(TxnId txn) const {
+  auto it = txns_.find(txn);
+  if (it == txns_.end()) {
+    // A newer epoch's transaction is not ours to presume anything about.
+    return txn.epoch > options_.epoch ? Outcome::kUnknown : Outcome::kAborted;
+  }
+  const Txn& t = it->second;
+  return t.phase == Phase::kCommitting && t.decision_durable ? Outcome::kCommitted
+                                                             : Outcome::kUnknown;
+}
+
+Message CoordinatorCore::To(ShardId shard, MsgType type, const Txn& t) const {
+  Message m;
+  m.type = type;
+  m.from = NodeRef::Coordinator();
+  m.to = NodeRef::Shard(shard);
+  m.txn = t.id;
+  m.epoch = options_.epoch;
+  m.protocol = t.protocol;
+  return m;
+}
+
+Lsn CoordinatorCore::Append(Record r) {
+  r.lsn = next_lsn_++;
+  r.epoch = options_.epoch;
+  ready_.records.push_back(std::move(r));
+  return next_lsn_ - 1;
+}
+
+void CoordinatorCore::ArmResend(Txn& t) { t.next_resend = now_ + t.resend.NextDelay(*rng_); }
+
+void CoordinatorCore::StartPrepare(Txn& t) {
+  t.phase = Phase::kPreparing;
+  t.one_phase = t.participants.size() == 1;
+  t.phase_deadline = now_ + options_.vote_timeout_ticks;
+  t.resend.Reset();
+  for (ShardId s : t.participants) {
+    if (t.votes.count(s)) continue;
+    Message m = To(s, MsgType::kPrepare, t);
+    m.participants = t.participants;
+    m.one_phase = t.one_phase;
+    auto ops = t.ops.find(s);
+    if (ops != t.ops.end()) m.ops = ops->second;
+    Send(std::move(m));
+  }
+  ArmResend(t);
+}
+
+void CoordinatorCore::SendToParticipants(Txn& t, MsgType type, bool only_unacked) {
+  for (ShardId s : t.participants) {
+    if (only_unacked && t.acked.count(s)) continue;
+    auto vote = t.votes.find(s);
+    // Read-only and NO voters left the transaction; they get no phase-2 message.
+    if (vote != t.votes.end() && (vote->second == Vote::kReadOnly || vote->second == Vote::kNo)) {
+      continue;
+    }
+    Message m = To(s, type, t);
+    if (type == MsgType::kPreCommit) m.commit = true;
+    Send(std::move(m));
+  }
+}
+
+void CoordinatorCore::ReplyClient(Txn& t, Outcome outcome, AbortReason reason,
+                                  const std::string& detail) {
+  if (!t.client_request) return;
+  ClientReply r{.request_id = *t.client_request, .txn = t.id, .outcome = outcome,
+                .reason = reason, .ok = outcome == Outcome::kCommitted, .detail = detail};
+  for (const auto& [shard, reads] : t.reads) {
+    r.reads.insert(r.reads.end(), reads.begin(), reads.end());
+  }
+  if (outcome == Outcome::kUnknown) ++stats_.unknown_replies;
+  ready_.replies.push_back(std::move(r));
+  t.client_request.reset();
+}
+
+void CoordinatorCore::HoldReplyClient(Txn& t, Lsn after) {
+  if (!t.client_request) return;
+  ClientReply r{.request_id = *t.client_request, .txn = t.id, .outcome = Outcome::kCommitted};
+  for (const auto& [shard, reads] : t.reads) {
+    r.reads.insert(r.reads.end(), reads.begin(), reads.end());
+  }
+  gate_.HoldReply(after, std::move(r), ready_);
+  t.client_request.reset();
+}
+
+void CoordinatorCore::Finish(Txn& t) { txns_.erase(t.id); }
+
+void CoordinatorCore::DecideAbort(Txn& t, AbortReason reason, const std::string& detail) {
+  // Presumed abort: no record. Tell every participant that may hold locks or a PREPARED record;
+  // one that misses this asks later and is told "aborted" because nothing is known.
+  SendToParticipants(t, MsgType::kAbort, false);
+  ReplyClient(t, Outcome::kAborted, reason, detail);
+  ++stats_.aborted;
+  Finish(t);
+}
+
+void CoordinatorCore::DecideCommit(Txn& t) {
+  Record r{.type = RecordType::kCoordCommit, .txn = t.id, .protocol = t.protocol,
+           .participants = t.participants};
+  t.decision_lsn = Append(std::move(r));
+  t.phase = Phase::kCommitting;
+  t.acked.clear();
+  // Persist before send: COMMIT and the client's COMMITTED wait for the record.
+  for (ShardId s : t.participants) {
+    if (t.votes[s] != Vote::kYes) continue;
+    gate_.HoldMessage(t.decision_lsn, To(s, MsgType::kCommit, t), ready_);
+  }
+  HoldReplyClient(t, t.decision_lsn);
+  t.resend.Reset();
+  t.next_resend = INT64_MAX;  // armed once the record is durable
+  ++stats_.committed;
+}
+
+void CoordinatorCore::StartPreCommit(Txn& t) {
+  Record r{.type = RecordType::kCoordPreCommit, .txn = t.id, .protocol = t.protocol,
+           .participants = t.participants};
+  t.decision_lsn = Append(std::move(r));
+  t.phase = Phase::kPreCommitting;
+  t.acked.clear();
+  for (ShardId s : t.participants) {
+    Message m = To(s, MsgType::kPreCommit, t);
+    m.commit = true;
+    gate_.HoldMessage(t.decision_lsn, std::move(m), ready_);
+  }
+  t.resend.Reset();
+  t.next_resend = INT64_MAX;
+  t.phase_deadline = INT64_MAX;
+}
+
+void CoordinatorCore::ChosenCommit(Txn& t) {
+  const bool first = t.phase != Phase::kCommitting;
+  t.phase = Phase::kCommitting;
+  t.decision_durable = true;  // chosen by a majority of durable PRE-COMMITs
+  t.acked.clear();
+  t.round.reset();
+  if (first) {
+    Append({.type = RecordType::kCoordCommit, .txn = t.id, .protocol = t.protocol,
+            .participants = t.participants});
+    ++stats_.committed;
+  }
+  SendToParticipants(t, MsgType::kCommit, false);
+  ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "");
+  t.resend.Reset();
+  ArmResend(t);
+}
+
+void CoordinatorCore::OnVote(Txn& t, const Message& m) {
+  const ShardId s = m.from.shard;
+  if (std::find(t.participants.begin(), t.participants.end(), s) == t.participants.end()) return;
+  if (t.votes.count(s)) return;  // duplicate
+  t.votes[s] = m.vote;
+  if (!m.reads.empty()) t.reads[s] = m.reads;
+  if (t.one_phase) {
+    if (m.outcome == Outcome::kCommitted) {
+      ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "");
+      ++stats_.committed;
+    } else {
+      ReplyClient(t, Outcome::kAborted, m.reason == AbortReason::kNone ? AbortReason::kVoteNo
+                                                                       : m.reason, "");
+      ++stats_.aborted;
+    }
+    Finish(t);
+    return;
+  }
+  if (m.vote == Vote::kNo) {
+    return DecideAbort(t, m.reason == AbortReason::kNone ? AbortReason::kVoteNo : m.reason,
+                       "shard " + std::to_string(s) + " voted no");
+  }
+  if (t.votes.size() < t.participants.size()) return;
+  bool any_yes = false;
+  for (const auto& [shard, v] : t.votes) any_yes |= v == Vote::kYes;
+  if (!any_yes) {
+    // Every participant was read-only: committed, nothing to log and no phase 2.
+    ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "read-only");
+    ++stats_.committed;
+    Finish(t);
+    return;
+  }
+  if (t.protocol == Protocol::kTwoPc) {
+    DecideCommit(t);
+  } else {
+    StartPreCommit(t);
+  }
+}
+
+void CoordinatorCore::StartTermination(Txn& t) {
+  t.phase = Phase::kTerminating;
+  const uint64_t floor = t.round ? BallotRound(t.round->highest_promise_seen()) : 0;
+  round_ = std::max(round_, floor) + 1;
+  t.round = std::make_unique<recovery::TerminationRound>(
+      MakeBallot(round_, kCoordinatorProposer), t.participants);
+  ++stats_.termination_rounds;
+  for (ShardId s : t.participants) {
+    Message m = To(s, MsgType::kStateQuery, t);
+    m.ballot = t.round->ballot();
+    m.abort_if_unprepared = true;
+    Send(std::move(m));
+  }
+  t.phase_deadline = now_ + options_.pre_commit_timeout_ticks;
+  ArmResend(t);
+}
+
+void CoordinatorCore::DriveRound(Txn& t) {
+  using Step = recovery::TerminationRound::Step;
+  switch (t.round->step()) {
+    case Step::kCollecting:
+    case Step::kAccepting:
+    case Step::kPreempted:  // Ticks retries with a higher ballot after the backoff
+      return;
+    case Step::kProposing:
+      for (ShardId s : t.participants) {
+        Message m = To(s, MsgType::kTermAccept, t);
+        m.ballot = t.round->ballot();
+        m.commit = t.round->propose_commit();
+        Send(std::move(m));
+      }
+      t.round->ProposalSent();
+      return;
+    case Step::kDecided:
+      if (t.round->outcome() == Outcome::kCommitted) return ChosenCommit(t);
+      return DecideAbort(t, AbortReason::kTermination, "termination chose abort");
+  }
+}
+
+void CoordinatorCore::Step(const Message& m) {
+  if (m.type == MsgType::kStaleEpoch) {
+    deposed_ = deposed_ || m.epoch > options_.epoch;
+    return;
+  }
+  if (m.type == MsgType::kStatus) {
+    Message r;
+    r.type = MsgType::kStatusReply;
+    r.from = NodeRef::Coordinator();
+    r.to = m.from;
+    r.txn = m.txn;
+    r.epoch = options_.epoch;
+    r.outcome = KnownOutcome(m.txn);
+    auto it = txns_.find(m.txn);
+    if (it != txns_.end() && it->second.phase == Phase::kCommitting &&
+        it->second.decision_lsn > durable_lsn_) {
+      gate_.HoldMessage(it->second.decision_lsn, std::move(r), ready_);
+    } else {
+      Send(std::move(r));
+    }
+    return;
+  }
+  auto it = txns_.find(m.txn);
+  if (it == txns_.end()) {
+    // A vote for a transaction already aborted and forgotten: tell the shard (presumed abort).
+    if (m.type == MsgType::kVote && m.vote == Vote::kYes && !m.one_phase) {
+      Message r;
+      r.type = MsgType::kAbort;
+      r.from = NodeRef::Coordinator();
+      r.to = m.from;
+      r.txn = m.txn;
+      r.epoch = options_.epoch;
+      if (m.txn.epoch <= options_.epoch) Send(std::move(r));
+    }
+    return;
+  }
+  Txn& t = it->second;
+  switch (m.type) {
+    case MsgType::kVote:
+      if (t.phase == Phase::kPreparing) OnVote(t, m);
+      return;
+    case MsgType::kPreCommitAck:
+      if (t.phase != Phase::kPreCommitting) return;
+      if (m.state == TxnState::kCommitted) return ChosenCommit(t);
+      if (m.state == TxnState::kAborted) {
+        return DecideAbort(t, AbortReason::kTermination, "participant aborted by termination");
+      }
+      if (!m.ok) {
+        // A termination leader holds a higher ballot: ballot 0 cannot win any more.
+        return StartTermination(t);
+      }
+      t.acked[m.from.shard] = true;
+      if (t.acked.size() >= recovery::Quorum(t.participants.size())) ChosenCommit(t);
+      return;
+    case MsgType::kDecisionAck:
+      if (t.phase != Phase::kCommitting) return;
+      t.acked[m.from.shard] = true;
+      {
+        size_t need = 0;
+        for (ShardId s : t.participants) {
+          auto v = t.votes.find(s);
+          if (v == t.votes.end() || v->second == Vote::kYes) ++need;
+        }
+        size_t have = 0;
+        for (ShardId s : t.participants) have += t.acked.count(s);
+        if (have < need) return;
+      }
+      // Everyone applied the decision: END (lazily, nothing waits on it) and forget.
+      Append({.type = RecordType::kCoordEnd, .txn = t.id, .protocol = t.protocol});
+      Finish(t);
+      return;
+    case MsgType::kStateReply:
+      if (t.phase == Phase::kOnePhaseQuery) {
+        if (m.state == TxnState::kCommitted || m.state == TxnState::kAborted) {
+          const bool committed = m.state == TxnState::kCommitted;
+          ReplyClient(t, committed ? Outcome::kCommitted : Outcome::kAborted,
+                      committed ? AbortReason::kNone : AbortReason::kTimeout, "");
+          ++(committed ? stats_.committed : stats_.aborted);
+          Finish(t);
+        }
+        return;
+      }
+      if (t.phase == Phase::kTerminating && m.ballot == t.round->ballot()) {
+        t.round->OnStateReply(m.from.shard, m);
+        DriveRound(t);
+      }
+      return;
+    case MsgType::kTermAcceptAck:
+      if (t.phase == Phase::kTerminating && m.ballot == t.round->ballot()) {
+        t.round->OnAcceptAck(m.from.shard, m);
+        DriveRound(t);
+      }
+      return;
+    case MsgType::kLearnDecision:
+      if (t.phase != Phase::kPreCommitting && t.phase != Phase::kTerminating) return;
+      if (m.outcome == Outcome::kCommitted) return ChosenCommit(t);
+      if (m.outcome == Outcome::kAborted) {
+        return DecideAbort(t, AbortReason::kTermination, "termination chose abort");
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+void CoordinatorCore::OnTick(Txn& t) {
+  if (t.client_request && now_ >= t.client_deadline) {
+    ReplyClient(t, Outcome::kUnknown, AbortReason::kTimeout, "outcome not known in time");
+  }
+  switch (t.phase) {
+    case Phase::kActive:
+      if (now_ >= t.phase_deadline) {
+        ++stats_.aborted;
+        Finish(t);
+      }
+      return;
+    case Phase::kPreparing:
+      if (now_ >= t.phase_deadline) {
+        if (t.one_phase) {
+          // The single participant decides; its vote is missing. Ask it, and make it abort if it
+          // has not decided, so that the answer is final.
+          t.phase = Phase::kOnePhaseQuery;
+          t.next_resend = now_;
+        } else {
+          return DecideAbort(t, AbortReason::kTimeout, "no vote in time");
+        }
+      }
+      break;
+    case Phase::kPreCommitting:
+      if (t.decision_durable && now_ >= t.phase_deadline) return StartTermination(t);
+      break;
+    case Phase::kTerminating:
+      if (t.round->step() == recovery::TerminationRound::Step::kPreempted ||
+          now_ >= t.phase_deadline) {
+        if (now_ >= t.next_resend) StartTermination(t);
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  if (now_ < t.next_resend) return;
+  ArmResend(t);
+  switch (t.phase) {
+    case Phase::kPreparing:
+      for (ShardId s : t.participants) {
+        if (t.votes.count(s)) continue;
+        Message m = To(s, MsgType::kPrepare, t);
+        m.participants = t.participants;
+        m.one_phase = t.one_phase;
+        auto ops = t.ops.find(s);
+        if (ops != t.ops.end()) m.ops = ops->second;
+        Send(std::move(m));
+      }
+      return;
+    case Phase::kOnePhaseQuery: {
+      if (++t.one_phase_queries > options_.one_phase_query_attempts) {
+        // Bounded: the shard aborts an undecided transaction on its own; the client already
+        // has UNKNOWN.
+        Finish(t);
+        return;
+      }
+      Message m = To(t.participants[0], MsgType::kStateQuery, t);
+      m.abort_if_unprepared = true;
+      Send(std::move(m));
+      return;
+    }
+    case Phase::kPreCommitting:
+      SendToParticipants(t, MsgType::kPreCommit, true);
+      return;
+    case Phase::kTerminating:
+      // Resend this round's current phase to those that have not answered.
+      for (ShardId s : t.participants) {
+        Message m = To(s, t.round->step() == recovery::TerminationRound::Step::kAccepting
+                              ? MsgType::kTermAccept
+                              : MsgType::kStateQuery,
+                       t);
+        m.ballot = t.round->ballot();
+        m.commit = t.round->propose_commit();
+        m.abort_if_unprepared = true;
+        Send(std::move(m));
+      }
+      return;
+    case Phase::kCommitting:
+      SendToParticipants(t, MsgType::kCommit, true);
+      return;
+    case Phase::kActive:
+      return;
+  }
+}
+
+void CoordinatorCore::Tick() {
+  ++now_;
+  std::vector<TxnId> ids;
+  ids.reserve(txns_.size());
+  for (const auto& [id, t] : txns_) ids.push_back(id);
+  for (TxnId id : ids) {
+    auto it = txns_.find(id);
+    if (it != txns_.end()) OnTick(it->second);
+  }
+}
+
+void CoordinatorCore::OnDurable(Lsn lsn) {
+  if (lsn <= durable_lsn_) return;
+  durable_lsn_ = lsn;
+  gate_.Release(durable_lsn_, ready_);
+  for (auto& [id, t] : txns_) {
+    if (t.decision_lsn == 0 || t.decision_lsn > lsn || t.decision_durable) continue;
+    if (t.phase == Phase::kCommitting) {
+      t.decision_durable = true;
+      ArmResend(t);
+    } else if (t.phase == Phase::kPreCommitting) {
+      t.decision_durable = true;
+      t.phase_deadline = now_ + options_.pre_commit_timeout_ticks;
+      ArmResend(t);
+    }
+  }
+}
+
+Ready CoordinatorCore::TakeReady() {
+  gate_.Release(durable_lsn_, ready_);
+  Ready out;
+  std::swap(out, ready_);
+  return out;
+}
+
+}  // namespace txcoord

@@ -1,0 +1,148 @@
+// The coordinator as a pure state machine (DESIGN.md sections 3-4, STYLE.md 1-3).
+//
+// Inputs: client requests (Begin, Commit, Abort, Execute, Status), Step(message), Tick() and
+// OnDurable(lsn). Output: TakeReady(). No I/O, no clock, no threads: the production driver and
+// the simulator feed it the same way.
+//
+// Protocol summary:
+//  - 2PC, presumed abort: PREPARE to every participant; all YES (or READ-ONLY) -> append COMMIT,
+//    and only once it is durable reply COMMITTED and send COMMIT (the messages wait in the
+//    durability gate). Any NO, or no vote by the vote timeout -> ABORT with no record.
+//    Read-only voters leave; all read-only -> committed with no record and no phase 2.
+//  - One participant: one-phase commit, the participant decides; no coordinator record.
+//  - 3PC: after all YES, append PRE-COMMIT; once durable send PRE-COMMIT (ballot 0 of the
+//    termination protocol). A majority of acks chooses commit: reply COMMITTED, send COMMIT,
+//    append COMMIT lazily. A preempted or stalled PRE-COMMIT round becomes a termination round
+//    run by the coordinator itself (recovery/core/termination.h).
+//  - Status queries from in-doubt participants: committed if decided, "not yet" while deciding,
+//    aborted if unknown (presumed abort) -- never "aborted" and commit later.
+//  - Every message carries this coordinator's epoch. A STALE-EPOCH reply deposes it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/protocol.h"
+#include "common/rng.h"
+#include "recovery/core/backoff.h"
+#include "recovery/core/log_fold.h"
+#include "recovery/core/termination.h"
+
+namespace txcoord {
+
+struct CoordinatorOptions {
+  Epoch epoch = 1;
+  Ticks vote_timeout_ticks = 60;      // undecided by then (no PRE-COMMIT sent): abort
+  Ticks resend_first_ticks = 8;       // first resend delay of PREPARE / PRE-COMMIT / COMMIT
+  Ticks resend_max_ticks = 64;        // cap of the resend backoff
+  Ticks client_timeout_ticks = 200;   // a client still waiting then gets UNKNOWN (or the outcome)
+  Ticks pre_commit_timeout_ticks = 60;  // no PRE-COMMIT majority by then: run termination
+  Ticks active_timeout_ticks = 2000;  // a begun transaction never committed is forgotten
+  int one_phase_query_attempts = 20; // 1PC outcome queries before giving the txn up
+};
+
+struct CoordinatorStats {
+  uint64_t committed = 0;
+  uint64_t aborted = 0;
+  uint64_t unknown_replies = 0;
+  uint64_t termination_rounds = 0;
+};
+
+class CoordinatorCore {
+ public:
+  // REQUIRES: options.epoch is larger than every epoch any earlier incarnation ran under.
+  CoordinatorCore(CoordinatorOptions options, Rng* rng);
+
+  // Recovery: the durable decision log of earlier incarnations. Call once, before any input.
+  // COMMIT without END: resend COMMIT until acked. PRE-COMMIT without COMMIT: run termination
+  // (never "drive to commit": the participants may have chosen abort meanwhile).
+  void Restore(const std::vector<Record>& durable_log);
+
+  // Client requests. Replies come out of TakeReady() with the given request_id.
+  TxnId Begin(Protocol protocol);
+  // participants: every shard the client read or wrote. Empty -> committed at once.
+  void Commit(uint64_t request_id, TxnId txn, std::vector<ShardId> participants);
+  void Abort(uint64_t request_id, TxnId txn, std::vector<ShardId> participants);
+  // One-shot transaction: begin + ops + commit. Reads come back in the reply.
+  TxnId Execute(uint64_t request_id, Protocol protocol, std::map<ShardId, std::vector<Op>> ops);
+  void Status(uint64_t request_id, TxnId txn);
+
+  void Step(const Message& m);
+  void Tick();
+  void OnDurable(Lsn lsn);
+  Ready TakeReady();
+
+  Epoch epoch() const { return options_.epoch; }
+  bool deposed() const { return deposed_; }
+  size_t live_transactions() const { return txns_.size(); }
+  const CoordinatorStats& stats() const { return stats_; }
+  // What this coordinator would answer a status query with, right now.
+  Outcome KnownOutcome(TxnId txn) const;
+
+ private:
+  enum class Phase {
+    kActive,         // begun, the client has not asked to commit yet
+    kPreparing,      // PREPAREs out, collecting votes
+    kOnePhaseQuery,  // 1PC vote missing: asking the participant for the outcome
+    kPreCommitting,  // 3PC: PRE-COMMIT record appended/durable, collecting acks
+    kTerminating,    // 3PC: running a termination round as proposer
+    kCommitting,     // decided COMMIT: sending COMMIT until every participant acked
+  };
+
+  struct Txn {
+    TxnId id;
+    Protocol protocol = Protocol::kTwoPc;
+    Phase phase = Phase::kActive;
+    std::vector<ShardId> participants;
+    std::map<ShardId, std::vector<Op>> ops;  // one-shot only
+    bool one_phase = false;
+    std::map<ShardId, Vote> votes;
+    std::map<ShardId, std::vector<OpResult>> reads;
+    std::map<ShardId, bool> acked;  // PRE-COMMIT acks or COMMIT acks, per phase
+    Lsn decision_lsn = 0;           // 2PC COMMIT / 3PC PRE-COMMIT record
+    bool decision_durable = false;
+    std::optional<uint64_t> client_request;
+    Ticks client_deadline = 0;
+    Ticks phase_deadline = 0;
+    Ticks next_resend = 0;
+    recovery::Backoff resend{8, 64};
+    std::unique_ptr<recovery::TerminationRound> round;
+    int one_phase_queries = 0;
+  };
+
+  void StartPrepare(Txn& t);
+  void OnVote(Txn& t, const Message& m);
+  void DecideAbort(Txn& t, AbortReason reason, const std::string& detail);
+  void DecideCommit(Txn& t);  // 2PC
+  void ChosenCommit(Txn& t);  // 3PC: commit is chosen at the participants
+  void StartPreCommit(Txn& t);
+  void StartTermination(Txn& t);
+  void DriveRound(Txn& t);
+  void SendToParticipants(Txn& t, MsgType type, bool only_unacked);
+  void ReplyClient(Txn& t, Outcome outcome, AbortReason reason, const std::string& detail);
+  void HoldReplyClient(Txn& t, Lsn after);
+  void Finish(Txn& t);  // forget; caller must not touch t afterwards
+  void OnTick(Txn& t);
+  void ArmResend(Txn& t);
+  Message To(ShardId shard, MsgType type, const Txn& t) const;
+  Lsn Append(Record r);
+  void Send(Message m) { ready_.messages.push_back(std::move(m)); }
+
+  CoordinatorOptions options_;
+  Rng* rng_;
+  Ticks now_ = 0;
+  uint64_t next_seq_ = 1;
+  Lsn next_lsn_ = 1;
+  Lsn durable_lsn_ = 0;
+  uint64_t round_ = 0;
+  bool deposed_ = false;
+  std::map<TxnId, Txn> txns_;
+  DurabilityGate gate_;
+  Ready ready_;
+  CoordinatorStats stats_;
+};
+
+}  // namespace txcoord

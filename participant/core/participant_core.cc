@@ -1,0 +1,627 @@
+#include "participant/core/participant_core.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/check.h"
+#include "recovery/core/log_fold.h"
+
+namespace txcoord {
+
+namespace {
+bool IsVoted(TxnState s) {
+  return s == TxnState::kPrepared || s == TxnState::kPreCommitted || s == TxnState::kPreAborted;
+}
+int64_t ParseInt(const std::optional<std::string>& v) {
+  if (!v || v->empty()) return 0;
+  int64_t out = 0;
+  std::from_chars(v->data(), v->data() + v->size(), out);
+  return out;
+}
+}  // namespace
+
+ParticipantCore::ParticipantCore(ParticipantOptions options, const KvReader* store, Rng* rng)
+    : options_(options), store_(store), rng_(rng) {
+  TXC_CHECK(store_ != nullptr && rng_ != nullptr);
+}
+
+ParticipantCore::Txn* ParticipantCore::Find(TxnId id) {
+  auto it = txns_.find(id);
+  return it == txns_.end() ? nullptr : &it->second;
+}
+
+ParticipantCore::Txn& ParticipantCore::NewTxn(TxnId id, Epoch epoch) {
+  Txn& t = txns_[id];
+  t.id = id;
+  t.epoch = epoch;
+  t.last_activity = now_;
+  t.backoff = recovery::Backoff(options_.in_doubt_first_ticks, options_.in_doubt_max_ticks);
+  return t;
+}
+
+void ParticipantCore::Restore(const std::vector<Record>& durable_log) {
+  TXC_CHECK(txns_.empty() && next_lsn_ == 1);
+  recovery::ParticipantLog log = recovery::FoldParticipantLog(durable_log);
+  max_epoch_ = log.max_epoch;
+  for (auto& [id, rec] : log.txns) {
+    if (rec.state == TxnState::kUnknown) continue;  // only a promise: never voted here
+    Txn& t = NewTxn(id, rec.epoch);
+    t.state = rec.state;
+    t.protocol = rec.protocol;
+    t.participants = rec.participants;
+    t.promised = rec.promised;
+    t.accepted = rec.accepted;
+    if (IsVoted(t.state)) {
+      for (const Write& w : rec.writes) {
+        t.writes[w.key] = w.value;
+        TXC_CHECK(TryLock(t, w.key, true));  // no two voted transactions share a write lock
+      }
+      StartInDoubt(t);
+    }
+  }
+}
+
+bool ParticipantCore::TryLock(Txn& t, const std::string& key, bool exclusive) {
+  Lock& l = locks_[key];
+  const bool mine_x = l.exclusive && *l.exclusive == t.id;
+  if (mine_x) return true;
+  if (l.exclusive) {
+    if (l.shared.empty() && !l.exclusive) locks_.erase(key);
+    return false;
+  }
+  if (!exclusive) {
+    l.shared.insert(t.id);
+    t.locks.insert(key);
+    return true;
+  }
+  const bool only_me = l.shared.empty() || (l.shared.size() == 1 && l.shared.count(t.id));
+  if (!only_me) return false;
+  l.shared.erase(t.id);
+  l.exclusive = t.id;
+  t.locks.insert(key);
+  return true;
+}
+
+void ParticipantCore::ReleaseLocks(Txn& t) {
+  for (const std::string& key : t.locks) {
+    auto it = locks_.find(key);
+    if (it == locks_.end()) continue;
+    it->second.shared.erase(t.id);
+    if (it->second.exclusive && *it->second.exclusive == t.id) it->second.exclusive.reset();
+    if (it->second.shared.empty() && !it->second.exclusive) locks_.erase(it);
+  }
+  t.locks.clear();
+}
+
+AbortReason ParticipantCore::RunOps(Txn& t, const std::vector<Op>& ops,
+                                    std::vector<OpResult>& reads) {
+  for (const Op& op : ops) {
+    const bool exclusive = op.type != Op::Type::kGet || op.for_update;
+    if (!TryLock(t, op.key, exclusive)) {
+      ++stats_.lock_conflicts;
+      return AbortReason::kLockConflict;
+    }
+    auto current = [&]() -> std::optional<std::string> {
+      auto w = t.writes.find(op.key);
+      return w != t.writes.end() ? w->second : store_->Get(op.key);
+    };
+    switch (op.type) {
+      case Op::Type::kGet: {
+        auto v = current();
+        reads.push_back({op.key, v.has_value(), v.value_or("")});
+        break;
+      }
+      case Op::Type::kPut:
+        t.writes[op.key] = op.value;
+        break;
+      case Op::Type::kDelete:
+        t.writes[op.key] = std::nullopt;
+        break;
+      case Op::Type::kAdd: {
+        const int64_t next = ParseInt(current()) + op.delta;
+        if (next < op.min_result) return AbortReason::kConstraint;
+        t.writes[op.key] = std::to_string(next);
+        break;
+      }
+    }
+  }
+  return AbortReason::kNone;
+}
+
+Lsn ParticipantCore::Append(Record r) {
+  r.lsn = next_lsn_++;
+  ready_.records.push_back(std::move(r));
+  return next_lsn_ - 1;
+}
+
+void ParticipantCore::SendAfter(Txn& t, Message m) {
+  if (t.record_lsn > durable_lsn_) {
+    gate_.HoldMessage(t.record_lsn, std::move(m), ready_);
+  } else {
+    Send(std::move(m));
+  }
+}
+
+Message ParticipantCore::Reply(const Message& to_msg, MsgType type) const {
+  Message r;
+  r.type = type;
+  r.from = NodeRef::Shard(options_.shard);
+  r.to = to_msg.from;
+  r.txn = to_msg.txn;
+  r.epoch = to_msg.epoch;
+  r.protocol = to_msg.protocol;
+  r.ballot = to_msg.ballot;
+  return r;
+}
+
+bool ParticipantCore::Fenced(const Message& m) {
+  if (!m.from.is_coordinator()) return false;
+  if (m.epoch < max_epoch_) {
+    ++stats_.stale_rejected;
+    Message r = Reply(m, MsgType::kStaleEpoch);
+    r.epoch = max_epoch_;
+    Send(std::move(r));
+    return true;
+  }
+  if (m.epoch > max_epoch_) {
+    max_epoch_ = m.epoch;
+    Append({.type = RecordType::kEpochSeen, .epoch = max_epoch_});
+  }
+  return false;
+}
+
+void ParticipantCore::Execute(uint64_t request_id, TxnId txn, Epoch epoch, std::vector<Op> ops) {
+  ClientReply r{.request_id = request_id, .txn = txn};
+  auto fail = [&](AbortReason reason, std::string detail) {
+    r.ok = false;
+    r.outcome = Outcome::kAborted;
+    r.reason = reason;
+    r.detail = std::move(detail);
+    ready_.replies.push_back(std::move(r));
+  };
+  if (epoch < max_epoch_ || txn.epoch != epoch) {
+    ++stats_.stale_rejected;
+    return fail(AbortReason::kStaleEpoch, "coordinator epoch is deposed");
+  }
+  if (epoch > max_epoch_) {
+    max_epoch_ = epoch;
+    Append({.type = RecordType::kEpochSeen, .epoch = max_epoch_});
+  }
+  Txn* t = Find(txn);
+  if (t == nullptr) t = &NewTxn(txn, epoch);
+  if (t->state != TxnState::kActive) {
+    r.ok = false;
+    r.outcome = t->state == TxnState::kCommitted ? Outcome::kCommitted
+                : t->state == TxnState::kAborted ? Outcome::kAborted
+                                                 : Outcome::kUnknown;
+    r.reason = AbortReason::kNone;
+    r.detail = std::string("transaction is ") + ToString(t->state) + ", not active";
+    ready_.replies.push_back(std::move(r));
+    return;
+  }
+  t->last_activity = now_;
+  const AbortReason reason = RunOps(*t, ops, r.reads);
+  if (reason != AbortReason::kNone) {
+    AbortHere(*t, false);
+    return fail(reason, "aborted at shard " + std::to_string(options_.shard));
+  }
+  ready_.replies.push_back(std::move(r));
+}
+
+void ParticipantCore::AbortHere(Txn& t, bool durable) {
+  if (IsFinal(t.state)) return;
+  // A voted transaction's abort must be durable (its PREPARED record is); so must an abort that
+  // answers a query, so that a late PREPARE cannot undo what the answer promised.
+  if (durable || IsVoted(t.state)) {
+    t.record_lsn = Append({.type = RecordType::kAborted, .txn = t.id, .epoch = t.epoch});
+  }
+  t.state = TxnState::kAborted;
+  t.writes.clear();
+  t.round.reset();
+  ReleaseLocks(t);
+}
+
+void ParticipantCore::Commit(Txn& t, NodeRef ack_to, bool send_ack) {
+  if (t.state == TxnState::kAborted) {
+    ++stats_.conflicting_decisions;
+    return;
+  }
+  if (t.state != TxnState::kCommitted) {
+    if (!IsVoted(t.state)) {
+      // COMMIT for a transaction this shard never voted YES for: nothing may be applied.
+      ++stats_.conflicting_decisions;
+      return;
+    }
+    Record r{.type = RecordType::kCommitted, .txn = t.id, .epoch = t.epoch,
+             .protocol = t.protocol};
+    for (auto& [key, value] : t.writes) r.writes.push_back({key, value});
+    t.record_lsn = Append(std::move(r));
+    t.state = TxnState::kCommitted;
+    t.round.reset();
+    release_at_.emplace(t.record_lsn, t.id);
+  }
+  if (send_ack) {
+    Message ack;
+    ack.type = MsgType::kDecisionAck;
+    ack.from = NodeRef::Shard(options_.shard);
+    ack.to = ack_to;
+    ack.txn = t.id;
+    ack.epoch = t.epoch;
+    ack.state = TxnState::kCommitted;
+    ack.ok = true;
+    SendAfter(t, std::move(ack));
+  }
+}
+
+void ParticipantCore::OnPrepare(const Message& m) {
+  Message vote = Reply(m, MsgType::kVote);
+  Txn* t = Find(m.txn);
+  if (t != nullptr && t->state != TxnState::kActive) {
+    // Duplicate or late PREPARE: repeat what this shard already said.
+    if (t->state == TxnState::kCommitted) {
+      vote.vote = Vote::kYes;
+      vote.outcome = m.one_phase ? Outcome::kCommitted : Outcome::kUnknown;
+    } else if (t->state == TxnState::kAborted) {
+      vote.vote = Vote::kNo;
+      vote.outcome = Outcome::kAborted;
+      vote.reason = AbortReason::kVoteNo;
+    } else {
+      vote.vote = Vote::kYes;
+    }
+    return SendAfter(*t, std::move(vote));
+  }
+  const bool one_shot = !m.ops.empty();
+  if (t == nullptr) {
+    if (!one_shot) {
+      // Unknown and nothing to run: its reads and writes were lost (restart) or never came.
+      vote.vote = Vote::kNo;
+      vote.reason = AbortReason::kUnknownTxn;
+      vote.outcome = Outcome::kAborted;
+      return Send(std::move(vote));
+    }
+    t = &NewTxn(m.txn, m.epoch);
+  }
+  t->epoch = m.epoch;
+  t->protocol = m.protocol;
+  t->participants = m.participants;
+  t->last_activity = now_;
+  const AbortReason reason = RunOps(*t, m.ops, vote.reads);
+  if (reason != AbortReason::kNone) {
+    // A one-phase participant decides: its NO must be durable before it is said (a duplicate
+    // PREPARE after a restart would otherwise run the ops again and commit).
+    AbortHere(*t, m.one_phase && one_shot);
+    vote.vote = Vote::kNo;
+    vote.reason = reason;
+    vote.outcome = Outcome::kAborted;
+    vote.reads.clear();
+    return SendAfter(*t, std::move(vote));
+  }
+  if (m.one_phase) {
+    if (t->writes.empty()) {
+      ReleaseLocks(*t);
+      t->state = TxnState::kCommitted;
+      vote.vote = Vote::kReadOnly;
+      vote.outcome = Outcome::kCommitted;
+      return Send(std::move(vote));
+    }
+    t->state = TxnState::kPrepared;  // so that Commit applies it
+    Commit(*t, m.from, false);
+    vote.vote = Vote::kYes;
+    vote.outcome = Outcome::kCommitted;
+    return SendAfter(*t, std::move(vote));
+  }
+  if (t->writes.empty() && !one_shot && m.protocol == Protocol::kTwoPc) {
+    ReleaseLocks(*t);
+    txns_.erase(m.txn);
+    vote.vote = Vote::kReadOnly;
+    return Send(std::move(vote));
+  }
+  Record r{.type = RecordType::kPrepared, .txn = t->id, .epoch = t->epoch,
+           .protocol = t->protocol, .participants = t->participants};
+  for (auto& [key, value] : t->writes) r.writes.push_back({key, value});
+  t->record_lsn = Append(std::move(r));
+  t->state = TxnState::kPrepared;
+  vote.vote = Vote::kYes;
+  SendAfter(*t, std::move(vote));  // persist before send: YES waits for PREPARED
+  StartInDoubt(*t);
+}
+
+void ParticipantCore::OnPreCommit(const Message& m) {
+  Message ack = Reply(m, MsgType::kPreCommitAck);
+  Txn* t = Find(m.txn);
+  if (t == nullptr || t->state == TxnState::kActive) {
+    ack.ok = false;
+    ack.state = t ? t->state : TxnState::kUnknown;
+    return Send(std::move(ack));
+  }
+  ack.promised_ballot = t->promised;
+  if (IsFinal(t->state)) {
+    ack.state = t->state;
+    ack.ok = t->state == TxnState::kCommitted;
+    return SendAfter(*t, std::move(ack));
+  }
+  if (t->promised > 0) {
+    // A termination round holds a higher ballot: ballot 0 can no longer be accepted here.
+    ack.ok = false;
+    ack.state = t->state;
+    return Send(std::move(ack));
+  }
+  if (t->state == TxnState::kPrepared) {
+    t->state = TxnState::kPreCommitted;
+    t->accepted = 0;
+    t->record_lsn = Append({.type = RecordType::kPreCommitted, .txn = t->id, .epoch = t->epoch,
+                            .protocol = t->protocol, .ballot = 0});
+  }
+  ack.ok = t->state == TxnState::kPreCommitted;
+  ack.state = t->state;
+  t->backoff.Reset();
+  t->next_action = now_ + t->backoff.NextDelay(*rng_);
+  SendAfter(*t, std::move(ack));
+}
+
+void ParticipantCore::OnDecision(const Message& m, bool commit) {
+  Txn* t = Find(m.txn);
+  if (t == nullptr) {
+    // Read-only voters and restarted shards that never voted know nothing to apply.
+    if (commit && m.from.is_coordinator()) {
+      Message ack = Reply(m, MsgType::kDecisionAck);
+      ack.ok = true;
+      ack.state = TxnState::kUnknown;
+      Send(std::move(ack));
+    }
+    return;
+  }
+  if (commit) {
+    Commit(*t, m.from, m.from.is_coordinator());
+  } else if (t->state == TxnState::kCommitted) {
+    ++stats_.conflicting_decisions;
+  } else {
+    AbortHere(*t, false);
+  }
+}
+
+void ParticipantCore::OnStateQuery(const Message& m) {
+  Message r = Reply(m, MsgType::kStateReply);
+  Txn* t = Find(m.txn);
+  if ((t == nullptr || t->state == TxnState::kActive) && m.abort_if_unprepared) {
+    // Never voted here: this shard may abort on its own, and does so durably before saying it.
+    if (t == nullptr) t = &NewTxn(m.txn, m.txn.epoch);
+    AbortHere(*t, true);
+  }
+  if (t == nullptr) {
+    r.state = TxnState::kUnknown;
+    r.ok = true;
+    return Send(std::move(r));
+  }
+  r.state = t->state;
+  r.accepted_ballot = t->accepted;
+  if (IsVoted(t->state) && m.ballot > 0) {
+    if (m.ballot > t->promised) {
+      t->promised = m.ballot;
+      t->record_lsn = Append({.type = RecordType::kPromised, .txn = t->id, .epoch = t->epoch,
+                              .protocol = t->protocol, .ballot = m.ballot});
+    }
+    r.ok = m.ballot == t->promised;
+  } else {
+    r.ok = true;
+  }
+  r.promised_ballot = t->promised;
+  SendAfter(*t, std::move(r));
+}
+
+void ParticipantCore::OnTermAccept(const Message& m) {
+  Message ack = Reply(m, MsgType::kTermAcceptAck);
+  Txn* t = Find(m.txn);
+  if (t == nullptr || t->state == TxnState::kActive) {
+    if (t == nullptr) t = &NewTxn(m.txn, m.txn.epoch);
+    AbortHere(*t, true);
+  }
+  ack.state = t->state;
+  if (IsVoted(t->state) && m.ballot >= t->promised) {
+    t->promised = m.ballot;
+    t->accepted = m.ballot;
+    t->state = m.commit ? TxnState::kPreCommitted : TxnState::kPreAborted;
+    t->record_lsn = Append({.type = m.commit ? RecordType::kPreCommitted
+                                             : RecordType::kPreAborted,
+                            .txn = t->id, .epoch = t->epoch, .protocol = t->protocol,
+                            .ballot = m.ballot});
+    ack.state = t->state;
+    ack.ok = true;
+  } else {
+    ack.ok = IsFinal(t->state);
+  }
+  ack.promised_ballot = t->promised;
+  SendAfter(*t, std::move(ack));
+}
+
+void ParticipantCore::StartInDoubt(Txn& t) {
+  t.in_doubt_since = now_;
+  t.queries = 0;
+  t.backoff = recovery::Backoff(options_.in_doubt_first_ticks, options_.in_doubt_max_ticks);
+  t.next_action = now_ + t.backoff.NextDelay(*rng_);
+}
+
+void ParticipantCore::StartRound(Txn& t) {
+  const uint64_t seen = std::max(BallotRound(t.promised),
+                                 t.round ? BallotRound(t.round->highest_promise_seen()) : 0);
+  round_ = std::max(round_, seen) + 1;
+  t.round = std::make_unique<recovery::TerminationRound>(
+      MakeBallot(round_, static_cast<uint32_t>(options_.shard) + 1), t.participants);
+  ++stats_.termination_rounds;
+  for (ShardId s : t.participants) {
+    Message q;
+    q.type = MsgType::kStateQuery;
+    q.from = NodeRef::Shard(options_.shard);
+    q.to = NodeRef::Shard(s);
+    q.txn = t.id;
+    q.epoch = t.epoch;
+    q.protocol = t.protocol;
+    q.ballot = t.round->ballot();
+    q.abort_if_unprepared = true;
+    Send(std::move(q));
+  }
+}
+
+void ParticipantCore::DriveRound(Txn& t) {
+  using Step = recovery::TerminationRound::Step;
+  if (!t.round) return;
+  if (t.round->step() == Step::kProposing) {
+    for (ShardId s : t.participants) {
+      Message a;
+      a.type = MsgType::kTermAccept;
+      a.from = NodeRef::Shard(options_.shard);
+      a.to = NodeRef::Shard(s);
+      a.txn = t.id;
+      a.epoch = t.epoch;
+      a.protocol = t.protocol;
+      a.ballot = t.round->ballot();
+      a.commit = t.round->propose_commit();
+      Send(std::move(a));
+    }
+    t.round->ProposalSent();
+    return;
+  }
+  if (t.round->step() != Step::kDecided) return;
+  const bool commit = t.round->outcome() == Outcome::kCommitted;
+  // Tell every participant (and the coordinator, which may be waiting on PRE-COMMIT acks).
+  for (ShardId s : t.participants) {
+    if (s == options_.shard) continue;
+    Message d;
+    d.type = commit ? MsgType::kCommit : MsgType::kAbort;
+    d.from = NodeRef::Shard(options_.shard);
+    d.to = NodeRef::Shard(s);
+    d.txn = t.id;
+    d.epoch = t.epoch;
+    d.protocol = t.protocol;
+    Send(std::move(d));
+  }
+  Message learn;
+  learn.type = MsgType::kLearnDecision;
+  learn.from = NodeRef::Shard(options_.shard);
+  learn.to = NodeRef::Coordinator();
+  learn.txn = t.id;
+  learn.epoch = t.epoch;
+  learn.outcome = t.round->outcome();
+  Send(std::move(learn));
+  if (commit) {
+    Commit(t, NodeRef::Coordinator(), false);
+  } else {
+    AbortHere(t, false);
+  }
+}
+
+void ParticipantCore::Step(const Message& m) {
+  if (Fenced(m)) return;
+  switch (m.type) {
+    case MsgType::kPrepare: return OnPrepare(m);
+    case MsgType::kPreCommit: return OnPreCommit(m);
+    case MsgType::kCommit: return OnDecision(m, true);
+    case MsgType::kAbort: return OnDecision(m, false);
+    case MsgType::kStateQuery: return OnStateQuery(m);
+    case MsgType::kTermAccept: return OnTermAccept(m);
+    case MsgType::kStatusReply:
+      if (m.outcome == Outcome::kCommitted) return OnDecision(m, true);
+      if (m.outcome == Outcome::kAborted) return OnDecision(m, false);
+      return;
+    case MsgType::kStateReply: {
+      Txn* t = Find(m.txn);
+      if (t && t->round && m.ballot == t->round->ballot()) {
+        t->round->OnStateReply(m.from.shard, m);
+        DriveRound(*t);
+      }
+      return;
+    }
+    case MsgType::kTermAcceptAck: {
+      Txn* t = Find(m.txn);
+      if (t && t->round && m.ballot == t->round->ballot()) {
+        t->round->OnAcceptAck(m.from.shard, m);
+        DriveRound(*t);
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void ParticipantCore::Tick() {
+  ++now_;
+  std::vector<TxnId> idle;
+  for (auto& [id, t] : txns_) {
+    if (t.state == TxnState::kActive) {
+      if (now_ - t.last_activity >= options_.idle_timeout_ticks) idle.push_back(id);
+      continue;
+    }
+    if (!IsVoted(t.state) || now_ < t.next_action) continue;
+    t.next_action = now_ + t.backoff.NextDelay(*rng_);
+    ++t.queries;
+    Message q;
+    q.type = MsgType::kStatus;
+    q.from = NodeRef::Shard(options_.shard);
+    q.to = NodeRef::Coordinator();
+    q.txn = t.id;
+    q.epoch = t.epoch;
+    q.protocol = t.protocol;
+    Send(std::move(q));
+    if (t.protocol == Protocol::kThreePc && t.queries >= options_.termination_after_queries) {
+      StartRound(t);
+    }
+  }
+  for (TxnId id : idle) AbortHere(txns_[id], false);
+}
+
+void ParticipantCore::OnDurable(Lsn lsn) {
+  if (lsn <= durable_lsn_) return;
+  durable_lsn_ = lsn;
+  gate_.Release(durable_lsn_, ready_);
+  while (!release_at_.empty() && release_at_.begin()->first <= durable_lsn_) {
+    Txn* t = Find(release_at_.begin()->second);
+    if (t != nullptr) {
+      ReleaseLocks(*t);
+      t->writes.clear();
+    }
+    release_at_.erase(release_at_.begin());
+  }
+}
+
+Ready ParticipantCore::TakeReady() {
+  gate_.Release(durable_lsn_, ready_);
+  Ready out;
+  std::swap(out, ready_);
+  return out;
+}
+
+TxnState ParticipantCore::StateOf(TxnId txn) const {
+  auto it = txns_.find(txn);
+  return it == txns_.end() ? TxnState::kUnknown : it->second.state;
+}
+
+std::vector<InDoubtTxn> ParticipantCore::InDoubt() const {
+  std::vector<InDoubtTxn> out;
+  for (const auto& [id, t] : txns_) {
+    if (IsVoted(t.state)) out.push_back({id, t.state, now_ - t.in_doubt_since, t.queries});
+  }
+  return out;
+}
+
+uint64_t ParticipantCore::Digest() const {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint64_t v) {
+    h ^= v;
+    h *= 1099511628211ull;
+  };
+  mix(max_epoch_);
+  for (const auto& [id, t] : txns_) {
+    mix(id.epoch);
+    mix(id.seq);
+    mix(static_cast<uint64_t>(t.state));
+    mix(t.promised);
+    mix(t.accepted);
+    mix(t.writes.size());
+    mix(t.locks.size());
+  }
+  mix(locks_.size());
+  return h;
+}
+
+}  // namespace txcoord

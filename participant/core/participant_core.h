@@ -1,0 +1,153 @@
+// A shard's participant as a pure state machine (DESIGN.md sections 3-4).
+//
+// Concurrency control: strict two-phase locking per key with the no-wait policy (a conflicting
+// request aborts its transaction at once), so no distributed deadlock can form. Shared locks for
+// reads, exclusive for writes and reads "for update"; writes are buffered in the transaction and
+// reach the store only through the COMMITTED record, which the driver applies atomically with
+// the record itself. Locks are released once the outcome record is durable (or at once for an
+// abort or a read-only vote).
+//
+// Votes: YES after the PREPARED record is durable; NO (with a reason) when an op failed, a lock
+// conflicted or the transaction is unknown; READ-ONLY for a 2PC participant that only read
+// interactively (its lock point has passed, so it releases and leaves). One-shot (early-prepare)
+// and 3PC participants always vote YES or NO: a 3PC read-only voter that left could not answer
+// a termination round, and a one-shot read at prepare time must keep its locks until the
+// decision because other shards may not have taken theirs yet.
+//
+// Fencing: a message from a coordinator epoch older than the newest seen is refused with
+// STALE-EPOCH and changes nothing. In-doubt transactions ask the coordinator with capped backoff
+// and, under 3PC, run a termination round (recovery/core/termination.h) as proposer.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/protocol.h"
+#include "common/rng.h"
+#include "recovery/core/backoff.h"
+#include "recovery/core/termination.h"
+
+namespace txcoord {
+
+// Read access to the shard's committed data (RocksDB in production, a map in the simulator).
+class KvReader {
+ public:
+  virtual ~KvReader() = default;
+  virtual std::optional<std::string> Get(const std::string& key) const = 0;
+};
+
+struct ParticipantOptions {
+  ShardId shard = 0;
+  Ticks idle_timeout_ticks = 400;    // an ACTIVE transaction idle this long is aborted here
+  Ticks in_doubt_first_ticks = 30;   // first status query after voting YES
+  Ticks in_doubt_max_ticks = 240;    // backoff cap for in-doubt queries and termination
+  int termination_after_queries = 2; // 3PC: unanswered status queries before a termination round
+};
+
+struct ParticipantStats {
+  uint64_t stale_rejected = 0;
+  uint64_t lock_conflicts = 0;
+  uint64_t termination_rounds = 0;
+  uint64_t conflicting_decisions = 0;  // a decision contrary to a final state arrived (ignored)
+};
+
+struct InDoubtTxn {
+  TxnId txn;
+  TxnState state;
+  Ticks age_ticks;
+  int queries;
+};
+
+class ParticipantCore {
+ public:
+  ParticipantCore(ParticipantOptions options, const KvReader* store, Rng* rng);
+
+  // Recovery: the durable records of earlier incarnations. Call once, before any input.
+  // PREPARED transactions get their write locks back and start asking for their outcome.
+  void Restore(const std::vector<Record>& durable_log);
+
+  // Interactive reads and writes of a client inside transaction `txn` (coordinator epoch).
+  // The reply has ok=false and a reason when the transaction is aborted here.
+  void Execute(uint64_t request_id, TxnId txn, Epoch epoch, std::vector<Op> ops);
+
+  void Step(const Message& m);
+  void Tick();
+  void OnDurable(Lsn lsn);
+  Ready TakeReady();
+
+  TxnState StateOf(TxnId txn) const;
+  Epoch max_epoch() const { return max_epoch_; }
+  size_t locks_held() const { return locks_.size(); }
+  std::vector<InDoubtTxn> InDoubt() const;
+  const ParticipantStats& stats() const { return stats_; }
+  // A digest of the protocol state (states, ballots, locks, epoch): the simulator's fencing
+  // check compares it before and after a stale message.
+  uint64_t Digest() const;
+
+ private:
+  struct Txn {
+    TxnId id;
+    TxnState state = TxnState::kActive;
+    Epoch epoch = 0;
+    Protocol protocol = Protocol::kTwoPc;
+    std::vector<ShardId> participants;
+    std::map<std::string, std::optional<std::string>> writes;
+    std::set<std::string> locks;
+    Ticks last_activity = 0;
+    Ticks in_doubt_since = 0;
+    Lsn record_lsn = 0;  // the newest record a reply about this txn must wait for
+    Ballot promised = 0;
+    Ballot accepted = 0;
+    recovery::Backoff backoff{30, 240};
+    Ticks next_action = 0;
+    int queries = 0;
+    std::unique_ptr<recovery::TerminationRound> round;
+  };
+  struct Lock {
+    std::set<TxnId> shared;
+    std::optional<TxnId> exclusive;
+  };
+
+  Txn& NewTxn(TxnId id, Epoch epoch);
+  bool TryLock(Txn& t, const std::string& key, bool exclusive);
+  void ReleaseLocks(Txn& t);
+  // Runs ops under locks; returns kNone on success or the abort reason.
+  AbortReason RunOps(Txn& t, const std::vector<Op>& ops, std::vector<OpResult>& reads);
+  void AbortHere(Txn& t, bool durable);
+  void Commit(Txn& t, NodeRef ack_to, bool send_ack);
+  void OnPrepare(const Message& m);
+  void OnPreCommit(const Message& m);
+  void OnDecision(const Message& m, bool commit);
+  void OnStateQuery(const Message& m);
+  void OnTermAccept(const Message& m);
+  void StartInDoubt(Txn& t);
+  void StartRound(Txn& t);
+  void DriveRound(Txn& t);
+  bool Fenced(const Message& m);
+  Message Reply(const Message& to_msg, MsgType type) const;
+  Lsn Append(Record r);
+  void SendAfter(Txn& t, Message m);
+  void Send(Message m) { ready_.messages.push_back(std::move(m)); }
+  Txn* Find(TxnId id);
+
+  ParticipantOptions options_;
+  const KvReader* store_;
+  Rng* rng_;
+  Ticks now_ = 0;
+  Lsn next_lsn_ = 1;
+  Lsn durable_lsn_ = 0;
+  Epoch max_epoch_ = 0;
+  uint64_t round_ = 0;
+  std::map<TxnId, Txn> txns_;
+  std::map<std::string, Lock> locks_;
+  std::multimap<Lsn, TxnId> release_at_;  // locks released once the outcome record is durable
+  DurabilityGate gate_;
+  Ready ready_;
+  ParticipantStats stats_;
+};
+
+}  // namespace txcoord
