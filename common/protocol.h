@@ -107,6 +107,7 @@ struct Message {
   bool commit = false;                  // kTermAccept: PRE-COMMIT (true) or PRE-ABORT (false)
   bool abort_if_unprepared = false;     // kStateQuery
   bool ok = false;                      // acks and replies
+  Epoch current_epoch = 0;              // kStaleEpoch: the newest epoch the shard has seen
 };
 
 // Records a core asks its driver to append to its log. lsn is assigned by the core, increasing

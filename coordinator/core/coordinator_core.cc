@@ -341,7 +341,7 @@ void CoordinatorCore::DriveRound(Txn& t) {
 
 void CoordinatorCore::Step(const Message& m) {
   if (m.type == MsgType::kStaleEpoch) {
-    deposed_ = deposed_ || m.epoch > options_.epoch;
+    deposed_ = deposed_ || m.current_epoch > options_.epoch;
     return;
   }
   if (m.type == MsgType::kStatus) {

@@ -159,7 +159,7 @@ bool ParticipantCore::Fenced(const Message& m) {
   if (m.epoch < max_epoch_) {
     ++stats_.stale_rejected;
     Message r = Reply(m, MsgType::kStaleEpoch);
-    r.epoch = max_epoch_;
+    r.current_epoch = max_epoch_;
     Send(std::move(r));
     return true;
   }
@@ -217,6 +217,7 @@ void ParticipantCore::AbortHere(Txn& t, bool durable) {
   }
   t.state = TxnState::kAborted;
   t.writes.clear();
+  t.reads.clear();
   t.round.reset();
   ReleaseLocks(t);
 }
@@ -238,6 +239,7 @@ void ParticipantCore::Commit(Txn& t, NodeRef ack_to, bool send_ack) {
     t.record_lsn = Append(std::move(r));
     t.state = TxnState::kCommitted;
     t.round.reset();
+    t.reads.clear();
     release_at_.emplace(t.record_lsn, t.id);
   }
   if (send_ack) {
@@ -267,6 +269,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
       vote.reason = AbortReason::kVoteNo;
     } else {
       vote.vote = Vote::kYes;
+      vote.reads = t->reads;
     }
     return SendAfter(*t, std::move(vote));
   }
@@ -321,6 +324,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
   for (auto& [key, value] : t->writes) r.writes.push_back({key, value});
   t->record_lsn = Append(std::move(r));
   t->state = TxnState::kPrepared;
+  t->reads = vote.reads;
   vote.vote = Vote::kYes;
   SendAfter(*t, std::move(vote));  // persist before send: YES waits for PREPARED
   StartInDoubt(*t);

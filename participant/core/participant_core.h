@@ -97,6 +97,7 @@ class ParticipantCore {
     std::vector<ShardId> participants;
     std::map<std::string, std::optional<std::string>> writes;
     std::set<std::string> locks;
+    std::vector<OpResult> reads;  // one-shot: repeated in every YES vote until decided
     Ticks last_activity = 0;
     Ticks in_doubt_since = 0;
     Lsn record_lsn = 0;  // the newest record a reply about this txn must wait for
