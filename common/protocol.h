@@ -143,6 +143,10 @@ struct Record {
   Protocol protocol = Protocol::kTwoPc;
   std::vector<ShardId> participants;
   std::vector<Write> writes;  // kPrepared, kCommitted
+  // kPrepared: keys read under shared locks (retaken on restart) and, for a one-shot
+  // transaction, the read results its YES vote carries (repeated after a restart).
+  std::vector<std::string> read_keys;
+  std::vector<OpResult> reads;
   Ballot ballot = 0;          // kPreCommitted/kPreAborted: accepted; kPromised: promised
   bool operator==(const Record&) const = default;
 };

@@ -49,15 +49,24 @@ void CoordinatorCore::Commit(uint64_t request_id, TxnId txn, std::vector<ShardId
   auto it = txns_.find(txn);
   ClientReply r{.request_id = request_id, .txn = txn};
   if (it == txns_.end()) {
-    // Never begun here, or already aborted and forgotten: nothing can commit it any more.
-    r.outcome = Outcome::kAborted;
-    r.reason = txn.epoch > options_.epoch ? AbortReason::kStaleEpoch : AbortReason::kUnknownTxn;
-    r.ok = false;
-    r.detail = "unknown transaction";
+    // Not live here: answer what is remembered; never start a decision for it.
+    r.outcome = ClientOutcome(txn, &r.reason);
+    r.ok = r.outcome == Outcome::kCommitted;
+    r.detail = "transaction is not active at this coordinator";
     ready_.replies.push_back(std::move(r));
     return;
   }
   Txn& t = it->second;
+  if (deposed_ && t.phase == Phase::kActive) {
+    r.outcome = Outcome::kAborted;
+    r.reason = AbortReason::kStaleEpoch;
+    r.ok = false;
+    r.detail = "coordinator epoch superseded";
+    ready_.replies.push_back(std::move(r));
+    ++stats_.aborted;
+    Finish(t, Outcome::kCommitted);
+    return;
+  }
   if (t.phase != Phase::kActive || t.client_request) {
     // A duplicate commit: answer what is known, never start a second decision.
     r.outcome = t.phase == Phase::kCommitting && t.decision_durable ? Outcome::kCommitted
@@ -74,7 +83,7 @@ void CoordinatorCore::Commit(uint64_t request_id, TxnId txn, std::vector<ShardId
   t.client_deadline = now_ + options_.client_timeout_ticks;
   if (t.participants.empty()) {
     ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "no participants");
-    Finish(t);
+    Finish(t, Outcome::kAborted);
     return;
   }
   StartPrepare(t);
@@ -94,7 +103,7 @@ void CoordinatorCore::Abort(uint64_t request_id, TxnId txn, std::vector<ShardId>
   if (it != txns_.end()) {
     it->second.participants = std::move(participants);
     SendToParticipants(it->second, MsgType::kAbort, false);
-    txns_.erase(it);
+    Finish(it->second, Outcome::kAborted);
     ++stats_.aborted;
   }
   ready_.replies.push_back(std::move(r));
@@ -112,13 +121,17 @@ TxnId CoordinatorCore::Execute(uint64_t request_id, Protocol protocol,
 }
 
 void CoordinatorCore::Status(uint64_t request_id, TxnId txn) {
-  ready_.replies.push_back({.request_id = request_id, .txn = txn, .outcome = KnownOutcome(txn)});
+  ClientReply r{.request_id = request_id, .txn = txn};
+  r.outcome = ClientOutcome(txn, &r.reason);
+  ready_.replies.push_back(std::move(r));
 }
 
 Outcome CoordinatorCore::KnownOutcome(TxnId txn) const {
   auto it = txns_.find(txn);
   if (it == txns_.end()) {
-    // A newer epoch's transaction is not ours to presume anything about.
+    auto recent = recent_.find(txn);
+    if (recent != recent_.end()) return recent->second;
+    // Presumed abort -- but a newer epoch's transaction is not ours to presume anything about.
     return txn.epoch > options_.epoch ? Outcome::kUnknown : Outcome::kAborted;
   }
   const Txn& t = it->second;
@@ -200,7 +213,30 @@ void CoordinatorCore::HoldReplyClient(Txn& t, Lsn after) {
   t.client_request.reset();
 }
 
-void CoordinatorCore::Finish(Txn& t) { txns_.erase(t.id); }
+void CoordinatorCore::Finish(Txn& t, Outcome outcome) {
+  if (outcome != Outcome::kUnknown && options_.remembered_outcomes > 0) {
+    // Remember the outcome for clients asking later (a bounded window, oldest forgotten first).
+    if (recent_.emplace(t.id, outcome).second) recent_order_.push_back(t.id);
+    while (recent_order_.size() > options_.remembered_outcomes) {
+      recent_.erase(recent_order_.front());
+      recent_order_.pop_front();
+    }
+  }
+  txns_.erase(t.id);
+}
+
+Outcome CoordinatorCore::ClientOutcome(TxnId txn, AbortReason* reason) const {
+  *reason = AbortReason::kNone;
+  if (txns_.count(txn)) return KnownOutcome(txn);
+  auto it = recent_.find(txn);
+  if (it != recent_.end()) return it->second;
+  if (txn.epoch == options_.epoch && txn.seq >= next_seq_) {
+    *reason = AbortReason::kUnknownTxn;  // never begun: nothing can commit it
+    return Outcome::kAborted;
+  }
+  // Decided and forgotten here, or by an earlier coordinator: not ours to guess.
+  return Outcome::kUnknown;
+}
 
 void CoordinatorCore::DecideAbort(Txn& t, AbortReason reason, const std::string& detail) {
   // Presumed abort: no record. Tell every participant that may hold locks or a PREPARED record;
@@ -208,7 +244,7 @@ void CoordinatorCore::DecideAbort(Txn& t, AbortReason reason, const std::string&
   SendToParticipants(t, MsgType::kAbort, false);
   ReplyClient(t, Outcome::kAborted, reason, detail);
   ++stats_.aborted;
-  Finish(t);
+  Finish(t, Outcome::kAborted);
 }
 
 void CoordinatorCore::DecideCommit(Txn& t) {
@@ -276,7 +312,7 @@ void CoordinatorCore::OnVote(Txn& t, const Message& m) {
                                                                        : m.reason, "");
       ++stats_.aborted;
     }
-    Finish(t);
+    Finish(t, m.outcome == Outcome::kCommitted ? Outcome::kCommitted : Outcome::kAborted);
     return;
   }
   if (m.vote == Vote::kNo) {
@@ -290,7 +326,7 @@ void CoordinatorCore::OnVote(Txn& t, const Message& m) {
     // Every participant was read-only: committed, nothing to log and no phase 2.
     ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "read-only");
     ++stats_.committed;
-    Finish(t);
+    Finish(t, Outcome::kCommitted);
     return;
   }
   if (t.protocol == Protocol::kTwoPc) {
@@ -341,7 +377,7 @@ void CoordinatorCore::DriveRound(Txn& t) {
 
 void CoordinatorCore::Step(const Message& m) {
   if (m.type == MsgType::kStaleEpoch) {
-    deposed_ = deposed_ || m.current_epoch > options_.epoch;
+    if (m.current_epoch > options_.epoch && !deposed_) Depose();
     return;
   }
   if (m.type == MsgType::kStatus) {
@@ -354,7 +390,9 @@ void CoordinatorCore::Step(const Message& m) {
     r.outcome = KnownOutcome(m.txn);
     auto it = txns_.find(m.txn);
     if (it != txns_.end() && it->second.phase == Phase::kCommitting &&
-        it->second.decision_lsn > durable_lsn_) {
+        !it->second.decision_durable) {
+      // Decided but not yet durable: the answer is COMMITTED, released with the record.
+      r.outcome = Outcome::kCommitted;
       gate_.HoldMessage(it->second.decision_lsn, std::move(r), ready_);
     } else {
       Send(std::move(r));
@@ -390,6 +428,10 @@ void CoordinatorCore::Step(const Message& m) {
         // A termination leader holds a higher ballot: ballot 0 cannot win any more.
         return StartTermination(t);
       }
+      if (std::find(t.participants.begin(), t.participants.end(), m.from.shard) ==
+          t.participants.end()) {
+        return;  // not a participant: its ack counts toward nothing
+      }
       t.acked[m.from.shard] = true;
       if (t.acked.size() >= recovery::Quorum(t.participants.size())) ChosenCommit(t);
       return;
@@ -408,7 +450,7 @@ void CoordinatorCore::Step(const Message& m) {
       }
       // Everyone applied the decision: END (lazily, nothing waits on it) and forget.
       Append({.type = RecordType::kCoordEnd, .txn = t.id, .protocol = t.protocol});
-      Finish(t);
+      Finish(t, Outcome::kCommitted);
       return;
     case MsgType::kStateReply:
       if (t.phase == Phase::kOnePhaseQuery) {
@@ -417,7 +459,7 @@ void CoordinatorCore::Step(const Message& m) {
           ReplyClient(t, committed ? Outcome::kCommitted : Outcome::kAborted,
                       committed ? AbortReason::kNone : AbortReason::kTimeout, "");
           ++(committed ? stats_.committed : stats_.aborted);
-          Finish(t);
+          Finish(t, committed ? Outcome::kCommitted : Outcome::kAborted);
         }
         return;
       }
@@ -452,7 +494,7 @@ void CoordinatorCore::OnTick(Txn& t) {
     case Phase::kActive:
       if (now_ >= t.phase_deadline) {
         ++stats_.aborted;
-        Finish(t);
+        Finish(t, Outcome::kAborted);
       }
       return;
     case Phase::kPreparing:
@@ -496,9 +538,10 @@ void CoordinatorCore::OnTick(Txn& t) {
       return;
     case Phase::kOnePhaseQuery: {
       if (++t.one_phase_queries > options_.one_phase_query_attempts) {
-        // Bounded: the shard aborts an undecided transaction on its own; the client already
-        // has UNKNOWN.
-        Finish(t);
+        // Bounded: the shard aborts an undecided transaction on its own. The outcome stays
+        // unknown to this coordinator, and the client is told so.
+        ReplyClient(t, Outcome::kUnknown, AbortReason::kTimeout, "single participant silent");
+        Finish(t, Outcome::kUnknown);
         return;
       }
       Message m = To(t.participants[0], MsgType::kStateQuery, t);
@@ -527,6 +570,20 @@ void CoordinatorCore::OnTick(Txn& t) {
       return;
     case Phase::kActive:
       return;
+  }
+}
+
+void CoordinatorCore::Depose() {
+  // A newer epoch owns the decision log: nothing undecided here can commit any more (the log
+  // refuses this epoch's appends). Undecided transactions are answered ABORTED; decided ones are
+  // left to the successor, which holds their records.
+  deposed_ = true;
+  std::vector<TxnId> undecided;
+  for (const auto& [id, t] : txns_) {
+    if (t.phase == Phase::kActive || t.phase == Phase::kPreparing) undecided.push_back(id);
+  }
+  for (TxnId id : undecided) {
+    DecideAbort(txns_.at(id), AbortReason::kStaleEpoch, "coordinator epoch superseded");
   }
 }
 

@@ -19,6 +19,7 @@
 //  - Every message carries this coordinator's epoch. A STALE-EPOCH reply deposes it.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,6 +43,7 @@ struct CoordinatorOptions {
   Ticks pre_commit_timeout_ticks = 60;  // no PRE-COMMIT majority by then: run termination
   Ticks active_timeout_ticks = 2000;  // a begun transaction never committed is forgotten
   int one_phase_query_attempts = 20; // 1PC outcome queries before giving the txn up
+  size_t remembered_outcomes = 100000; // finished outcomes kept for client status queries
 };
 
 struct CoordinatorStats {
@@ -124,8 +126,12 @@ class CoordinatorCore {
   void SendToParticipants(Txn& t, MsgType type, bool only_unacked);
   void ReplyClient(Txn& t, Outcome outcome, AbortReason reason, const std::string& detail);
   void HoldReplyClient(Txn& t, Lsn after);
-  void Finish(Txn& t);  // forget; caller must not touch t afterwards
+  // Forgets t (the caller must not touch it afterwards), remembering a known outcome.
+  void Finish(Txn& t, Outcome outcome);
+  // The answer to a client about txn: live, remembered, never begun, or honestly unknown.
+  Outcome ClientOutcome(TxnId txn, AbortReason* reason) const;
   void OnTick(Txn& t);
+  void Depose();
   void ArmResend(Txn& t);
   Message To(ShardId shard, MsgType type, const Txn& t) const;
   Lsn Append(Record r);
@@ -140,6 +146,8 @@ class CoordinatorCore {
   uint64_t round_ = 0;
   bool deposed_ = false;
   std::map<TxnId, Txn> txns_;
+  std::map<TxnId, Outcome> recent_;  // finished transactions, for clients asking later
+  std::deque<TxnId> recent_order_;
   DurabilityGate gate_;
   Ready ready_;
   CoordinatorStats stats_;

@@ -34,6 +34,7 @@ ParticipantCore::Txn& ParticipantCore::NewTxn(TxnId id, Epoch epoch) {
   Txn& t = txns_[id];
   t.id = id;
   t.epoch = epoch;
+  live_.insert(id);
   t.last_activity = now_;
   t.backoff = recovery::Backoff(options_.in_doubt_first_ticks, options_.in_doubt_max_ticks);
   return t;
@@ -51,11 +52,15 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log) {
     t.participants = rec.participants;
     t.promised = rec.promised;
     t.accepted = rec.accepted;
+    if (IsFinal(t.state)) live_.erase(id);
     if (IsVoted(t.state)) {
+      // No two voted transactions held conflicting locks, so retaking them cannot fail.
       for (const Write& w : rec.writes) {
         t.writes[w.key] = w.value;
-        TXC_CHECK(TryLock(t, w.key, true));  // no two voted transactions share a write lock
+        TXC_CHECK(TryLock(t, w.key, true));
       }
+      for (const std::string& key : rec.read_keys) TXC_CHECK(TryLock(t, key, false));
+      t.reads = rec.reads;
       StartInDoubt(t);
     }
   }
@@ -216,6 +221,7 @@ void ParticipantCore::AbortHere(Txn& t, bool durable) {
     t.record_lsn = Append({.type = RecordType::kAborted, .txn = t.id, .epoch = t.epoch});
   }
   t.state = TxnState::kAborted;
+  live_.erase(t.id);
   t.writes.clear();
   t.reads.clear();
   t.round.reset();
@@ -238,6 +244,7 @@ void ParticipantCore::Commit(Txn& t, NodeRef ack_to, bool send_ack) {
     for (auto& [key, value] : t.writes) r.writes.push_back({key, value});
     t.record_lsn = Append(std::move(r));
     t.state = TxnState::kCommitted;
+    live_.erase(t.id);
     t.round.reset();
     t.reads.clear();
     release_at_.emplace(t.record_lsn, t.id);
@@ -303,6 +310,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
     if (t->writes.empty()) {
       ReleaseLocks(*t);
       t->state = TxnState::kCommitted;
+      live_.erase(t->id);
       vote.vote = Vote::kReadOnly;
       vote.outcome = Outcome::kCommitted;
       return Send(std::move(vote));
@@ -315,6 +323,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
   }
   if (t->writes.empty() && !one_shot && m.protocol == Protocol::kTwoPc) {
     ReleaseLocks(*t);
+    live_.erase(m.txn);
     txns_.erase(m.txn);
     vote.vote = Vote::kReadOnly;
     return Send(std::move(vote));
@@ -322,6 +331,10 @@ void ParticipantCore::OnPrepare(const Message& m) {
   Record r{.type = RecordType::kPrepared, .txn = t->id, .epoch = t->epoch,
            .protocol = t->protocol, .participants = t->participants};
   for (auto& [key, value] : t->writes) r.writes.push_back({key, value});
+  for (const std::string& key : t->locks) {
+    if (!t->writes.count(key)) r.read_keys.push_back(key);
+  }
+  r.reads = vote.reads;  // the vote's content is as durable as the vote
   t->record_lsn = Append(std::move(r));
   t->state = TxnState::kPrepared;
   t->reads = vote.reads;
@@ -551,7 +564,8 @@ void ParticipantCore::Step(const Message& m) {
 void ParticipantCore::Tick() {
   ++now_;
   std::vector<TxnId> idle;
-  for (auto& [id, t] : txns_) {
+  for (TxnId id : std::vector<TxnId>(live_.begin(), live_.end())) {
+    Txn& t = txns_.at(id);
     if (t.state == TxnState::kActive) {
       if (now_ - t.last_activity >= options_.idle_timeout_ticks) idle.push_back(id);
       continue;
@@ -602,7 +616,8 @@ TxnState ParticipantCore::StateOf(TxnId txn) const {
 
 std::vector<InDoubtTxn> ParticipantCore::InDoubt() const {
   std::vector<InDoubtTxn> out;
-  for (const auto& [id, t] : txns_) {
+  for (TxnId id : live_) {
+    const Txn& t = txns_.at(id);
     if (IsVoted(t.state)) out.push_back({id, t.state, now_ - t.in_doubt_since, t.queries});
   }
   return out;

@@ -143,7 +143,8 @@ class ParticipantCore {
   Lsn durable_lsn_ = 0;
   Epoch max_epoch_ = 0;
   uint64_t round_ = 0;
-  std::map<TxnId, Txn> txns_;
+  std::map<TxnId, Txn> txns_;  // live ones and the outcomes of finished ones
+  std::set<TxnId> live_;        // ACTIVE or voted: the only ones Tick() has work for
   std::map<std::string, Lock> locks_;
   std::multimap<Lsn, TxnId> release_at_;  // locks released once the outcome record is durable
   DurabilityGate gate_;

@@ -42,6 +42,8 @@ ParticipantLog FoldParticipantLog(const std::vector<Record>& log) {
         t.protocol = r.protocol;
         t.participants = r.participants;
         t.writes = r.writes;
+        t.read_keys = r.read_keys;
+        t.reads = r.reads;
         t.state = TxnState::kPrepared;
         break;
       case RecordType::kPromised:

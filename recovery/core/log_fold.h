@@ -31,6 +31,8 @@ struct ParticipantTxnLog {
   Protocol protocol = Protocol::kTwoPc;
   std::vector<ShardId> participants;
   std::vector<Write> writes;
+  std::vector<std::string> read_keys;
+  std::vector<OpResult> reads;
   TxnState state = TxnState::kUnknown;  // kPrepared .. kAborted
   Ballot promised = 0;
   Ballot accepted = 0;  // meaningful in kPreCommitted / kPreAborted

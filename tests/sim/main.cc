@@ -1,6 +1,7 @@
 // txsim: runs the protocol cores under the deterministic simulator for many seeds and checks
 // the invariants of DESIGN.md section 8. Exit status 0 only when no seed broke an invariant.
 // The last line is exactly "seeds=N violations=V protocol=P".
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   uint64_t violations = 0, committed = 0, aborted = 0, unknown = 0, audits = 0, crashes = 0,
            failovers = 0, partitions = 0, messages = 0, rounds = 0, stale = 0;
   uint64_t seeds_run = 0;
+  int64_t max_settle_ticks = 0;  // the longest any seed took to resolve everything once healed
   for (uint64_t i = 0; i < o.seeds; ++i) {
     const uint64_t seed = o.first_seed + i;
     txcoord::sim::SeedResult r = txcoord::sim::RunSeed(o, seed);
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
     messages += r.messages;
     rounds += r.termination_rounds;
     stale += r.stale_rejected;
+    max_settle_ticks = std::max(max_settle_ticks, r.settle_ticks);
     if (!r.violations.empty()) {
       ++violations;
       std::cout << "VIOLATION seed=" << seed << " invariant=" << r.violations.front() << "\n";
@@ -62,7 +65,8 @@ int main(int argc, char** argv) {
             << " unknown=" << unknown << " audits=" << audits << " crashes=" << crashes
             << " failovers=" << failovers << " partitions=" << partitions
             << " messages=" << messages << " termination_rounds=" << rounds
-            << " stale_rejected=" << stale << " bug=" << ToString(o.inject_bug)
+            << " stale_rejected=" << stale << " max_settle_ticks=" << max_settle_ticks
+            << " bug=" << ToString(o.inject_bug)
             << " wall_s=" << secs << "\n";
   std::cout << "seeds=" << seeds_run << " violations=" << violations
             << " protocol=" << ToString(o.protocol) << std::endl;

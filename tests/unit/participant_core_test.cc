@@ -1,1 +1,1102 @@
-// placeholder being written
+// Step tests of the participant core (participant/core/participant_core.h), in the style of etcd
+// raft's raft_paper_test.go: one or more tests per rule of the header and of DESIGN.md sections
+// 4 and 6 -- strict two-phase locking with no-wait, buffered writes, the vote rules (YES after a
+// durable PREPARED, NO, READ-ONLY, one phase), decisions, fencing by coordinator epoch, the 3PC
+// PRE-COMMIT / promise / accept rules of the termination protocol, in-doubt resolution and
+// recovery from the log. Each test drives one ParticipantCore (shard 1) over a std::map store
+// with hand-built messages from the coordinator or from other shards, then drains TakeReady()
+// and asserts the exact output: records appended (type, write set, ballot), messages sent now,
+// messages held until a record is durable (Ready::deferred_messages, released only after
+// OnDurable covers their lsn), client replies, lock state and Digest(). A rule about something
+// not happening (no record, no YES before the disk, no change from a stale epoch) is tested in
+// the state where it could happen. Randomness (in-doubt backoff jitter) comes from a seeded Rng;
+// tests rely only on the documented jitter bounds ([d/2, d]).
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/protocol.h"
+#include "common/rng.h"
+#include "participant/core/participant_core.h"
+
+namespace txcoord {
+namespace {
+
+constexpr ShardId kShard = 1;
+
+class MapReader : public KvReader {
+ public:
+  std::optional<std::string> Get(const std::string& key) const override {
+    auto it = data.find(key);
+    if (it == data.end()) return std::nullopt;
+    return it->second;
+  }
+  std::map<std::string, std::string> data;
+};
+
+Op Get(std::string key, bool for_update = false) {
+  return {.type = Op::Type::kGet, .key = std::move(key), .for_update = for_update};
+}
+Op Put(std::string key, std::string value) {
+  return {.type = Op::Type::kPut, .key = std::move(key), .value = std::move(value)};
+}
+Op Del(std::string key) { return {.type = Op::Type::kDelete, .key = std::move(key)}; }
+Op Add(std::string key, int64_t delta, int64_t min_result = INT64_MIN) {
+  return {.type = Op::Type::kAdd, .key = std::move(key), .delta = delta, .min_result = min_result};
+}
+
+std::vector<Message> OfType(const std::vector<Message>& ms, MsgType type) {
+  std::vector<Message> out;
+  for (const Message& m : ms) {
+    if (m.type == type) out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<ShardId> Targets(const std::vector<Message>& ms, MsgType type) {
+  std::vector<ShardId> out;
+  for (const Message& m : ms) {
+    if (m.type == type && !m.to.is_coordinator()) out.push_back(m.to.shard);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Message FromCoord(MsgType type, TxnId txn, Epoch epoch = 1, Protocol p = Protocol::kTwoPc) {
+  Message m;
+  m.type = type;
+  m.from = NodeRef::Coordinator();
+  m.to = NodeRef::Shard(kShard);
+  m.txn = txn;
+  m.epoch = epoch;
+  m.protocol = p;
+  return m;
+}
+
+Message FromShard(ShardId s, MsgType type, TxnId txn, Protocol p = Protocol::kThreePc) {
+  Message m;
+  m.type = type;
+  m.from = NodeRef::Shard(s);
+  m.to = NodeRef::Shard(kShard);
+  m.txn = txn;
+  m.epoch = txn.epoch;
+  m.protocol = p;
+  return m;
+}
+
+Message Prepare(TxnId txn, std::vector<ShardId> participants, Protocol p = Protocol::kTwoPc,
+                bool one_phase = false, std::vector<Op> ops = {}) {
+  Message m = FromCoord(MsgType::kPrepare, txn, txn.epoch, p);
+  m.participants = std::move(participants);
+  m.one_phase = one_phase;
+  m.ops = std::move(ops);
+  return m;
+}
+
+Lsn MaxLsn(const Ready& rd) {
+  Lsn l = 0;
+  for (const Record& r : rd.records) l = std::max(l, r.lsn);
+  return l;
+}
+
+class ParticipantStepTest : public ::testing::Test {
+ protected:
+  // A participant for shard 1 that has already seen (durably) coordinator epoch 1, so that
+  // records in the tests are the protocol's, not the first EPOCH-SEEN.
+  ParticipantCore& Make(ParticipantOptions o = {.shard = kShard}, bool see_epoch_1 = true) {
+    p_ = std::make_unique<ParticipantCore>(o, &store_, &rng_);
+    if (see_epoch_1) {
+      p_->Step(FromCoord(MsgType::kStatusReply, TxnId{1, 999}, 1));
+      const Ready rd = p_->TakeReady();
+      EXPECT_EQ(rd.records.size(), 1u);
+      p_->OnDurable(MaxLsn(rd));
+    }
+    return *p_;
+  }
+  ClientReply Exec(TxnId txn, std::vector<Op> ops) {
+    p_->Execute(++request_, txn, txn.epoch, std::move(ops));
+    const Ready rd = p_->TakeReady();
+    EXPECT_EQ(rd.replies.size(), 1u);
+    return rd.replies.empty() ? ClientReply{} : rd.replies[0];
+  }
+  // Prepares txn (2PC unless told) after running ops interactively; returns the PREPARED lsn,
+  // made durable, with the YES drained.
+  Lsn PrepareDurably(TxnId txn, std::vector<Op> ops, std::vector<ShardId> participants = {1, 2},
+                     Protocol p = Protocol::kTwoPc) {
+    EXPECT_TRUE(Exec(txn, std::move(ops)).ok);
+    p_->Step(Prepare(txn, std::move(participants), p));
+    Ready rd = p_->TakeReady();
+    EXPECT_EQ(rd.records.size(), 1u);
+    const Lsn lsn = MaxLsn(rd);
+    p_->OnDurable(lsn);
+    rd = p_->TakeReady();
+    EXPECT_EQ(OfType(rd.messages, MsgType::kVote).size(), 1u);
+    return lsn;
+  }
+
+  MapReader store_;
+  Rng rng_{7};
+  std::unique_ptr<ParticipantCore> p_;
+  uint64_t request_ = 0;
+};
+
+// ---- execution under strict two-phase locking ------------------------------------------------
+
+TEST_F(ParticipantStepTest, ExecuteReadsSharedWritesBufferedConflictAborts) {
+  store_.data = {{"a", "1"}, {"b", "2"}};
+  ParticipantCore& p = Make();
+  const TxnId t1{1, 1};
+  const TxnId t2{1, 2};
+  const TxnId t3{1, 3};
+  const TxnId t4{1, 4};
+
+  ClientReply r = Exec(t1, {Get("a"), Put("b", "20")});
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.reads, (std::vector<OpResult>{{"a", true, "1"}}));
+  EXPECT_EQ(p.StateOf(t1), TxnState::kActive);
+  EXPECT_EQ(p.locks_held(), 2u);
+
+  // A shared lock is shared.
+  r = Exec(t2, {Get("a")});
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.reads, (std::vector<OpResult>{{"a", true, "1"}}));
+
+  // Reading a key t1 wrote conflicts (no-wait): t3 is aborted here, with its other lock.
+  p.Execute(50, t3, 1, {Get("c"), Get("b")});
+  Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty()) << "an abort before any vote needs no record";
+  EXPECT_TRUE(rd.messages.empty());
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].request_id, 50u);
+  EXPECT_FALSE(rd.replies[0].ok);
+  EXPECT_EQ(rd.replies[0].reason, AbortReason::kLockConflict);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kAborted);
+  EXPECT_EQ(p.StateOf(t3), TxnState::kAborted);
+  EXPECT_EQ(p.locks_held(), 2u) << "t3's shared lock on c is released";
+  EXPECT_EQ(p.stats().lock_conflicts, 1u);
+  EXPECT_TRUE(Exec(t4, {Put("c", "x")}).ok) << "c is free again";
+
+  // t3 is done: later requests in it are refused.
+  p.Execute(51, t3, 1, {Get("z")});
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_FALSE(rd.replies[0].ok);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kAborted);
+}
+
+TEST_F(ParticipantStepTest, WriteAfterAnotherTxnsReadConflicts) {
+  store_.data = {{"a", "1"}};
+  ParticipantCore& p = Make();
+  EXPECT_TRUE(Exec({1, 1}, {Get("a")}).ok);
+  const ClientReply r = Exec({1, 2}, {Put("a", "9")});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, AbortReason::kLockConflict);
+  // Upgrading one's own shared lock is fine when nobody else shares it.
+  EXPECT_TRUE(Exec({1, 1}, {Put("a", "2")}).ok);
+  EXPECT_EQ(p.StateOf({1, 1}), TxnState::kActive);
+}
+
+TEST_F(ParticipantStepTest, ReadYourOwnBufferedWrites) {
+  store_.data = {{"k", "old"}, {"d", "gone-soon"}};
+  Make();
+  const TxnId t{1, 1};
+  EXPECT_TRUE(Exec(t, {Put("k", "new")}).ok);
+  ClientReply r = Exec(t, {Get("k"), Get("d")});
+  EXPECT_EQ(r.reads, (std::vector<OpResult>{{"k", true, "new"}, {"d", true, "gone-soon"}}));
+  r = Exec(t, {Del("d"), Get("d")});
+  EXPECT_EQ(r.reads, (std::vector<OpResult>{{"d", false, ""}}));
+  EXPECT_EQ(store_.data.at("k"), "old") << "writes are buffered in the transaction";
+}
+
+TEST_F(ParticipantStepTest, AddBelowMinResultFailsWithConstraint) {
+  store_.data = {{"acct", "10"}};
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  ClientReply r = Exec(t, {Add("acct", -4, 0), Get("acct"), Add("missing", 3)});
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.reads, (std::vector<OpResult>{{"acct", true, "6"}}));
+  r = Exec(t, {Add("acct", -7, 0)});  // 6 - 7 < 0
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, AbortReason::kConstraint);
+  EXPECT_EQ(r.outcome, Outcome::kAborted);
+  EXPECT_EQ(p.StateOf(t), TxnState::kAborted);
+  EXPECT_EQ(p.locks_held(), 0u);
+  // At exactly the bound it succeeds.
+  EXPECT_TRUE(Exec({1, 2}, {Add("acct", -10, 0)}).ok);
+}
+
+TEST_F(ParticipantStepTest, IdleActiveTxnIsAbortedAndReleasesItsLocks) {
+  ParticipantCore& p = Make({.shard = kShard, .idle_timeout_ticks = 50});
+  const TxnId t{1, 1};
+  EXPECT_TRUE(Exec(t, {Put("a", "1")}).ok);
+  for (int i = 0; i < 30; ++i) p.Tick();
+  EXPECT_TRUE(Exec(t, {Get("b")}).ok);  // activity restarts the idle clock
+  for (int i = 0; i < 49; ++i) p.Tick();
+  EXPECT_EQ(p.StateOf(t), TxnState::kActive);
+  p.Tick();
+  EXPECT_EQ(p.StateOf(t), TxnState::kAborted);
+  EXPECT_EQ(p.locks_held(), 0u);
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  EXPECT_TRUE(rd.messages.empty());
+  // Its PREPARE, if it ever comes, gets NO.
+  p.Step(Prepare(t, {1, 2}));
+  const std::vector<Message> v = OfType(p.TakeReady().messages, MsgType::kVote);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].vote, Vote::kNo);
+}
+
+// ---- votes ----------------------------------------------------------------------------------
+
+TEST_F(ParticipantStepTest, PrepareLogsWriteSetAndHoldsYesUntilDurable) {
+  store_.data = {{"z", "26"}};
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  EXPECT_TRUE(Exec(t, {Put("x", "1"), Del("y"), Get("z")}).ok);
+  p.Step(Prepare(t, {1, 2}));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  const Record r = rd.records[0];
+  EXPECT_EQ(r.type, RecordType::kPrepared);
+  EXPECT_EQ(r.txn, t);
+  EXPECT_EQ(r.epoch, 1u);
+  EXPECT_EQ(r.protocol, Protocol::kTwoPc);
+  EXPECT_EQ(r.participants, (std::vector<ShardId>{1, 2}));
+  EXPECT_EQ(r.writes, (std::vector<Write>{{"x", "1"}, {"y", std::nullopt}}));
+  EXPECT_TRUE(rd.messages.empty()) << "YES must not leave before PREPARED is durable";
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].after_lsn, r.lsn);
+  const Message held = rd.deferred_messages[0].message;
+  EXPECT_EQ(held.type, MsgType::kVote);
+  EXPECT_EQ(held.vote, Vote::kYes);
+  EXPECT_TRUE(held.to.is_coordinator());
+  EXPECT_EQ(held.from, NodeRef::Shard(kShard));
+  EXPECT_EQ(held.txn, t);
+  EXPECT_EQ(p.StateOf(t), TxnState::kPrepared);
+
+  p.OnDurable(r.lsn - 1);
+  EXPECT_TRUE(p.TakeReady().messages.empty()) << "an earlier lsn does not cover the record";
+  p.OnDurable(r.lsn);
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MsgType::kVote);
+  EXPECT_EQ(rd.messages[0].vote, Vote::kYes);
+  EXPECT_TRUE(rd.records.empty());
+  EXPECT_EQ(p.locks_held(), 3u) << "a prepared transaction keeps its locks";
+}
+
+TEST_F(ParticipantStepTest, InteractiveReadOnly2pcVotesReadOnlyAndLeaves) {
+  store_.data = {{"a", "1"}};
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  EXPECT_TRUE(Exec(t, {Get("a"), Get("b", /*for_update=*/true)}).ok);
+  EXPECT_EQ(p.locks_held(), 2u);
+  p.Step(Prepare(t, {1, 2}));
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  EXPECT_TRUE(rd.deferred_messages.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].vote, Vote::kReadOnly);
+  EXPECT_EQ(p.locks_held(), 0u);
+  EXPECT_EQ(p.StateOf(t), TxnState::kUnknown) << "a read-only voter leaves the transaction";
+  EXPECT_TRUE(p.InDoubt().empty());
+}
+
+TEST_F(ParticipantStepTest, OneShotReadOnly2pcPrepareVotesYesWithARecord) {
+  store_.data = {{"a", "1"}};
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  p.Step(Prepare(t, {1, 2}, Protocol::kTwoPc, false, {Get("a")}));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kPrepared);
+  EXPECT_TRUE(rd.records[0].writes.empty());
+  EXPECT_TRUE(rd.messages.empty());
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].message.vote, Vote::kYes)
+      << "a one-shot read must keep its lock until the decision";
+  EXPECT_EQ(rd.deferred_messages[0].message.reads, (std::vector<OpResult>{{"a", true, "1"}}));
+  EXPECT_EQ(p.locks_held(), 1u);
+  EXPECT_EQ(p.StateOf(t), TxnState::kPrepared);
+  // A duplicate PREPARE after the record is durable repeats YES with the same reads.
+  p.OnDurable(rd.records[0].lsn);
+  p.TakeReady();
+  p.Step(Prepare(t, {1, 2}, Protocol::kTwoPc, false, {Get("a")}));
+  rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].vote, Vote::kYes);
+  EXPECT_EQ(rd.messages[0].reads, (std::vector<OpResult>{{"a", true, "1"}}));
+}
+
+TEST_F(ParticipantStepTest, ReadOnly3pcParticipantVotesYes) {
+  store_.data = {{"a", "1"}};
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  EXPECT_TRUE(Exec(t, {Get("a")}).ok);
+  p.Step(Prepare(t, {0, 1, 2}, Protocol::kThreePc));
+  const Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kPrepared);
+  EXPECT_EQ(rd.records[0].protocol, Protocol::kThreePc);
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].message.vote, Vote::kYes)
+      << "a 3PC voter must stay to answer termination rounds";
+  EXPECT_EQ(p.locks_held(), 1u);
+}
+
+TEST_F(ParticipantStepTest, UnknownTxnPrepareWithoutOpsVotesNo) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 8};
+  p.Step(Prepare(t, {1, 2}));
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MsgType::kVote);
+  EXPECT_EQ(rd.messages[0].vote, Vote::kNo);
+  EXPECT_EQ(rd.messages[0].reason, AbortReason::kUnknownTxn);
+  EXPECT_EQ(rd.messages[0].txn, t);
+}
+
+TEST_F(ParticipantStepTest, OneShot2pcPrepareThatFailsVotesNoWithoutRecord) {
+  ParticipantCore& p = Make();
+  EXPECT_TRUE(Exec({1, 1}, {Put("x", "1")}).ok);
+  const TxnId t{1, 2};
+  p.Step(Prepare(t, {1, 2}, Protocol::kTwoPc, false, {Put("y", "2"), Get("x")}));
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty()) << "2PC presumed abort: a NO needs no record";
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].vote, Vote::kNo);
+  EXPECT_EQ(rd.messages[0].reason, AbortReason::kLockConflict);
+  EXPECT_TRUE(rd.messages[0].reads.empty());
+  EXPECT_EQ(p.locks_held(), 1u) << "t's lock on y is released";
+}
+
+TEST_F(ParticipantStepTest, OnePhasePrepareWithWritesCommitsDurablyBeforeYes) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  EXPECT_TRUE(Exec(t, {Put("x", "1")}).ok);
+  p.Step(Prepare(t, {1}, Protocol::kTwoPc, /*one_phase=*/true));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kCommitted);
+  EXPECT_EQ(rd.records[0].writes, (std::vector<Write>{{"x", "1"}}));
+  EXPECT_TRUE(rd.messages.empty());
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].after_lsn, rd.records[0].lsn);
+  EXPECT_EQ(rd.deferred_messages[0].message.vote, Vote::kYes);
+  EXPECT_EQ(rd.deferred_messages[0].message.outcome, Outcome::kCommitted);
+  EXPECT_EQ(p.StateOf(t), TxnState::kCommitted);
+  EXPECT_EQ(p.locks_held(), 1u) << "locks go once the outcome is durable";
+  p.OnDurable(rd.records[0].lsn);
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].outcome, Outcome::kCommitted);
+  EXPECT_EQ(p.locks_held(), 0u);
+  EXPECT_TRUE(p.InDoubt().empty()) << "one phase: never in doubt";
+}
+
+TEST_F(ParticipantStepTest, OnePhaseReadOnlyCommitsWithoutRecord) {
+  store_.data = {{"a", "1"}};
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  p.Step(Prepare(t, {1}, Protocol::kTwoPc, true, {Get("a")}));
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].outcome, Outcome::kCommitted);
+  EXPECT_EQ(rd.messages[0].reads, (std::vector<OpResult>{{"a", true, "1"}}));
+  EXPECT_EQ(p.locks_held(), 0u);
+}
+
+TEST_F(ParticipantStepTest, OnePhaseOneShotFailureLogsAbortBeforeNo) {
+  store_.data = {{"acct", "3"}};
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  p.Step(Prepare(t, {1}, Protocol::kTwoPc, true, {Put("log", "x"), Add("acct", -5, 0)}));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kAborted);
+  EXPECT_EQ(rd.records[0].txn, t);
+  EXPECT_TRUE(rd.messages.empty()) << "the one-phase NO is a decision: durable first";
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].after_lsn, rd.records[0].lsn);
+  const Message v = rd.deferred_messages[0].message;
+  EXPECT_EQ(v.vote, Vote::kNo);
+  EXPECT_EQ(v.reason, AbortReason::kConstraint);
+  EXPECT_EQ(v.outcome, Outcome::kAborted);
+  EXPECT_EQ(p.locks_held(), 0u);
+  p.OnDurable(rd.records[0].lsn);
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].vote, Vote::kNo);
+  // A duplicate PREPARE does not run the ops again.
+  store_.data["acct"] = "100";
+  p.Step(Prepare(t, {1}, Protocol::kTwoPc, true, {Put("log", "x"), Add("acct", -5, 0)}));
+  rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].vote, Vote::kNo);
+  EXPECT_EQ(rd.messages[0].outcome, Outcome::kAborted);
+}
+
+TEST_F(ParticipantStepTest, DuplicatePrepareAfterVotingResendsYes) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  EXPECT_TRUE(Exec(t, {Put("x", "1")}).ok);
+  p.Step(Prepare(t, {1, 2}));
+  Ready rd = p.TakeReady();
+  const Lsn lsn = MaxLsn(rd);
+  // Before the record is durable, the duplicate's YES waits too.
+  p.Step(Prepare(t, {1, 2}));
+  rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty()) << "no second PREPARED record";
+  EXPECT_TRUE(rd.messages.empty());
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].after_lsn, lsn);
+  p.OnDurable(lsn);
+  rd = p.TakeReady();
+  EXPECT_EQ(OfType(rd.messages, MsgType::kVote).size(), 2u);
+  // After it is durable, at once.
+  p.Step(Prepare(t, {1, 2}));
+  rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].vote, Vote::kYes);
+}
+
+// ---- decisions ------------------------------------------------------------------------------
+
+TEST_F(ParticipantStepTest, CommitLogsWritesAcksAfterDurableAndReleasesLocksThen) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  PrepareDurably(t, {Put("x", "1"), Del("y")});
+  p.Step(FromCoord(MsgType::kCommit, t));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  const Record r = rd.records[0];
+  EXPECT_EQ(r.type, RecordType::kCommitted);
+  EXPECT_EQ(r.txn, t);
+  EXPECT_EQ(r.writes, (std::vector<Write>{{"x", "1"}, {"y", std::nullopt}}));
+  EXPECT_TRUE(rd.messages.empty());
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].after_lsn, r.lsn);
+  EXPECT_EQ(rd.deferred_messages[0].message.type, MsgType::kDecisionAck);
+  EXPECT_TRUE(rd.deferred_messages[0].message.to.is_coordinator());
+  EXPECT_EQ(p.StateOf(t), TxnState::kCommitted);
+
+  // Not durable yet: the locks stay, a reader of x conflicts.
+  EXPECT_EQ(p.locks_held(), 2u);
+  EXPECT_FALSE(Exec({1, 2}, {Get("x")}).ok);
+
+  p.OnDurable(r.lsn);
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MsgType::kDecisionAck);
+  EXPECT_TRUE(rd.messages[0].ok);
+  EXPECT_EQ(rd.messages[0].txn, t);
+  EXPECT_EQ(p.locks_held(), 0u);
+  EXPECT_TRUE(Exec({1, 3}, {Get("x")}).ok);
+  EXPECT_TRUE(p.InDoubt().empty());
+
+  // A duplicate COMMIT only repeats the ack.
+  p.Step(FromCoord(MsgType::kCommit, t));
+  rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MsgType::kDecisionAck);
+}
+
+TEST_F(ParticipantStepTest, AbortOfPreparedTxnIsLogged) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  PrepareDurably(t, {Put("x", "1")});
+  p.Step(FromCoord(MsgType::kAbort, t));
+  const Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kAborted);
+  EXPECT_EQ(rd.records[0].txn, t);
+  EXPECT_TRUE(rd.messages.empty()) << "presumed abort: no ack";
+  EXPECT_EQ(p.StateOf(t), TxnState::kAborted);
+  EXPECT_EQ(p.locks_held(), 0u);
+  EXPECT_TRUE(p.InDoubt().empty());
+}
+
+TEST_F(ParticipantStepTest, AbortOfActiveTxnNeedsNoRecord) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  EXPECT_TRUE(Exec(t, {Put("x", "1")}).ok);
+  p.Step(FromCoord(MsgType::kAbort, t));
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  EXPECT_EQ(p.StateOf(t), TxnState::kAborted);
+  EXPECT_EQ(p.locks_held(), 0u);
+}
+
+TEST_F(ParticipantStepTest, CommitOfNeverVotedTxnAppliesNothing) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  EXPECT_TRUE(Exec(t, {Put("x", "1")}).ok);
+  p.Step(FromCoord(MsgType::kCommit, t));
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  EXPECT_EQ(p.StateOf(t), TxnState::kActive);
+  EXPECT_EQ(p.stats().conflicting_decisions, 1u);
+}
+
+TEST_F(ParticipantStepTest, CommitOfUnknownTxnIsAckedForTheReadOnlyVoter) {
+  ParticipantCore& p = Make();
+  p.Step(FromCoord(MsgType::kCommit, TxnId{1, 4}));
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MsgType::kDecisionAck);
+  EXPECT_TRUE(rd.messages[0].ok);
+}
+
+// ---- fencing ----------------------------------------------------------------------------------
+
+TEST_F(ParticipantStepTest, StaleEpochIsRefusedAndChangesNothing) {
+  ParticipantCore& p = Make({.shard = kShard}, /*see_epoch_1=*/false);
+  const TxnId old{1, 5};
+  p.Execute(1, old, 1, {Put("x", "1")});
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kEpochSeen);
+  EXPECT_EQ(rd.records[0].epoch, 1u);
+  p.Step(Prepare(old, {1, 2}));
+  p.OnDurable(MaxLsn(p.TakeReady()));
+  p.TakeReady();
+
+  // Coordinator epoch 2 speaks: the shard remembers it durably.
+  p.Step(FromCoord(MsgType::kStatusReply, TxnId{2, 1}, 2));
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kEpochSeen);
+  EXPECT_EQ(rd.records[0].epoch, 2u);
+  EXPECT_EQ(p.max_epoch(), 2u);
+  p.OnDurable(rd.records[0].lsn);
+  p.TakeReady();
+
+  const uint64_t digest = p.Digest();
+  for (MsgType type : {MsgType::kAbort, MsgType::kCommit, MsgType::kPrepare, MsgType::kPreCommit,
+                       MsgType::kStateQuery, MsgType::kTermAccept, MsgType::kStatusReply}) {
+    Message m = FromCoord(type, old, /*epoch=*/1);
+    m.participants = {1, 2};
+    m.ballot = type == MsgType::kStateQuery || type == MsgType::kTermAccept ? 99 : 0;
+    m.abort_if_unprepared = true;
+    m.outcome = Outcome::kAborted;
+    p.Step(m);
+    rd = p.TakeReady();
+    EXPECT_TRUE(rd.records.empty()) << ToString(type);
+    EXPECT_TRUE(rd.deferred_messages.empty()) << ToString(type);
+    ASSERT_EQ(rd.messages.size(), 1u) << ToString(type);
+    EXPECT_EQ(rd.messages[0].type, MsgType::kStaleEpoch) << ToString(type);
+    EXPECT_TRUE(rd.messages[0].to.is_coordinator());
+    EXPECT_EQ(rd.messages[0].current_epoch, 2u);
+    EXPECT_EQ(p.Digest(), digest) << ToString(type);
+    EXPECT_EQ(p.StateOf(old), TxnState::kPrepared);
+  }
+  EXPECT_EQ(p.stats().stale_rejected, 7u);
+
+  // A client of the deposed coordinator cannot start work either.
+  p.Execute(9, TxnId{1, 6}, 1, {Put("y", "1")});
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_FALSE(rd.replies[0].ok);
+  EXPECT_EQ(rd.replies[0].reason, AbortReason::kStaleEpoch);
+  EXPECT_TRUE(rd.records.empty());
+  EXPECT_EQ(p.Digest(), digest);
+
+  // The current epoch is served.
+  p.Step(FromCoord(MsgType::kCommit, old, 2));
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kCommitted);
+}
+
+// ---- 3PC: PRE-COMMIT, promises, accepts ------------------------------------------------------
+
+class ThreePcTest : public ParticipantStepTest {
+ protected:
+  const TxnId t_{1, 1};
+  void SetUp() override {
+    Make();
+    PrepareDurably(t_, {Put("x", "1")}, {0, 1, 2}, Protocol::kThreePc);
+  }
+  Message StateQuery(Ballot b, bool abort_if_unprepared = true, TxnId txn = TxnId{1, 1}) {
+    Message q = FromShard(0, MsgType::kStateQuery, txn);
+    q.ballot = b;
+    q.abort_if_unprepared = abort_if_unprepared;
+    return q;
+  }
+  Message TermAccept(Ballot b, bool commit) {
+    Message a = FromShard(0, MsgType::kTermAccept, t_);
+    a.ballot = b;
+    a.commit = commit;
+    return a;
+  }
+};
+
+TEST_F(ThreePcTest, PreCommitOnPreparedLogsBallotZeroAndAcksAfterDurable) {
+  ParticipantCore& p = *p_;
+  Message pc = FromCoord(MsgType::kPreCommit, t_, 1, Protocol::kThreePc);
+  pc.commit = true;
+  p.Step(pc);
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kPreCommitted);
+  EXPECT_EQ(rd.records[0].ballot, 0u);
+  EXPECT_EQ(rd.records[0].txn, t_);
+  EXPECT_TRUE(rd.messages.empty());
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].after_lsn, rd.records[0].lsn);
+  const Message ack = rd.deferred_messages[0].message;
+  EXPECT_EQ(ack.type, MsgType::kPreCommitAck);
+  EXPECT_TRUE(ack.ok);
+  EXPECT_EQ(ack.state, TxnState::kPreCommitted);
+  EXPECT_EQ(p.StateOf(t_), TxnState::kPreCommitted);
+  p.OnDurable(rd.records[0].lsn);
+  rd = p.TakeReady();
+  ASSERT_EQ(OfType(rd.messages, MsgType::kPreCommitAck).size(), 1u);
+  EXPECT_TRUE(rd.messages[0].to.is_coordinator());
+}
+
+TEST_F(ThreePcTest, PromiseIsLoggedThenBallotZeroIsRefused) {
+  ParticipantCore& p = *p_;
+  const Ballot b = MakeBallot(1, 1);
+  p.Step(StateQuery(b));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kPromised);
+  EXPECT_EQ(rd.records[0].ballot, b);
+  EXPECT_TRUE(rd.messages.empty()) << "a promise is said only once it is durable";
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  const Message reply = rd.deferred_messages[0].message;
+  EXPECT_EQ(rd.deferred_messages[0].after_lsn, rd.records[0].lsn);
+  EXPECT_EQ(reply.type, MsgType::kStateReply);
+  EXPECT_EQ(reply.to, NodeRef::Shard(0));
+  EXPECT_EQ(reply.from, NodeRef::Shard(kShard));
+  EXPECT_EQ(reply.ballot, b);
+  EXPECT_TRUE(reply.ok);
+  EXPECT_EQ(reply.state, TxnState::kPrepared);
+  EXPECT_EQ(reply.promised_ballot, b);
+  EXPECT_EQ(p.StateOf(t_), TxnState::kPrepared) << "a promise is not an accept";
+  p.OnDurable(rd.records[0].lsn);
+  p.TakeReady();
+
+  // The coordinator's ballot 0 comes too late.
+  Message pc = FromCoord(MsgType::kPreCommit, t_, 1, Protocol::kThreePc);
+  pc.commit = true;
+  p.Step(pc);
+  rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MsgType::kPreCommitAck);
+  EXPECT_FALSE(rd.messages[0].ok);
+  EXPECT_EQ(rd.messages[0].promised_ballot, b);
+  EXPECT_EQ(p.StateOf(t_), TxnState::kPrepared);
+
+  // A lower ballot is refused and logs nothing.
+  p.Step(StateQuery(MakeBallot(0, 3)));
+  rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_FALSE(rd.messages[0].ok);
+  EXPECT_EQ(rd.messages[0].promised_ballot, b);
+}
+
+TEST_F(ThreePcTest, TermAcceptAtOrAbovePromiseIsLoggedLowerIsRefused) {
+  ParticipantCore& p = *p_;
+  const Ballot b = MakeBallot(2, 1);
+  p.Step(StateQuery(b));
+  p.OnDurable(MaxLsn(p.TakeReady()));
+  p.TakeReady();
+
+  p.Step(TermAccept(MakeBallot(1, 3), /*commit=*/true));  // lower than the promise
+  Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MsgType::kTermAcceptAck);
+  EXPECT_FALSE(rd.messages[0].ok);
+  EXPECT_EQ(rd.messages[0].promised_ballot, b);
+  EXPECT_EQ(p.StateOf(t_), TxnState::kPrepared);
+
+  p.Step(TermAccept(b, /*commit=*/false));
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kPreAborted);
+  EXPECT_EQ(rd.records[0].ballot, b);
+  EXPECT_TRUE(rd.messages.empty());
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_TRUE(rd.deferred_messages[0].message.ok);
+  EXPECT_EQ(rd.deferred_messages[0].message.state, TxnState::kPreAborted);
+  EXPECT_EQ(p.StateOf(t_), TxnState::kPreAborted);
+
+  const Ballot higher = MakeBallot(3, kCoordinatorProposer);
+  p.Step(TermAccept(higher, /*commit=*/true));
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kPreCommitted);
+  EXPECT_EQ(rd.records[0].ballot, higher);
+  EXPECT_EQ(p.StateOf(t_), TxnState::kPreCommitted);
+
+  // A later STATE-QUERY reports the accepted ballot.
+  p.OnDurable(MaxLsn(rd));
+  p.TakeReady();
+  p.Step(StateQuery(MakeBallot(4, 1)));
+  p.OnDurable(MaxLsn(p.TakeReady()));
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].state, TxnState::kPreCommitted);
+  EXPECT_EQ(rd.messages[0].accepted_ballot, higher);
+}
+
+TEST_F(ThreePcTest, StateQueryOnUnknownTxnAbortsDurablyBeforeReplying) {
+  ParticipantCore& p = *p_;
+  const TxnId unknown{1, 40};
+  p.Step(StateQuery(MakeBallot(1, 1), true, unknown));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kAborted);
+  EXPECT_EQ(rd.records[0].txn, unknown);
+  EXPECT_TRUE(rd.messages.empty());
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].after_lsn, rd.records[0].lsn);
+  EXPECT_EQ(rd.deferred_messages[0].message.state, TxnState::kAborted);
+  EXPECT_EQ(p.StateOf(unknown), TxnState::kAborted);
+  // The answer holds: a late PREPARE gets NO.
+  p.OnDurable(rd.records[0].lsn);
+  p.TakeReady();
+  p.Step(Prepare(unknown, {0, 1, 2}, Protocol::kThreePc, false, {Put("q", "1")}));
+  rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].vote, Vote::kNo);
+  EXPECT_EQ(p.locks_held(), 1u) << "only t_'s lock: the late one-shot ran nothing";
+}
+
+TEST_F(ThreePcTest, StateQueryOnActiveTxnAbortsItDurably) {
+  ParticipantCore& p = *p_;
+  const TxnId active{1, 41};
+  EXPECT_TRUE(Exec(active, {Put("y", "1")}).ok);
+  EXPECT_EQ(p.locks_held(), 2u);
+  p.Step(StateQuery(0, true, active));  // e.g. the coordinator's one-phase query
+  const Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kAborted);
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].message.state, TxnState::kAborted);
+  EXPECT_EQ(p.locks_held(), 1u);
+}
+
+TEST_F(ThreePcTest, StateQueryWithoutAbortOnUnknownTxnOnlyReports) {
+  ParticipantCore& p = *p_;
+  p.Step(StateQuery(0, false, TxnId{1, 42}));
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].state, TxnState::kUnknown);
+}
+
+TEST_F(ThreePcTest, PreCommitForUnknownTxnIsRefused) {
+  ParticipantCore& p = *p_;
+  Message pc = FromCoord(MsgType::kPreCommit, TxnId{1, 43}, 1, Protocol::kThreePc);
+  p.Step(pc);
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_FALSE(rd.messages[0].ok);
+}
+
+// ---- in doubt ---------------------------------------------------------------------------------
+
+TEST_F(ParticipantStepTest, InDoubtAsksTheCoordinatorAndCommitsOnItsAnswer) {
+  ParticipantCore& p = Make({.shard = kShard, .in_doubt_first_ticks = 30, .in_doubt_max_ticks = 240});
+  const TxnId t{1, 1};
+  PrepareDurably(t, {Put("x", "1")});
+  for (int i = 0; i < 14; ++i) p.Tick();  // the first delay is at least 30 / 2
+  EXPECT_TRUE(p.TakeReady().messages.empty());
+  std::vector<Message> sent;
+  for (int i = 14; i < 30; ++i) {  // ... and at most 30
+    p.Tick();
+    for (const Message& m : p.TakeReady().messages) sent.push_back(m);
+  }
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].type, MsgType::kStatus);
+  EXPECT_TRUE(sent[0].to.is_coordinator());
+  EXPECT_EQ(sent[0].from, NodeRef::Shard(kShard));
+  EXPECT_EQ(sent[0].txn, t);
+  EXPECT_EQ(sent[0].epoch, 1u);
+  ASSERT_EQ(p.InDoubt().size(), 1u);
+  EXPECT_EQ(p.InDoubt()[0].txn, t);
+  EXPECT_EQ(p.InDoubt()[0].queries, 1);
+  EXPECT_EQ(p.InDoubt()[0].age_ticks, 30);
+
+  // "Not yet" changes nothing.
+  p.Step(FromCoord(MsgType::kStatusReply, t));
+  EXPECT_TRUE(p.TakeReady().empty());
+  EXPECT_EQ(p.StateOf(t), TxnState::kPrepared);
+
+  Message reply = FromCoord(MsgType::kStatusReply, t);
+  reply.outcome = Outcome::kCommitted;
+  p.Step(reply);
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kCommitted);
+  EXPECT_EQ(rd.records[0].writes, (std::vector<Write>{{"x", "1"}}));
+  ASSERT_EQ(rd.deferred_messages.size(), 1u);
+  EXPECT_EQ(rd.deferred_messages[0].message.type, MsgType::kDecisionAck);
+  EXPECT_EQ(p.StateOf(t), TxnState::kCommitted);
+  EXPECT_TRUE(p.InDoubt().empty());
+  p.OnDurable(rd.records[0].lsn);
+  p.TakeReady();
+  for (int i = 0; i < 500; ++i) p.Tick();
+  EXPECT_TRUE(OfType(p.TakeReady().messages, MsgType::kStatus).empty()) << "no longer in doubt";
+}
+
+TEST_F(ParticipantStepTest, InDoubtStatusAbortedAborts) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 1};
+  PrepareDurably(t, {Put("x", "1")});
+  Message reply = FromCoord(MsgType::kStatusReply, t);
+  reply.outcome = Outcome::kAborted;
+  p.Step(reply);
+  const Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kAborted);
+  EXPECT_EQ(p.locks_held(), 0u);
+}
+
+TEST_F(ParticipantStepTest, InDoubtQueriesBackOffUpToTheCap) {
+  ParticipantCore& p = Make({.shard = kShard, .in_doubt_first_ticks = 4, .in_doubt_max_ticks = 16});
+  PrepareDurably({1, 1}, {Put("x", "1")});
+  std::vector<int> at;
+  for (int i = 1; i <= 200; ++i) {
+    p.Tick();
+    if (!OfType(p.TakeReady().messages, MsgType::kStatus).empty()) at.push_back(i);
+  }
+  ASSERT_GE(at.size(), 6u);
+  // Gaps: the i-th delay is in [d/2, d] with d = 4, 8, 16, 16, ...
+  const std::vector<int> nominal{4, 8, 16, 16, 16, 16};
+  int prev = 0;
+  for (size_t i = 0; i < nominal.size(); ++i) {
+    EXPECT_GE(at[i] - prev, nominal[i] / 2) << "query " << i;
+    EXPECT_LE(at[i] - prev, nominal[i]) << "query " << i;
+    prev = at[i];
+  }
+}
+
+TEST_F(ParticipantStepTest, ThreePcInDoubtRunsTerminationAfterQueries) {
+  ParticipantCore& p = Make({.shard = kShard, .termination_after_queries = 2});
+  const TxnId t{1, 1};
+  PrepareDurably(t, {Put("x", "1")}, {0, 1, 2}, Protocol::kThreePc);
+  int statuses = 0;
+  std::vector<Message> round;
+  for (int i = 0; i < 400 && round.empty(); ++i) {
+    p.Tick();
+    const Ready rd = p.TakeReady();
+    statuses += static_cast<int>(OfType(rd.messages, MsgType::kStatus).size());
+    round = OfType(rd.messages, MsgType::kStateQuery);
+    if (round.empty()) {
+      EXPECT_LT(statuses, 2) << "the round starts with the second query";
+    }
+  }
+  EXPECT_EQ(statuses, 2);
+  ASSERT_EQ(round.size(), 3u);
+  EXPECT_EQ(Targets(round, MsgType::kStateQuery), (std::vector<ShardId>{0, 1, 2}))
+      << "every participant, this shard included";
+  const Ballot b = round[0].ballot;
+  EXPECT_GT(b, 0u);
+  EXPECT_EQ(b & 0xFFFF, static_cast<Ballot>(kShard + 1)) << "ballot carries the proposer id";
+  for (const Message& q : round) {
+    EXPECT_EQ(q.ballot, b);
+    EXPECT_EQ(q.from, NodeRef::Shard(kShard));
+    EXPECT_TRUE(q.abort_if_unprepared);
+    EXPECT_EQ(q.txn, t);
+  }
+  EXPECT_EQ(p.stats().termination_rounds, 1u);
+
+  // Drive the round: this shard answers itself (a durable promise), shard 2 says PREPARED.
+  for (const Message& q : round) {
+    if (q.to.shard == kShard) p.Step(q);
+  }
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kPromised);
+  p.OnDurable(rd.records[0].lsn);
+  rd = p.TakeReady();
+  const std::vector<Message> self_reply = OfType(rd.messages, MsgType::kStateReply);
+  ASSERT_EQ(self_reply.size(), 1u);
+  p.Step(self_reply[0]);
+  EXPECT_TRUE(OfType(p.TakeReady().messages, MsgType::kTermAccept).empty()) << "1 of 3";
+  Message r2 = FromShard(2, MsgType::kStateReply, t);
+  r2.ballot = b;
+  r2.state = TxnState::kPrepared;
+  r2.promised_ballot = b;
+  r2.ok = true;
+  p.Step(r2);
+  rd = p.TakeReady();
+  const std::vector<Message> accepts = OfType(rd.messages, MsgType::kTermAccept);
+  EXPECT_EQ(Targets(rd.messages, MsgType::kTermAccept), (std::vector<ShardId>{0, 1, 2}));
+  ASSERT_EQ(accepts.size(), 3u);
+  for (const Message& a : accepts) {
+    EXPECT_EQ(a.ballot, b);
+    EXPECT_FALSE(a.commit) << "all merely PREPARED: abort";
+  }
+
+  // Two accepts (self and shard 2): the abort is chosen and announced.
+  for (const Message& a : accepts) {
+    if (a.to.shard == kShard) p.Step(a);
+  }
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kPreAborted);
+  p.OnDurable(rd.records[0].lsn);
+  rd = p.TakeReady();
+  const std::vector<Message> self_ack = OfType(rd.messages, MsgType::kTermAcceptAck);
+  ASSERT_EQ(self_ack.size(), 1u);
+  p.Step(self_ack[0]);
+  Message a2 = FromShard(2, MsgType::kTermAcceptAck, t);
+  a2.ballot = b;
+  a2.state = TxnState::kPreAborted;
+  a2.promised_ballot = b;
+  a2.ok = true;
+  p.Step(a2);
+  rd = p.TakeReady();
+  EXPECT_EQ(Targets(rd.messages, MsgType::kAbort), (std::vector<ShardId>{0, 2}));
+  EXPECT_TRUE(OfType(rd.messages, MsgType::kCommit).empty());
+  const std::vector<Message> learn = OfType(rd.messages, MsgType::kLearnDecision);
+  ASSERT_EQ(learn.size(), 1u);
+  EXPECT_TRUE(learn[0].to.is_coordinator());
+  EXPECT_EQ(learn[0].outcome, Outcome::kAborted);
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kAborted);
+  EXPECT_EQ(p.StateOf(t), TxnState::kAborted);
+  EXPECT_EQ(p.locks_held(), 0u);
+}
+
+TEST_F(ParticipantStepTest, TwoPcInDoubtNeverRunsTermination) {
+  ParticipantCore& p = Make({.shard = kShard, .termination_after_queries = 1});
+  PrepareDurably({1, 1}, {Put("x", "1")});
+  int statuses = 0;
+  for (int i = 0; i < 1000; ++i) {
+    p.Tick();
+    const Ready rd = p.TakeReady();
+    statuses += static_cast<int>(OfType(rd.messages, MsgType::kStatus).size());
+    EXPECT_TRUE(OfType(rd.messages, MsgType::kStateQuery).empty());
+  }
+  EXPECT_GE(statuses, 4) << "2PC keeps asking the coordinator";
+}
+
+// ---- recovery ---------------------------------------------------------------------------------
+
+TEST_F(ParticipantStepTest, RestoreOfPreparedRetakesWriteLocksAndGoesInDoubt) {
+  ParticipantCore& p = Make({.shard = kShard}, /*see_epoch_1=*/false);
+  const TxnId prepared{2, 3};
+  const TxnId committed{2, 1};
+  p.Restore({
+      {.lsn = 1, .type = RecordType::kEpochSeen, .epoch = 2},
+      {.lsn = 2, .type = RecordType::kPrepared, .txn = committed, .epoch = 2,
+       .participants = {1, 2}, .writes = {{"c", "1"}}},
+      {.lsn = 3, .type = RecordType::kCommitted, .txn = committed, .epoch = 2,
+       .writes = {{"c", "1"}}},
+      {.lsn = 4, .type = RecordType::kPrepared, .txn = prepared, .epoch = 2,
+       .participants = {1, 2}, .writes = {{"x", "1"}, {"y", std::nullopt}}},
+  });
+  EXPECT_TRUE(p.TakeReady().empty()) << "restoring appends nothing";
+  EXPECT_EQ(p.max_epoch(), 2u);
+  EXPECT_EQ(p.StateOf(prepared), TxnState::kPrepared);
+  EXPECT_EQ(p.StateOf(committed), TxnState::kCommitted);
+  EXPECT_EQ(p.locks_held(), 2u) << "x and y, not c";
+
+  // A new transaction touching a restored write lock conflicts; an untouched key does not.
+  p.Execute(1, TxnId{2, 9}, 2, {Put("y", "2")});
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_FALSE(rd.replies[0].ok);
+  EXPECT_EQ(rd.replies[0].reason, AbortReason::kLockConflict);
+  EXPECT_TRUE(Exec(TxnId{2, 10}, {Put("c", "2")}).ok);
+
+  // Fencing survived the restart.
+  p.Step(FromCoord(MsgType::kAbort, prepared, 1));
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MsgType::kStaleEpoch);
+  EXPECT_EQ(p.StateOf(prepared), TxnState::kPrepared);
+
+  // In doubt: it asks the coordinator.
+  std::vector<Message> statuses;
+  for (int i = 0; i < 30; ++i) {
+    p.Tick();
+    for (const Message& m : OfType(p.TakeReady().messages, MsgType::kStatus)) statuses.push_back(m);
+  }
+  ASSERT_EQ(statuses.size(), 1u);
+  EXPECT_EQ(statuses[0].txn, prepared);
+  ASSERT_EQ(p.InDoubt().size(), 1u);
+
+  // ... and the restored write set is what a COMMIT applies.
+  Message commit = FromCoord(MsgType::kCommit, prepared, 2);
+  p.Step(commit);
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kCommitted);
+  EXPECT_EQ(rd.records[0].writes, (std::vector<Write>{{"x", "1"}, {"y", std::nullopt}}));
+}
+
+// A one-shot YES vote carries its reads. Its PREPARED record holds the read keys and results, so
+// that after a restart the shard retakes the shared locks and a repeated vote repeats the reads
+// (found by txsim seed 17598: a restarted shard re-voted YES without its reads).
+TEST_F(ParticipantStepTest, PreparedRecordKeepsReadLocksAndOneShotReadsAcrossRestart) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 40};
+  p.Step(Prepare(t, {1, 2}, Protocol::kTwoPc, false, {Get("a"), Put("b", "2")}));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  const Record prepared = rd.records[0];
+  EXPECT_EQ(prepared.type, RecordType::kPrepared);
+  EXPECT_EQ(prepared.read_keys, (std::vector<std::string>{"a"}));
+  ASSERT_EQ(prepared.reads.size(), 1u);
+  EXPECT_EQ(prepared.reads[0].key, "a");
+
+  ParticipantCore& restarted = Make({.shard = kShard}, /*see_epoch_1=*/false);  // p is gone
+  restarted.Restore({{.lsn = 1, .type = RecordType::kEpochSeen, .epoch = 1}, prepared});
+  restarted.TakeReady();
+  // The shared lock on "a" is back: a writer conflicts, a reader does not.
+  restarted.Execute(1, TxnId{1, 41}, 1, {Put("a", "9")});
+  rd = restarted.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].reason, AbortReason::kLockConflict);
+  // A duplicate PREPARE gets the same YES with the same reads.
+  restarted.Step(Prepare(t, {1, 2}, Protocol::kTwoPc, false, {Get("a"), Put("b", "2")}));
+  rd = restarted.TakeReady();
+  const std::vector<Message> votes = OfType(rd.messages, MsgType::kVote);
+  ASSERT_EQ(votes.size(), 1u);
+  EXPECT_EQ(votes[0].vote, Vote::kYes);
+  EXPECT_EQ(votes[0].reads, prepared.reads);
+}
+
+TEST_F(ParticipantStepTest, RestoreOfAbortedVotesNoOnLatePrepare) {
+  ParticipantCore& p = Make({.shard = kShard}, false);
+  const TxnId aborted{1, 1};
+  p.Restore({{.lsn = 1, .type = RecordType::kAborted, .txn = aborted, .epoch = 1}});
+  EXPECT_EQ(p.StateOf(aborted), TxnState::kAborted);
+  EXPECT_EQ(p.locks_held(), 0u);
+  p.Step(Prepare(aborted, {1, 2}, Protocol::kThreePc, false, {Put("a", "1")}));
+  const Ready rd = p.TakeReady();
+  const std::vector<Message> v = OfType(rd.messages, MsgType::kVote);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].vote, Vote::kNo);
+  EXPECT_EQ(p.locks_held(), 0u);
+}
+
+}  // namespace
+}  // namespace txcoord
