@@ -8,8 +8,11 @@ namespace txcoord {
 
 CoordinatorCore::CoordinatorCore(CoordinatorOptions options, Rng* rng)
     : options_(options), rng_(rng) {
-  TXC_CHECK(options_.epoch > 0);
+  TXC_CHECK(options_.epoch > 0 && options_.epoch < (1ull << 24));
   TXC_CHECK(rng_ != nullptr);
+  // Every coordinator proposes as kCoordinatorProposer, so each epoch gets its own range of
+  // rounds, above every earlier epoch's: no two incarnations can ever share a ballot.
+  round_ = options_.epoch << kRoundsPerEpochBits;
 }
 
 void CoordinatorCore::Restore(const std::vector<Record>& durable_log) {
@@ -574,13 +577,17 @@ void CoordinatorCore::OnTick(Txn& t) {
 }
 
 void CoordinatorCore::Depose() {
-  // A newer epoch owns the decision log: nothing undecided here can commit any more (the log
-  // refuses this epoch's appends). Undecided transactions are answered ABORTED; decided ones are
-  // left to the successor, which holds their records.
+  // A newer epoch owns the decision log: no decision of this coordinator can become durable any
+  // more (the log refuses this epoch's appends), so what only it could decide is aborted:
+  // active transactions and multi-participant prepares. A one-phase transaction is decided by
+  // its shard, which may have committed: it stays UNKNOWN here. Decided ones are left to the
+  // successor, which holds their records.
   deposed_ = true;
   std::vector<TxnId> undecided;
   for (const auto& [id, t] : txns_) {
-    if (t.phase == Phase::kActive || t.phase == Phase::kPreparing) undecided.push_back(id);
+    if (t.phase == Phase::kActive || (t.phase == Phase::kPreparing && !t.one_phase)) {
+      undecided.push_back(id);
+    }
   }
   for (TxnId id : undecided) {
     DecideAbort(txns_.at(id), AbortReason::kStaleEpoch, "coordinator epoch superseded");

@@ -137,6 +137,8 @@ class CoordinatorCore {
   Lsn Append(Record r);
   void Send(Message m) { ready_.messages.push_back(std::move(m)); }
 
+  static constexpr int kRoundsPerEpochBits = 24;
+
   CoordinatorOptions options_;
   Rng* rng_;
   Ticks now_ = 0;

@@ -465,6 +465,11 @@ void ParticipantCore::StartRound(Txn& t) {
   t.round = std::make_unique<recovery::TerminationRound>(
       MakeBallot(round_, static_cast<uint32_t>(options_.shard) + 1), t.participants);
   ++stats_.termination_rounds;
+  // Promise our own ballot durably before using it: after a restart the next round starts above
+  // it, so this shard never proposes twice with one ballot (Paxos forbids it).
+  t.promised = t.round->ballot();
+  t.record_lsn = Append({.type = RecordType::kPromised, .txn = t.id, .epoch = t.epoch,
+                         .protocol = t.protocol, .ballot = t.promised});
   for (ShardId s : t.participants) {
     Message q;
     q.type = MsgType::kStateQuery;
@@ -475,7 +480,7 @@ void ParticipantCore::StartRound(Txn& t) {
     q.protocol = t.protocol;
     q.ballot = t.round->ballot();
     q.abort_if_unprepared = true;
-    Send(std::move(q));
+    SendAfter(t, std::move(q));
   }
 }
 

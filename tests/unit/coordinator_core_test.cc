@@ -871,6 +871,40 @@ TEST_F(CoordinatorStepTest, StaleEpochFromNewerEpochDeposes) {
   EXPECT_TRUE(c.TakeReady().empty());
 }
 
+// Deposed, a coordinator aborts what only it could have decided (its COMMIT could never become
+// durable past the fence), but not a one-phase transaction: its shard decides and may have
+// committed (found by txsim: a zombie told a client ABORTED for a shard-committed transaction).
+TEST_F(CoordinatorStepTest, DeposedAbortsMultiShardPreparesButNotOnePhase) {
+  CoordinatorCore& c = Make({.epoch = 2});
+  const TxnId multi = BeginAndCommit(c, Protocol::kTwoPc, {1, 2}, /*request_id=*/7);
+  const TxnId single = BeginAndCommit(c, Protocol::kTwoPc, {3}, /*request_id=*/8);
+  const TxnId active = c.Begin(Protocol::kTwoPc);
+  Message stale = FromShard(1, MsgType::kStaleEpoch, multi, 2);
+  stale.current_epoch = 3;
+  c.Step(stale);
+  ASSERT_TRUE(c.deposed());
+  Ready rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u) << "only the multi-shard commit is answered";
+  EXPECT_EQ(rd.replies[0].request_id, 7u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kAborted);
+  EXPECT_EQ(rd.replies[0].reason, AbortReason::kStaleEpoch);
+  EXPECT_EQ(Targets(rd.messages, MsgType::kAbort), (std::vector<ShardId>{1, 2}));
+  EXPECT_EQ(c.KnownOutcome(single), Outcome::kUnknown);
+  // The shard's one-phase verdict still reaches the client.
+  Message v = VoteFrom(3, single, Vote::kYes);
+  v.outcome = Outcome::kCommitted;
+  c.Step(v);
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].request_id, 8u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kCommitted);
+  // An active transaction cannot commit any more.
+  c.Commit(9, active, {1});
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kAborted);
+}
+
 TEST_F(CoordinatorStepTest, LateYesForASuccessorsTxnIsNotAborted) {
   CoordinatorCore& c = Make({.epoch = 2});
   c.Step(VoteFrom(1, TxnId{3, 1}, Vote::kYes));

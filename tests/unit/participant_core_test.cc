@@ -901,11 +901,16 @@ TEST_F(ParticipantStepTest, ThreePcInDoubtRunsTerminationAfterQueries) {
   PrepareDurably(t, {Put("x", "1")}, {0, 1, 2}, Protocol::kThreePc);
   int statuses = 0;
   std::vector<Message> round;
+  Ready started;
   for (int i = 0; i < 400 && round.empty(); ++i) {
     p.Tick();
-    const Ready rd = p.TakeReady();
-    statuses += static_cast<int>(OfType(rd.messages, MsgType::kStatus).size());
-    round = OfType(rd.messages, MsgType::kStateQuery);
+    started = p.TakeReady();
+    statuses += static_cast<int>(OfType(started.messages, MsgType::kStatus).size());
+    EXPECT_TRUE(OfType(started.messages, MsgType::kStateQuery).empty())
+        << "no query goes out before the proposer's own promise is durable";
+    for (const DeferredMessage& d : started.deferred_messages) {
+      if (d.message.type == MsgType::kStateQuery) round.push_back(d.message);
+    }
     if (round.empty()) {
       EXPECT_LT(statuses, 2) << "the round starts with the second query";
     }
@@ -924,18 +929,24 @@ TEST_F(ParticipantStepTest, ThreePcInDoubtRunsTerminationAfterQueries) {
     EXPECT_EQ(q.txn, t);
   }
   EXPECT_EQ(p.stats().termination_rounds, 1u);
+  // The proposer promised its own ballot in a record, so a restart never reuses the ballot.
+  ASSERT_EQ(started.records.size(), 1u);
+  EXPECT_EQ(started.records[0].type, RecordType::kPromised);
+  EXPECT_EQ(started.records[0].ballot, b);
+  p.OnDurable(started.records[0].lsn);
+  EXPECT_EQ(Targets(p.TakeReady().messages, MsgType::kStateQuery),
+            (std::vector<ShardId>{0, 1, 2}));
 
-  // Drive the round: this shard answers itself (a durable promise), shard 2 says PREPARED.
+  // Drive the round: this shard answers itself (already promised: no new record), shard 2 says
+  // PREPARED.
   for (const Message& q : round) {
     if (q.to.shard == kShard) p.Step(q);
   }
   Ready rd = p.TakeReady();
-  ASSERT_EQ(rd.records.size(), 1u);
-  EXPECT_EQ(rd.records[0].type, RecordType::kPromised);
-  p.OnDurable(rd.records[0].lsn);
-  rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
   const std::vector<Message> self_reply = OfType(rd.messages, MsgType::kStateReply);
   ASSERT_EQ(self_reply.size(), 1u);
+  EXPECT_TRUE(self_reply[0].ok);
   p.Step(self_reply[0]);
   EXPECT_TRUE(OfType(p.TakeReady().messages, MsgType::kTermAccept).empty()) << "1 of 3";
   Message r2 = FromShard(2, MsgType::kStateReply, t);
