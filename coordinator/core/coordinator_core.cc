@@ -622,6 +622,23 @@ void CoordinatorCore::OnDurable(Lsn lsn) {
   }
 }
 
+std::vector<LiveTxn> CoordinatorCore::LiveTransactions() const {
+  std::vector<LiveTxn> out;
+  for (const auto& [id, t] : txns_) {
+    const char* phase = "?";
+    switch (t.phase) {
+      case Phase::kActive: phase = "active"; break;
+      case Phase::kPreparing: phase = "preparing"; break;
+      case Phase::kOnePhaseQuery: phase = "one-phase-query"; break;
+      case Phase::kPreCommitting: phase = "pre-committing"; break;
+      case Phase::kTerminating: phase = "terminating"; break;
+      case Phase::kCommitting: phase = "committing"; break;
+    }
+    out.push_back({id, phase, t.participants.size(), t.acked.size()});
+  }
+  return out;
+}
+
 Ready CoordinatorCore::TakeReady() {
   gate_.Release(durable_lsn_, ready_);
   Ready out;

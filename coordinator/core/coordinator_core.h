@@ -46,6 +46,14 @@ struct CoordinatorOptions {
   size_t remembered_outcomes = 100000; // finished outcomes kept for client status queries
 };
 
+// One transaction the coordinator still drives, for operators and the simulator.
+struct LiveTxn {
+  TxnId txn;
+  const char* phase;
+  size_t participants;
+  size_t acked;
+};
+
 struct CoordinatorStats {
   uint64_t committed = 0;
   uint64_t aborted = 0;
@@ -80,6 +88,7 @@ class CoordinatorCore {
   Epoch epoch() const { return options_.epoch; }
   bool deposed() const { return deposed_; }
   size_t live_transactions() const { return txns_.size(); }
+  std::vector<LiveTxn> LiveTransactions() const;
   const CoordinatorStats& stats() const { return stats_; }
   // What this coordinator would answer a status query with, right now.
   Outcome KnownOutcome(TxnId txn) const;

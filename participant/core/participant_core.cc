@@ -228,7 +228,7 @@ void ParticipantCore::AbortHere(Txn& t, bool durable) {
   ReleaseLocks(t);
 }
 
-void ParticipantCore::Commit(Txn& t, NodeRef ack_to, bool send_ack) {
+void ParticipantCore::Commit(Txn& t, const Message* ack_to) {
   if (t.state == TxnState::kAborted) {
     ++stats_.conflicting_decisions;
     return;
@@ -249,13 +249,8 @@ void ParticipantCore::Commit(Txn& t, NodeRef ack_to, bool send_ack) {
     t.reads.clear();
     release_at_.emplace(t.record_lsn, t.id);
   }
-  if (send_ack) {
-    Message ack;
-    ack.type = MsgType::kDecisionAck;
-    ack.from = NodeRef::Shard(options_.shard);
-    ack.to = ack_to;
-    ack.txn = t.id;
-    ack.epoch = t.epoch;
+  if (ack_to != nullptr) {
+    Message ack = Reply(*ack_to, MsgType::kDecisionAck);
     ack.state = TxnState::kCommitted;
     ack.ok = true;
     SendAfter(t, std::move(ack));
@@ -316,7 +311,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
       return Send(std::move(vote));
     }
     t->state = TxnState::kPrepared;  // so that Commit applies it
-    Commit(*t, m.from, false);
+    Commit(*t, nullptr);
     vote.vote = Vote::kYes;
     vote.outcome = Outcome::kCommitted;
     return SendAfter(*t, std::move(vote));
@@ -389,7 +384,7 @@ void ParticipantCore::OnDecision(const Message& m, bool commit) {
     return;
   }
   if (commit) {
-    Commit(*t, m.from, m.from.is_coordinator());
+    Commit(*t, m.from.is_coordinator() ? &m : nullptr);
   } else if (t->state == TxnState::kCommitted) {
     ++stats_.conflicting_decisions;
   } else {
@@ -526,7 +521,7 @@ void ParticipantCore::DriveRound(Txn& t) {
   learn.outcome = t.round->outcome();
   Send(std::move(learn));
   if (commit) {
-    Commit(t, NodeRef::Coordinator(), false);
+    Commit(t, nullptr);
   } else {
     AbortHere(t, false);
   }

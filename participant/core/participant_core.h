@@ -119,7 +119,8 @@ class ParticipantCore {
   // Runs ops under locks; returns kNone on success or the abort reason.
   AbortReason RunOps(Txn& t, const std::vector<Op>& ops, std::vector<OpResult>& reads);
   void AbortHere(Txn& t, bool durable);
-  void Commit(Txn& t, NodeRef ack_to, bool send_ack);
+  // Applies COMMIT. With `ack`, answers that message (same sender, same epoch) once durable.
+  void Commit(Txn& t, const Message* ack);
   void OnPrepare(const Message& m);
   void OnPreCommit(const Message& m);
   void OnDecision(const Message& m, bool commit);

@@ -632,6 +632,20 @@ void Simulation::FinalChecks() {
   for (const Client& c : clients_) {
     if (c.busy) Violation("liveness: client " + std::to_string(c.index) + " never got an answer");
   }
+  for (const auto& [e, c] : coords_) {
+    if (c.core->live_transactions() != 0) {
+      const LiveTxn first = c.core->LiveTransactions().front();
+      Violation("liveness: coordinator e=" + std::to_string(e) + " still drives " +
+                std::to_string(c.core->live_transactions()) + " transactions after " +
+                std::to_string(result_.settle_ticks) + " healed ticks, e.g. " +
+                first.txn.ToString() + " " + first.phase + " acked " +
+                std::to_string(first.acked) + "/" + std::to_string(first.participants));
+    }
+  }
+  if (!Quiescent()) {
+    Violation("liveness: not quiescent " + std::to_string(result_.settle_ticks) +
+              " ticks after the faults healed");
+  }
   // Durability: every commit told to a client is durable at every shard it wrote.
   for (const auto& [txn, f] : facts_) {
     if (f.told != Outcome::kCommitted) continue;

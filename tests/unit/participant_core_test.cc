@@ -1095,6 +1095,27 @@ TEST_F(ParticipantStepTest, PreparedRecordKeepsReadLocksAndOneShotReadsAcrossRes
   EXPECT_EQ(votes[0].reads, prepared.reads);
 }
 
+// A DECISION-ACK answers the COMMIT it acknowledges: it carries that message's epoch, so it
+// reaches the coordinator that resent COMMIT after a failover, not the dead one that prepared
+// (found by txsim: recovered transactions were never ENDed because their acks went astray).
+TEST_F(ParticipantStepTest, DecisionAckEchoesTheEpochOfTheCommitItAnswers) {
+  ParticipantCore& p = Make();
+  const TxnId t{1, 50};
+  PrepareDurably(t, {Put("x", "1")});
+  p.Step(FromCoord(MsgType::kCommit, t, /*epoch=*/3));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 2u) << "epoch-seen and committed";
+  p.OnDurable(MaxLsn(rd));
+  std::vector<Message> acks = OfType(p.TakeReady().messages, MsgType::kDecisionAck);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].epoch, 3u);
+  // A duplicate COMMIT from yet another epoch is acknowledged in that epoch.
+  p.Step(FromCoord(MsgType::kCommit, t, /*epoch=*/4));
+  acks = OfType(p.TakeReady().messages, MsgType::kDecisionAck);  // COMMITTED is durable already
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].epoch, 4u);
+}
+
 TEST_F(ParticipantStepTest, RestoreOfAbortedVotesNoOnLatePrepare) {
   ParticipantCore& p = Make({.shard = kShard}, false);
   const TxnId aborted{1, 1};
