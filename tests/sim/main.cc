@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   uint64_t violations = 0, committed = 0, aborted = 0, unknown = 0, audits = 0, crashes = 0,
            failovers = 0, partitions = 0, messages = 0, rounds = 0, stale = 0;
   uint64_t seeds_run = 0;
-  int64_t max_settle_ticks = 0;  // the longest any seed took to resolve everything once healed
+  int64_t max_settle_ticks = 0;
+  uint64_t trace_hash = 0;  // of every seed's trace, in order: equal runs print equal hashes  // the longest any seed took to resolve everything once healed
   for (uint64_t i = 0; i < o.seeds; ++i) {
     const uint64_t seed = o.first_seed + i;
     txcoord::sim::SeedResult r = txcoord::sim::RunSeed(o, seed);
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
     rounds += r.termination_rounds;
     stale += r.stale_rejected;
     max_settle_ticks = std::max(max_settle_ticks, r.settle_ticks);
+    trace_hash = (trace_hash ^ r.trace_hash) * 0x100000001b3ull;
     if (!r.violations.empty()) {
       ++violations;
       std::cout << "VIOLATION seed=" << seed << " invariant=" << r.violations.front() << "\n";
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
             << " failovers=" << failovers << " partitions=" << partitions
             << " messages=" << messages << " termination_rounds=" << rounds
             << " stale_rejected=" << stale << " max_settle_ticks=" << max_settle_ticks
-            << " bug=" << ToString(o.inject_bug)
+            << " trace_hash=" << std::hex << trace_hash << std::dec << " bug=" << ToString(o.inject_bug)
             << " wall_s=" << secs << "\n";
   std::cout << "seeds=" << seeds_run << " violations=" << violations
             << " protocol=" << ToString(o.protocol) << std::endl;
