@@ -167,6 +167,11 @@ void CoordinatorCore::StartPrepare(Txn& t) {
   t.one_phase = t.participants.size() == 1;
   t.phase_deadline = now_ + options_.vote_timeout_ticks;
   t.resend.Reset();
+  SendPrepares(t);
+  ArmResend(t);
+}
+
+void CoordinatorCore::SendPrepares(Txn& t) {
   for (ShardId s : t.participants) {
     if (t.votes.count(s)) continue;
     Message m = To(s, MsgType::kPrepare, t);
@@ -176,7 +181,6 @@ void CoordinatorCore::StartPrepare(Txn& t) {
     if (ops != t.ops.end()) m.ops = ops->second;
     Send(std::move(m));
   }
-  ArmResend(t);
 }
 
 void CoordinatorCore::SendToParticipants(Txn& t, MsgType type, bool only_unacked) {
@@ -529,15 +533,7 @@ void CoordinatorCore::OnTick(Txn& t) {
   ArmResend(t);
   switch (t.phase) {
     case Phase::kPreparing:
-      for (ShardId s : t.participants) {
-        if (t.votes.count(s)) continue;
-        Message m = To(s, MsgType::kPrepare, t);
-        m.participants = t.participants;
-        m.one_phase = t.one_phase;
-        auto ops = t.ops.find(s);
-        if (ops != t.ops.end()) m.ops = ops->second;
-        Send(std::move(m));
-      }
+      SendPrepares(t);
       return;
     case Phase::kOnePhaseQuery: {
       if (++t.one_phase_queries > options_.one_phase_query_attempts) {

@@ -125,6 +125,7 @@ class CoordinatorCore {
   };
 
   void StartPrepare(Txn& t);
+  void SendPrepares(Txn& t);  // to every participant that has not voted
   void OnVote(Txn& t, const Message& m);
   void DecideAbort(Txn& t, AbortReason reason, const std::string& detail);
   void DecideCommit(Txn& t);  // 2PC

@@ -159,6 +159,17 @@ Message ParticipantCore::Reply(const Message& to_msg, MsgType type) const {
   return r;
 }
 
+Message ParticipantCore::About(const Txn& t, MsgType type, NodeRef to) const {
+  Message m;
+  m.type = type;
+  m.from = NodeRef::Shard(options_.shard);
+  m.to = to;
+  m.txn = t.id;
+  m.epoch = t.epoch;
+  m.protocol = t.protocol;
+  return m;
+}
+
 bool ParticipantCore::Fenced(const Message& m) {
   if (!m.from.is_coordinator()) return false;
   if (m.epoch < max_epoch_) {
@@ -466,13 +477,7 @@ void ParticipantCore::StartRound(Txn& t) {
   t.record_lsn = Append({.type = RecordType::kPromised, .txn = t.id, .epoch = t.epoch,
                          .protocol = t.protocol, .ballot = t.promised});
   for (ShardId s : t.participants) {
-    Message q;
-    q.type = MsgType::kStateQuery;
-    q.from = NodeRef::Shard(options_.shard);
-    q.to = NodeRef::Shard(s);
-    q.txn = t.id;
-    q.epoch = t.epoch;
-    q.protocol = t.protocol;
+    Message q = About(t, MsgType::kStateQuery, NodeRef::Shard(s));
     q.ballot = t.round->ballot();
     q.abort_if_unprepared = true;
     SendAfter(t, std::move(q));
@@ -484,13 +489,7 @@ void ParticipantCore::DriveRound(Txn& t) {
   if (!t.round) return;
   if (t.round->step() == Step::kProposing) {
     for (ShardId s : t.participants) {
-      Message a;
-      a.type = MsgType::kTermAccept;
-      a.from = NodeRef::Shard(options_.shard);
-      a.to = NodeRef::Shard(s);
-      a.txn = t.id;
-      a.epoch = t.epoch;
-      a.protocol = t.protocol;
+      Message a = About(t, MsgType::kTermAccept, NodeRef::Shard(s));
       a.ballot = t.round->ballot();
       a.commit = t.round->propose_commit();
       Send(std::move(a));
@@ -503,21 +502,9 @@ void ParticipantCore::DriveRound(Txn& t) {
   // Tell every participant (and the coordinator, which may be waiting on PRE-COMMIT acks).
   for (ShardId s : t.participants) {
     if (s == options_.shard) continue;
-    Message d;
-    d.type = commit ? MsgType::kCommit : MsgType::kAbort;
-    d.from = NodeRef::Shard(options_.shard);
-    d.to = NodeRef::Shard(s);
-    d.txn = t.id;
-    d.epoch = t.epoch;
-    d.protocol = t.protocol;
-    Send(std::move(d));
+    Send(About(t, commit ? MsgType::kCommit : MsgType::kAbort, NodeRef::Shard(s)));
   }
-  Message learn;
-  learn.type = MsgType::kLearnDecision;
-  learn.from = NodeRef::Shard(options_.shard);
-  learn.to = NodeRef::Coordinator();
-  learn.txn = t.id;
-  learn.epoch = t.epoch;
+  Message learn = About(t, MsgType::kLearnDecision, NodeRef::Coordinator());
   learn.outcome = t.round->outcome();
   Send(std::move(learn));
   if (commit) {
@@ -573,14 +560,7 @@ void ParticipantCore::Tick() {
     if (!IsVoted(t.state) || now_ < t.next_action) continue;
     t.next_action = now_ + t.backoff.NextDelay(*rng_);
     ++t.queries;
-    Message q;
-    q.type = MsgType::kStatus;
-    q.from = NodeRef::Shard(options_.shard);
-    q.to = NodeRef::Coordinator();
-    q.txn = t.id;
-    q.epoch = t.epoch;
-    q.protocol = t.protocol;
-    Send(std::move(q));
+    Send(About(t, MsgType::kStatus, NodeRef::Coordinator()));
     if (t.protocol == Protocol::kThreePc && t.queries >= options_.termination_after_queries) {
       StartRound(t);
     }

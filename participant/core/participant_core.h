@@ -131,6 +131,8 @@ class ParticipantCore {
   void DriveRound(Txn& t);
   bool Fenced(const Message& m);
   Message Reply(const Message& to_msg, MsgType type) const;
+  // A message this shard starts about t (to a peer or the coordinator), in t's epoch.
+  Message About(const Txn& t, MsgType type, NodeRef to) const;
   Lsn Append(Record r);
   void SendAfter(Txn& t, Message m);
   void Send(Message m) { ready_.messages.push_back(std::move(m)); }

@@ -19,34 +19,17 @@
 
 #include "common/ids.h"
 #include "common/protocol.h"
+#include "tests/unit/core_test_util.h"
 #include "common/rng.h"
 #include "coordinator/core/coordinator_core.h"
 
 namespace txcoord {
 namespace {
 
+using testing_util::OfType;
+using testing_util::Targets;
+
 // ---- helpers ------------------------------------------------------------------------------------
-
-std::vector<Message> OfType(const std::vector<Message>& ms, MsgType type) {
-  std::vector<Message> out;
-  for (const Message& m : ms) {
-    if (m.type == type) out.push_back(m);
-  }
-  return out;
-}
-
-// The shards the messages of `type` go to, sorted.
-std::vector<ShardId> Targets(const std::vector<Message>& ms, MsgType type) {
-  std::vector<ShardId> out;
-  for (const Message& m : ms) {
-    if (m.type == type) {
-      EXPECT_EQ(m.to.kind, NodeRef::Kind::kShard);
-      out.push_back(m.to.shard);
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 std::vector<Message> DeferredOfType(const Ready& rd, MsgType type, Lsn* after = nullptr) {
   std::vector<Message> out;

@@ -24,11 +24,15 @@
 
 #include "common/ids.h"
 #include "common/protocol.h"
+#include "tests/unit/core_test_util.h"
 #include "common/rng.h"
 #include "participant/core/participant_core.h"
 
 namespace txcoord {
 namespace {
+
+using testing_util::OfType;
+using testing_util::Targets;
 
 constexpr ShardId kShard = 1;
 
@@ -51,23 +55,6 @@ Op Put(std::string key, std::string value) {
 Op Del(std::string key) { return {.type = Op::Type::kDelete, .key = std::move(key)}; }
 Op Add(std::string key, int64_t delta, int64_t min_result = INT64_MIN) {
   return {.type = Op::Type::kAdd, .key = std::move(key), .delta = delta, .min_result = min_result};
-}
-
-std::vector<Message> OfType(const std::vector<Message>& ms, MsgType type) {
-  std::vector<Message> out;
-  for (const Message& m : ms) {
-    if (m.type == type) out.push_back(m);
-  }
-  return out;
-}
-
-std::vector<ShardId> Targets(const std::vector<Message>& ms, MsgType type) {
-  std::vector<ShardId> out;
-  for (const Message& m : ms) {
-    if (m.type == type && !m.to.is_coordinator()) out.push_back(m.to.shard);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 Message FromCoord(MsgType type, TxnId txn, Epoch epoch = 1, Protocol p = Protocol::kTwoPc) {
