@@ -67,7 +67,7 @@ void CoordinatorCore::Commit(uint64_t request_id, TxnId txn, std::vector<ShardId
     r.detail = "coordinator epoch superseded";
     ready_.replies.push_back(std::move(r));
     ++stats_.aborted;
-    Finish(t, Outcome::kCommitted);
+    Finish(t, Outcome::kAborted);
     return;
   }
   if (t.phase != Phase::kActive || t.client_request) {
@@ -86,7 +86,7 @@ void CoordinatorCore::Commit(uint64_t request_id, TxnId txn, std::vector<ShardId
   t.client_deadline = now_ + options_.client_timeout_ticks;
   if (t.participants.empty()) {
     ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "no participants");
-    Finish(t, Outcome::kAborted);
+    Finish(t, Outcome::kCommitted);
     return;
   }
   StartPrepare(t);

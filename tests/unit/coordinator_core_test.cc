@@ -886,6 +886,53 @@ TEST_F(CoordinatorStepTest, DeposedAbortsMultiShardPreparesButNotOnePhase) {
   rd = c.TakeReady();
   ASSERT_EQ(rd.replies.size(), 1u);
   EXPECT_EQ(rd.replies[0].outcome, Outcome::kAborted);
+  // Nor can one begun after the coordinator was deposed; a client asking later hears the same.
+  const TxnId later = c.Begin(Protocol::kTwoPc);
+  c.Commit(10, later, {1});
+  c.Status(11, later);
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 2u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kAborted);
+  EXPECT_EQ(rd.replies[0].reason, AbortReason::kStaleEpoch);
+  EXPECT_EQ(rd.replies[1].outcome, Outcome::kAborted) << "remembered as it was answered";
+}
+
+// A client asking about a finished transaction hears the outcome it was given, for every way a
+// transaction finishes (each remembers its own outcome).
+TEST_F(CoordinatorStepTest, StatusRepeatsTheOutcomeTheClientWasGiven) {
+  CoordinatorCore& c = Make();
+  std::vector<ClientReply> told;
+  auto take = [&] {
+    for (const ClientReply& r : c.TakeReady().replies) told.push_back(r);
+  };
+  const TxnId empty = c.Begin(Protocol::kTwoPc);
+  c.Commit(1, empty, {});
+  take();
+  const TxnId read_only = BeginAndCommit(c, Protocol::kTwoPc, {1, 2}, 2);
+  for (ShardId s : {1, 2}) c.Step(VoteFrom(s, read_only, Vote::kReadOnly));
+  take();
+  const TxnId voted_no = BeginAndCommit(c, Protocol::kTwoPc, {1, 2}, 3);
+  c.Step(VoteFrom(1, voted_no, Vote::kNo));
+  take();
+  const TxnId client_aborted = c.Begin(Protocol::kTwoPc);
+  c.Abort(4, client_aborted, {1});
+  take();
+  ASSERT_EQ(told.size(), 4u);
+  EXPECT_EQ(told[0].outcome, Outcome::kCommitted);
+  EXPECT_EQ(told[1].outcome, Outcome::kCommitted);
+  EXPECT_EQ(told[2].outcome, Outcome::kAborted);
+  EXPECT_EQ(told[3].outcome, Outcome::kAborted);
+  Ready rd;
+  const std::vector<std::pair<TxnId, Outcome>> expected = {
+      {empty, Outcome::kCommitted}, {read_only, Outcome::kCommitted},
+      {voted_no, Outcome::kAborted}, {client_aborted, Outcome::kAborted}};
+  uint64_t request = 10;
+  for (const auto& [txn, outcome] : expected) c.Status(request++, txn);
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(rd.replies[i].outcome, expected[i].second) << expected[i].first.ToString();
+  }
 }
 
 TEST_F(CoordinatorStepTest, LateYesForASuccessorsTxnIsNotAborted) {
