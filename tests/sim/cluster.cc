@@ -349,8 +349,11 @@ void Simulation::DrainCoordinator(CoordNode& c) {
     SendFrom(me, m);
   }
   if (o_.inject_bug == InjectedBug::kCommitBeforeDurable) {
+    // The decision goes out before its record is durable: COMMIT in 2PC, PRE-COMMIT in 3PC.
     for (const DeferredMessage& d : r.deferred_messages) {
-      if (d.message.type == MsgType::kCommit) SendFrom(me, d.message);
+      if (d.message.type == MsgType::kCommit || d.message.type == MsgType::kPreCommit) {
+        SendFrom(me, d.message);
+      }
     }
   }
   for (const ClientReply& rep : r.replies) QueueReply(rep);

@@ -18,7 +18,7 @@ enum class ProtocolChoice : uint8_t { kTwoPc = 0, kThreePc = 1, kMixed = 2 };
 // A deliberate protocol bug the simulator turns on to prove that its checkers catch it.
 enum class InjectedBug : uint8_t {
   kNone = 0,
-  kCommitBeforeDurable = 1,  // the coordinator sends COMMIT before its record is durable
+  kCommitBeforeDurable = 1,  // the coordinator sends COMMIT (3PC: PRE-COMMIT) before its record is durable
   kVoteBeforeDurable = 2,    // a participant votes YES before PREPARED is durable
   kPresumeCommit = 3,        // an unknown transaction is answered COMMITTED
 };
