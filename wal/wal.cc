@@ -1,0 +1,233 @@
+#include "wal/wal.h"
+
+#include <algorithm>
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include "wal/record_codec.h"
+
+namespace txcoord::wal {
+namespace {
+
+constexpr char kFormatKey[] = "txcoord.wal.format";
+constexpr char kFormatValue[] = "1";
+constexpr char kTruncatedKey[] = "txcoord.wal.truncated_before";
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsCorruption()) return Status::Corruption(what + ": " + s.ToString());
+  return Status::IoError(what + ": " + s.ToString());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, WalOptions options) {
+  std::unique_ptr<Wal> wal(new Wal());
+  wal->options_ = options;
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.manual_wal_flush = options.sync_mode == WalOptions::SyncMode::kManualFlush;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {"log", rocksdb::ColumnFamilyOptions()},
+      {"data", rocksdb::ColumnFamilyOptions()},
+  };
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  Status s = FromRocks(rocksdb::DB::Open(db_options, dir, families, &handles, &wal->db_),
+                       "opening the log in " + dir);
+  if (!s.ok()) return s;
+  wal->meta_ = handles[0];
+  wal->log_ = handles[1];
+  wal->data_ = handles[2];
+
+  // The format version: written once, checked on every open.
+  std::string format;
+  rocksdb::Status rs = wal->db_->Get(rocksdb::ReadOptions(), wal->meta_, kFormatKey, &format);
+  if (rs.IsNotFound()) {
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    s = FromRocks(wal->db_->Put(sync, wal->meta_, kFormatKey, kFormatValue), "writing format");
+    if (!s.ok()) return s;
+    if (db_options.manual_wal_flush) {
+      s = FromRocks(wal->db_->FlushWAL(true), "syncing format");
+      if (!s.ok()) return s;
+    }
+  } else if (!rs.ok()) {
+    return FromRocks(rs, "reading the log format");
+  } else if (format != kFormatValue) {
+    return Status::Corruption("log in " + dir + " has format " + format + "; this build reads " +
+                              kFormatValue + " (a migration is needed)");
+  }
+
+  // Positions continue after the last record, or after the truncation floor.
+  uint64_t next = 1;
+  std::string floor;
+  if (wal->db_->Get(rocksdb::ReadOptions(), wal->meta_, kTruncatedKey, &floor).ok()) {
+    next = DecodePositionKey(floor);
+  }
+  std::unique_ptr<rocksdb::Iterator> it(wal->db_->NewIterator(rocksdb::ReadOptions(), wal->log_));
+  it->SeekToLast();
+  if (it->Valid()) next = std::max(next, DecodePositionKey(it->key().ToStringView()) + 1);
+  if (!it->status().ok()) return FromRocks(it->status(), "scanning the log tail");
+  wal->next_position_ = next;
+  wal->durable_ = next - 1;
+  wal->syncer_ = std::thread([w = wal.get()] { w->SyncLoop(); });
+  return wal;
+}
+
+Wal::~Wal() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
+  if (db_ != nullptr) {
+    for (auto* h : {meta_, log_, data_}) {
+      if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
+    }
+    db_->Close();
+    delete db_;
+  }
+}
+
+Result<uint64_t> Wal::Append(const std::vector<Record>& records, const std::vector<Write>& data) {
+  TXC_CHECK(!records.empty());
+  Pending p;
+  p.records.reserve(records.size());
+  for (const Record& r : records) p.records.push_back(EncodeRecord(r));  // outside the lock
+  p.data = data;
+  uint64_t last = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!status_.ok()) return status_;
+    p.first_position = next_position_;
+    next_position_ += records.size();
+    last = next_position_ - 1;
+    pending_.push_back(std::move(p));
+  }
+  work_cv_.notify_one();
+  return last;
+}
+
+void Wal::SetOnDurable(std::function<void(uint64_t)> on_durable) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_durable_ = std::move(on_durable);
+}
+
+void Wal::SyncLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });
+    if (pending_.empty()) return;  // stopping, and everything appended is durable
+    std::vector<Pending> batch;
+    batch.swap(pending_);
+    lock.unlock();
+
+    // One WriteBatch and one fsync for every append queued since the last round.
+    rocksdb::WriteBatch wb;
+    uint64_t last = 0, records = 0;
+    for (const Pending& p : batch) {
+      for (size_t i = 0; i < p.records.size(); ++i) {
+        wb.Put(log_, PositionKey(p.first_position + i), p.records[i]);
+      }
+      for (const Write& w : p.data) {
+        if (w.value) {
+          wb.Put(data_, w.key, *w.value);
+        } else {
+          wb.Delete(data_, w.key);
+        }
+      }
+      last = p.first_position + p.records.size() - 1;
+      records += p.records.size();
+    }
+    rocksdb::WriteOptions wo;
+    Status s;
+    if (options_.sync_mode == WalOptions::SyncMode::kSyncWrite) {
+      wo.sync = true;
+      s = FromRocks(db_->Write(wo, &wb), "log group commit");
+    } else {
+      s = FromRocks(db_->Write(wo, &wb), "log group commit");
+      if (s.ok()) s = FromRocks(db_->FlushWAL(true), "log group commit sync");
+    }
+
+    lock.lock();
+    if (!s.ok()) {
+      status_ = s;  // sticky: nothing after this may be reported durable
+      durable_cv_.notify_all();
+      return;
+    }
+    durable_ = last;
+    stats_.appends += batch.size();
+    stats_.records += records;
+    ++stats_.syncs;
+    auto callback = on_durable_;
+    lock.unlock();
+    durable_cv_.notify_all();
+    if (callback) callback(last);
+    lock.lock();
+  }
+}
+
+Status Wal::WaitDurable(uint64_t position) {
+  std::unique_lock<std::mutex> lock(mu_);
+  durable_cv_.wait(lock, [&] { return durable_ >= position || !status_.ok(); });
+  return durable_ >= position ? Status::Ok() : status_;
+}
+
+uint64_t Wal::durable_position() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return durable_;
+}
+
+Status Wal::Scan(uint64_t from, const std::function<bool(uint64_t, const Record&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
+  for (it->Seek(PositionKey(from)); it->Valid(); it->Next()) {
+    const uint64_t position = DecodePositionKey(it->key().ToStringView());
+    Result<Record> r = DecodeRecord(it->value().ToStringView());
+    if (!r.ok()) {
+      return Status::Corruption("log position " + std::to_string(position) + ": " +
+                                r.status().message());
+    }
+    if (!fn(position, r.value())) return Status::Ok();
+  }
+  return FromRocks(it->status(), "scanning the log");
+}
+
+Status Wal::TruncateBefore(uint64_t position) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    TXC_CHECK_MSG(position <= durable_ + 1, "truncating past the durable end of the log");
+  }
+  rocksdb::WriteBatch wb;
+  wb.DeleteRange(log_, PositionKey(0), PositionKey(position));
+  wb.Put(meta_, kTruncatedKey, PositionKey(position));  // positions are never reused
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_mode == WalOptions::SyncMode::kSyncWrite;
+  Status s = FromRocks(db_->Write(wo, &wb), "truncating the log");
+  if (s.ok() && !wo.sync) s = FromRocks(db_->FlushWAL(true), "syncing the truncation");
+  return s;
+}
+
+Result<std::optional<std::string>> Wal::Get(const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), data_, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "reading " + key);
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Wal::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+WalStats Wal::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace txcoord::wal

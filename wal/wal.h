@@ -1,0 +1,113 @@
+// The write-ahead log of one node: a RocksDB database with three column families --
+//   "log":  the records, keyed by their position (8 bytes big-endian), encoded by record_codec;
+//   "data": a shard's committed key/values (empty on a coordinator);
+//   "default": metadata (format version, the truncation floor).
+// Group commit: Append() only queues; one syncer thread takes everything queued, writes it as ONE
+// RocksDB WriteBatch and makes it durable with one fsync, then reports the highest durable
+// position. Appends that arrive during a sync ride the next one, so the number of fsyncs per
+// append falls as load rises. A shard's committed writes travel in the same WriteBatch as the
+// COMMITTED record that carries them: both are durable, or neither.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/protocol.h"
+#include "common/status.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace txcoord::wal {
+
+struct WalOptions {
+  enum class SyncMode {
+    kSyncWrite,    // WriteBatch with WriteOptions::sync
+    kManualFlush,  // manual_wal_flush: unsynced write, then FlushWAL(sync=true)
+  };
+  SyncMode sync_mode = SyncMode::kSyncWrite;
+};
+
+struct WalStats {
+  uint64_t appends = 0;  // Append() calls made durable
+  uint64_t records = 0;  // records made durable
+  uint64_t syncs = 0;    // WriteBatch + fsync rounds
+};
+
+class Wal {
+ public:
+  // Opens (creating if needed) the log in `dir`. Fails with a Status naming the problem: an
+  // unreadable directory, a database of another format version.
+  static Result<std::unique_ptr<Wal>> Open(const std::string& dir, WalOptions options = {});
+  // Makes everything appended so far durable, then closes.
+  ~Wal();
+  Wal(const Wal&) = delete;
+  Wal& operator=(const Wal&) = delete;
+
+  // Queues records (and, for a shard, the committed writes to apply with them) for the next
+  // group commit. Thread-safe. Returns the position of the last record; positions increase by
+  // one per record, across restarts, and are never reused (not even after truncation).
+  // REQUIRES: !records.empty(). Fails only once the log has failed (see status()).
+  Result<uint64_t> Append(const std::vector<Record>& records, const std::vector<Write>& data = {});
+
+  // Called from the syncer thread, outside any lock, with the highest durable position after
+  // every group commit. Set it before the first Append.
+  void SetOnDurable(std::function<void(uint64_t durable_position)> on_durable);
+  // Blocks until `position` is durable or the log has failed.
+  Status WaitDurable(uint64_t position);
+  uint64_t durable_position() const;
+
+  // Recovery: calls fn(position, record) for every record at or after `from`, in order, until
+  // fn returns false. A record that fails to decode stops the scan with Corruption.
+  Status Scan(uint64_t from, const std::function<bool(uint64_t, const Record&)>& fn) const;
+  // Deletes every record before `position` (finished transactions). REQUIRES: position is
+  // durable or below it.
+  Status TruncateBefore(uint64_t position);
+
+  // The shard store: reads the committed value of key (what durable COMMITTED records applied).
+  Result<std::optional<std::string>> Get(const std::string& key) const;
+
+  // Sticky: once a write or sync failed, the log refuses appends (the process must restart and
+  // recover; continuing could acknowledge what is not durable).
+  Status status() const;
+  WalStats stats() const;
+
+ private:
+  struct Pending {
+    uint64_t first_position;
+    std::vector<std::string> records;  // encoded
+    std::vector<Write> data;
+  };
+
+  Wal() = default;
+  void SyncLoop();
+
+  WalOptions options_;
+  rocksdb::DB* db_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* log_ = nullptr;
+  rocksdb::ColumnFamilyHandle* data_ = nullptr;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;     // pending_ is not empty, or stop_
+  std::condition_variable durable_cv_;  // durable_ advanced or the log failed
+  std::vector<Pending> pending_;        // GUARDED_BY(mu_)
+  uint64_t next_position_ = 1;          // GUARDED_BY(mu_)
+  uint64_t durable_ = 0;                // GUARDED_BY(mu_)
+  Status status_;                       // GUARDED_BY(mu_)
+  WalStats stats_;                      // GUARDED_BY(mu_)
+  bool stop_ = false;                   // GUARDED_BY(mu_)
+  std::function<void(uint64_t)> on_durable_;
+  std::thread syncer_;
+};
+
+}  // namespace txcoord::wal
