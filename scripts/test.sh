@@ -15,7 +15,7 @@ PRESET="${PRESET:-default}"
 JOBS="${JOBS:-$(nproc)}"
 PACKAGES=(
   cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev
-  thrift-compiler libthrift-dev libboost-dev pkg-config python3-thrift
+  thrift-compiler libthrift-dev libboost-dev pkg-config python3-thrift librocksdb-dev
 )
 
 step() { printf '\n=== %s\n' "$*"; }
