@@ -463,6 +463,7 @@ void CoordinatorCore::Step(const Message& m) {
       if (t.phase == Phase::kOnePhaseQuery) {
         if (m.state == TxnState::kCommitted || m.state == TxnState::kAborted) {
           const bool committed = m.state == TxnState::kCommitted;
+          if (committed) t.reads[m.from.shard] = m.reads;
           ReplyClient(t, committed ? Outcome::kCommitted : Outcome::kAborted,
                       committed ? AbortReason::kNone : AbortReason::kTimeout, "");
           ++(committed ? stats_.committed : stats_.aborted);

@@ -52,6 +52,7 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log) {
     t.participants = rec.participants;
     t.promised = rec.promised;
     t.accepted = rec.accepted;
+    if (t.state == TxnState::kCommitted) t.reads = rec.reads;  // a one-phase vote's reads
     if (IsFinal(t.state)) live_.erase(id);
     if (IsVoted(t.state)) {
       // No two voted transactions held conflicting locks, so retaking them cannot fail.
@@ -253,11 +254,15 @@ void ParticipantCore::Commit(Txn& t, const Message* ack_to) {
     Record r{.type = RecordType::kCommitted, .txn = t.id, .epoch = t.epoch,
              .protocol = t.protocol};
     for (auto& [key, value] : t.writes) r.writes.push_back({key, value});
+    // A one-phase shard's COMMITTED is also its vote: a repeated PREPARE must get the same reads,
+    // after a restart too. Otherwise the YES vote that carried them was already counted.
+    const bool one_phase = t.participants.size() <= 1;
+    if (one_phase) r.reads = t.reads;
     t.record_lsn = Append(std::move(r));
     t.state = TxnState::kCommitted;
     live_.erase(t.id);
     t.round.reset();
-    t.reads.clear();
+    if (!one_phase) t.reads.clear();
     release_at_.emplace(t.record_lsn, t.id);
   }
   if (ack_to != nullptr) {
@@ -276,6 +281,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
     if (t->state == TxnState::kCommitted) {
       vote.vote = Vote::kYes;
       vote.outcome = m.one_phase ? Outcome::kCommitted : Outcome::kUnknown;
+      vote.reads = t->reads;
     } else if (t->state == TxnState::kAborted) {
       vote.vote = Vote::kNo;
       vote.outcome = Outcome::kAborted;
@@ -313,6 +319,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
     return SendAfter(*t, std::move(vote));
   }
   if (m.one_phase) {
+    t->reads = vote.reads;  // repeated with every answer to a repeated PREPARE
     if (t->writes.empty()) {
       ReleaseLocks(*t);
       t->state = TxnState::kCommitted;
@@ -418,6 +425,7 @@ void ParticipantCore::OnStateQuery(const Message& m) {
   }
   r.state = t->state;
   r.accepted_ballot = t->accepted;
+  if (t->state == TxnState::kCommitted) r.reads = t->reads;  // a one-phase outcome's reads
   if (IsVoted(t->state) && m.ballot > 0) {
     if (m.ballot > t->promised) {
       t->promised = m.ballot;

@@ -61,6 +61,7 @@ ParticipantLog FoldParticipantLog(const std::vector<Record>& log) {
         TXC_CHECK_MSG(t.state != TxnState::kAborted, "COMMITTED after ABORTED in a shard log");
         t.state = TxnState::kCommitted;
         if (!r.writes.empty()) t.writes = r.writes;
+        if (!r.reads.empty()) t.reads = r.reads;
         break;
       case RecordType::kAborted:
         TXC_CHECK_MSG(t.state != TxnState::kCommitted, "ABORTED after COMMITTED in a shard log");

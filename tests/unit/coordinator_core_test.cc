@@ -474,6 +474,25 @@ TEST_F(CoordinatorStepTest, SingleParticipantNoAbortsWithItsReason) {
   EXPECT_EQ(rd.replies[0].reason, AbortReason::kConstraint);
 }
 
+// When a one-phase vote is lost, the shard's state reply is the answer, reads included.
+TEST_F(CoordinatorStepTest, OnePhaseOutcomeFromAStateReplyCarriesItsReads) {
+  CoordinatorCore& c = Make({.vote_timeout_ticks = 5, .resend_first_ticks = 1,
+                             .resend_max_ticks = 1});
+  const TxnId id = c.Execute(7, Protocol::kTwoPc, {{4, {{.type = Op::Type::kGet, .key = "a"}}}});
+  c.TakeReady();
+  for (int i = 0; i < 10; ++i) c.Tick();
+  ASSERT_FALSE(OfType(c.TakeReady().messages, MsgType::kStateQuery).empty());
+  Message reply = FromShard(4, MsgType::kStateReply, id);
+  reply.state = TxnState::kCommitted;
+  reply.ok = true;
+  reply.reads = {{"a", true, "1"}};
+  c.Step(reply);
+  const Ready rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kCommitted);
+  EXPECT_EQ(rd.replies[0].reads, reply.reads);
+}
+
 TEST_F(CoordinatorStepTest, SingleParticipantVoteTimeoutAsksForTheOutcome) {
   CoordinatorCore& c = Make({.vote_timeout_ticks = 10, .resend_first_ticks = 1000,
                              .resend_max_ticks = 1000});

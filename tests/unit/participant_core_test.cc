@@ -297,6 +297,48 @@ TEST_F(ParticipantStepTest, InteractiveReadOnly2pcVotesReadOnlyAndLeaves) {
   EXPECT_TRUE(p.InDoubt().empty());
 }
 
+// A one-phase shard's answer is the outcome: every repeat of it (a duplicate PREPARE, a state
+// query after a lost vote, either after a restart) carries the same reads (found by txsim with
+// one shard: a duplicated PREPARE's repeated vote won the race without the audit's reads).
+TEST_F(ParticipantStepTest, OnePhaseAnswersRepeatTheirReads) {
+  store_.data["a"] = "1";
+  ParticipantCore& p = Make();
+  const TxnId ro{1, 60};
+  p.Step(Prepare(ro, {kShard}, Protocol::kTwoPc, true, {Get("a")}));
+  std::vector<Message> votes = OfType(p.TakeReady().messages, MsgType::kVote);
+  ASSERT_EQ(votes.size(), 1u);
+  const std::vector<OpResult> reads = votes[0].reads;
+  ASSERT_EQ(reads.size(), 1u);
+  p.Step(Prepare(ro, {kShard}, Protocol::kTwoPc, true, {Get("a")}));
+  votes = OfType(p.TakeReady().messages, MsgType::kVote);
+  ASSERT_EQ(votes.size(), 1u);
+  EXPECT_EQ(votes[0].outcome, Outcome::kCommitted);
+  EXPECT_EQ(votes[0].reads, reads) << "a duplicate PREPARE";
+  Message q = FromCoord(MsgType::kStateQuery, ro);
+  q.abort_if_unprepared = true;
+  p.Step(q);
+  std::vector<Message> replies = OfType(p.TakeReady().messages, MsgType::kStateReply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].state, TxnState::kCommitted);
+  EXPECT_EQ(replies[0].reads, reads) << "a state query after a lost vote";
+
+  // With a write, the reads are in the COMMITTED record and survive a restart.
+  const TxnId rw{1, 61};
+  p.Step(Prepare(rw, {kShard}, Protocol::kTwoPc, true, {Get("a"), Put("b", "2")}));
+  Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  const Record committed = rd.records[0];
+  EXPECT_EQ(committed.type, RecordType::kCommitted);
+  EXPECT_EQ(committed.reads, reads);
+  ParticipantCore& restarted = Make({.shard = kShard}, /*see_epoch_1=*/false);  // p is gone
+  restarted.Restore({{.lsn = 1, .type = RecordType::kEpochSeen, .epoch = 1}, committed});
+  restarted.Step(Prepare(rw, {kShard}, Protocol::kTwoPc, true, {Get("a"), Put("b", "2")}));
+  votes = OfType(restarted.TakeReady().messages, MsgType::kVote);
+  ASSERT_EQ(votes.size(), 1u);
+  EXPECT_EQ(votes[0].outcome, Outcome::kCommitted);
+  EXPECT_EQ(votes[0].reads, reads) << "after a restart";
+}
+
 TEST_F(ParticipantStepTest, OneShotReadOnly2pcPrepareVotesYesWithARecord) {
   store_.data = {{"a", "1"}};
   ParticipantCore& p = Make();
