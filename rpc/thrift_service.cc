@@ -21,6 +21,9 @@ using apache::thrift::transport::TMemoryBuffer;
 
 // Everything one call needs until its reply is encoded; the processor's callbacks hold it.
 struct CallContext {
+  // The generated callbacks call back into the processor (they bind its `this`): a handler that
+  // answers after the server is gone must still find it.
+  std::shared_ptr<apache::thrift::async::TAsyncProcessor> processor;
   std::string request;
   std::shared_ptr<TMemoryBuffer> in;
   std::shared_ptr<TMemoryBuffer> out;
@@ -51,6 +54,7 @@ Handler MakeThriftHandler(std::shared_ptr<apache::thrift::async::TAsyncProcessor
   auto config = std::make_shared<TConfiguration>(INT32_MAX);
   return [processor = std::move(processor), config](std::string request, ReplyFn reply) {
     auto call = std::make_shared<CallContext>();
+    call->processor = processor;
     call->request = std::move(request);
     call->reply = std::move(reply);
     Result<MessageHeader> header = ParseMessageHeader(call->request);

@@ -12,7 +12,8 @@
 // Each request frame is decoded from its own TMemoryBuffer (TOOLCHAIN.md pitfall 5) with the
 // binary or compact protocol, chosen per frame from its first byte, and the reply is encoded with
 // the same protocol. The implementation may call its callbacks later, from any thread, exactly
-// once per call (one of the two). A declared IDL exception goes to the exception callback as
+// once per call (one of the two), also after the server is stopped or destroyed (each pending
+// call keeps the processor alive; the reply is then dropped). A declared IDL exception goes to the exception callback as
 // `apache::thrift::TDelayedException::delayException(error)` and reaches the client as that
 // exception; anything else thrown becomes a TApplicationException (INTERNAL_ERROR). A call whose
 // arguments do not decode closes its connection, as a stock Thrift server does.
