@@ -160,15 +160,16 @@ void Wal::SyncLoop() {
       durable_cv_.notify_all();
       return;
     }
-    durable_ = last;
     stats_.appends += batch.size();
     stats_.records += records;
     ++stats_.syncs;
     auto callback = on_durable_;
     lock.unlock();
-    durable_cv_.notify_all();
-    if (callback) callback(last);
+    if (callback) callback(last);  // outside the lock: it may call back into the log
     lock.lock();
+    // Only now: whoever WaitDurable()s on this position sees the callback already made.
+    durable_ = last;
+    durable_cv_.notify_all();
   }
 }
 

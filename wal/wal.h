@@ -60,9 +60,10 @@ class Wal {
   Result<uint64_t> Append(const std::vector<Record>& records, const std::vector<Write>& data = {});
 
   // Called from the syncer thread, outside any lock, with the highest durable position after
-  // every group commit. Set it before the first Append.
+  // every group commit, in increasing order. Set it before the first Append.
   void SetOnDurable(std::function<void(uint64_t durable_position)> on_durable);
-  // Blocks until `position` is durable or the log has failed.
+  // Blocks until `position` is durable (and on_durable has been called for it) or the log has
+  // failed.
   Status WaitDurable(uint64_t position);
   uint64_t durable_position() const;
 

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -181,6 +183,8 @@ TEST(WalTest, ConcurrentAppendersAllBecomeDurableInOrder) {
   std::mutex mu;
   std::vector<uint64_t> reported;
   w.SetOnDurable([&](uint64_t p) {
+    // Slow on purpose: WaitDurable must not return before this has run for its position.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
     std::lock_guard<std::mutex> lock(mu);
     reported.push_back(p);
   });
@@ -195,6 +199,11 @@ TEST(WalTest, ConcurrentAppendersAllBecomeDurableInOrder) {
         r.txn = {1, static_cast<uint64_t>(t * 1000 + i)};
         const uint64_t p = w.Append({r}).value();
         ASSERT_TRUE(w.WaitDurable(p).ok());
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          ASSERT_FALSE(reported.empty());
+          ASSERT_GE(reported.back(), p) << "WaitDurable returned before on_durable reported it";
+        }
         std::lock_guard<std::mutex> lock(positions_mu);
         positions.insert(p);
       }
