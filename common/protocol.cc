@@ -91,24 +91,17 @@ const char* ToString(RecordType t) {
 }
 
 namespace {
-// Moves the items with after_lsn <= durable out through emit, keeping the others in order.
-template <typename T, typename Emit>
-void ReleaseDurable(std::vector<T>& held, Lsn durable, Emit emit) {
-  std::vector<T> kept;
-  for (auto& d : held) {
-    if (d.after_lsn <= durable) {
-      emit(d);
-    } else {
-      kept.push_back(std::move(d));
-    }
-  }
-  held.swap(kept);
+template <typename T>
+void ReleaseDurable(std::multimap<Lsn, T>& held, Lsn durable, std::vector<T>& out) {
+  auto end = held.upper_bound(durable);
+  for (auto it = held.begin(); it != end; ++it) out.push_back(std::move(it->second));
+  held.erase(held.begin(), end);
 }
 }  // namespace
 
 void DurabilityGate::Release(Lsn durable, Ready& out) {
-  ReleaseDurable(messages_, durable, [&](DeferredMessage& d) { out.messages.push_back(std::move(d.message)); });
-  ReleaseDurable(replies_, durable, [&](DeferredReply& d) { out.replies.push_back(std::move(d.reply)); });
+  ReleaseDurable(messages_, durable, out.messages);
+  ReleaseDurable(replies_, durable, out.replies);
 }
 
 }  // namespace txcoord
