@@ -1,11 +1,14 @@
 // The wire contract of txcoord (DESIGN.md sections 4 and 7).
 //
-// Two services share these types:
+// Three services share these types:
 //   - Coordinator: what client services call (begin_txn/read/write/commit/abort/status/execute).
 //     Stock Thrift clients in any language use it over framed transport with the binary
 //     (default) or compact protocol.
-//   - Participant: what a coordinator calls on a shard primary, and what a shard calls on another
-//     shard during 3PC termination.
+//   - Participant: a shard primary; `run` executes a transaction's reads and writes there.
+//   - Peer (extended by both): one-way batches of protocol messages between nodes. The cores are
+//     message-driven state machines (DESIGN.md section 3), so the wire carries their messages as
+//     they are, many transactions' messages per call (section 7), rather than one request/reply
+//     call per protocol step.
 //
 // Compatibility rules: field ids and enum values are never reused or renumbered; new fields are
 // optional or have a default that means "old behaviour"; a removed field's id is retired. The
@@ -143,6 +146,8 @@ struct Op {
   4: optional i64 delta,
   /** ADD only: the smallest allowed result; unset means no lower bound. */
   5: optional i64 min_result,
+  /** GET only: take the exclusive lock (a read that will be followed by a write of the key). */
+  6: optional bool for_update,
 }
 
 /** The result of reading one key. */
@@ -220,13 +225,6 @@ struct ExecuteResult {
   3: list<OpResult> reads,
 }
 
-/** A participant of a transaction, as the coordinator records it. */
-struct ParticipantRef {
-  1: i32 shard,
-  /** Whether the transaction wrote on this shard (a read-only participant votes READ_ONLY). */
-  2: bool wrote,
-}
-
 // ------------------------------------------------------------------------------------------------
 // Exceptions
 // ------------------------------------------------------------------------------------------------
@@ -269,15 +267,126 @@ exception StaleEpoch {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Node-to-node protocol messages (coordinator <-> shard, shard <-> shard for 3PC termination)
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * The kind of a protocol message between nodes. The numbers are those of the cores' MsgType
+ * (common/protocol.h); the protocol itself is DESIGN.md section 4 and recovery/GUARANTEES.md.
+ */
+enum MessageType {
+  /** coordinator -> shard: vote on the transaction (participants, protocol, one_phase, ops). */
+  PREPARE = 1,
+  /** shard -> coordinator: vote, reason, reads; one_phase: the outcome. */
+  VOTE = 2,
+  /** coordinator -> shard (3PC): accept PRE-COMMIT at ballot 0. */
+  PRE_COMMIT = 3,
+  /** shard -> coordinator: ok, promised_ballot. */
+  PRE_COMMIT_ACK = 4,
+  /** coordinator or termination leader -> shard: the commit decision. */
+  COMMIT = 5,
+  /** coordinator or termination leader -> shard: the abort decision. */
+  ABORT = 6,
+  /** shard -> coordinator: the decision is durable here. */
+  DECISION_ACK = 7,
+  /** anyone -> shard: its state (a promise when ballot > 0; abort_if_unprepared). */
+  STATE_QUERY = 8,
+  /** shard -> asker: state, accepted and promised ballots, ok. */
+  STATE_REPLY = 9,
+  /** termination leader -> shard: accept PRE-COMMIT (commit) or PRE-ABORT at ballot. */
+  TERM_ACCEPT = 10,
+  /** shard -> leader: ok, state, promised_ballot. */
+  TERM_ACCEPT_ACK = 11,
+  /** shard -> coordinator: what was decided? (in-doubt resolution) */
+  STATUS = 12,
+  /** coordinator -> shard: the outcome (UNKNOWN: not decided yet). */
+  STATUS_REPLY = 13,
+  /** shard -> coordinator: your epoch is deposed; current_epoch is the newest seen. */
+  STALE_EPOCH = 14,
+  /** termination leader -> coordinator: the outcome the termination round chose. */
+  LEARN_DECISION = 15,
+}
+
+/**
+ * One protocol message. Every message carries the sender's coordinator epoch (fencing). Fields a
+ * type does not use are left unset; an unset field means its default (0, false, empty, NONE).
+ * Ballots are unsigned 64-bit values carried in i64 (bit for bit).
+ */
+struct PeerMessage {
+  1: MessageType type,
+  /** The sender: a shard id, or -1 for the coordinator. */
+  2: i32 from_node,
+  /** The receiver: a shard id, or -1 for the coordinator. */
+  3: i32 to_node,
+  4: TxnId txn,
+  /** The coordinator epoch this message speaks for. */
+  5: i64 epoch,
+  6: optional Protocol protocol,
+  /** PREPARE: every shard of the transaction. */
+  7: optional list<i32> participants,
+  /** PREPARE: the only participant decides (one-phase commit). */
+  8: optional bool one_phase,
+  /** PREPARE: one-shot execution (early prepare). */
+  9: optional list<Op> ops,
+  10: optional Vote vote,
+  11: optional AbortReason reason,
+  12: optional list<OpResult> reads,
+  13: optional Outcome outcome,
+  14: optional TxnState state,
+  15: optional i64 ballot,
+  16: optional i64 accepted_ballot,
+  17: optional i64 promised_ballot,
+  /** TERM_ACCEPT: PRE-COMMIT (true) or PRE-ABORT (false). */
+  18: optional bool commit,
+  /** STATE_QUERY: abort first if not prepared, so it can never vote YES later. */
+  19: optional bool abort_if_unprepared,
+  20: optional bool ok,
+  /** STALE_EPOCH: the newest coordinator epoch the shard has seen. */
+  21: optional i64 current_epoch,
+}
+
+/**
+ * What every node serves for its peers. Messages are one-way: the protocol retries what is lost
+ * (resends with capped backoff), so a batch that never arrives costs time, never safety. A node
+ * batches every message it has for one peer into one call. A malformed message is dropped with a
+ * log line naming the sender; the rest of the batch is delivered.
+ */
+service Peer {
+  oneway void deliver(1: list<PeerMessage> messages),
+}
+
+// ------------------------------------------------------------------------------------------------
+// Participant service (what clients and the coordinator call on a shard primary)
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * A shard primary. Clients that route by the shard map run their reads and writes here directly
+ * (then name the shard in Coordinator.commit's touched_shards); the coordinator does the same for
+ * clients that call Coordinator.read/write.
+ */
+service Participant extends Peer {
+  /**
+   * Runs `ops` in order inside the transaction under strict two-phase locking (shared locks for
+   * GET, exclusive for the others and for a GET with for_update) and returns one result per GET,
+   * in order. Writes are buffered here until commit. A lock conflict (no-wait) or a failed ADD
+   * aborts the transaction at this shard: TxnError(ABORTED, reason). Keys that do not belong to
+   * this shard are InvalidRequest. A transaction id from an epoch older than the newest this shard
+   * has seen is StaleEpoch.
+   */
+  list<OpResult> run(1: TxnId txn, 2: list<Op> ops)
+      throws (1: TxnError error, 2: InvalidRequest invalid, 3: StaleEpoch stale),
+}
+
+// ------------------------------------------------------------------------------------------------
 // Coordinator service (for clients)
 // ------------------------------------------------------------------------------------------------
 
 /**
- * The client API. Every call carries its transaction's id; calls on one transaction are made
- * one at a time. Reads and writes run at the shard primaries under strict two-phase locking, so
+ * The client API (and, through Peer, the shards' protocol messages). Every call carries its
+ * transaction's id; calls on one transaction are made one at a time. Reads and writes run at the shard primaries under strict two-phase locking, so
  * the committed history is serializable.
  */
-service Coordinator {
+service Coordinator extends Peer {
   /**
    * Starts a transaction that will commit with `protocol` and returns its id.
    * `traceparent` is a W3C trace context, or empty (or absent on the wire) for none; the
@@ -305,17 +414,19 @@ service Coordinator {
    * Commits the transaction and returns the decided outcome: COMMITTED, or ABORTED with its
    * reason (a NO vote, a timeout, an earlier lock conflict). Returns only after the decision is
    * durable. Throws TxnError only with outcome UNKNOWN: the commit may or may not have happened;
-   * do not retry it, ask `status`.
+   * do not retry it, ask `status`. `touched_shards` names the shards the client ran operations
+   * on directly (Participant.run, routed by the shard map); shards reached through this service's
+   * read/write are known already. Stock clients that only use read/write pass an empty list.
    */
-  CommitResult commit(1: TxnId txn)
+  CommitResult commit(1: TxnId txn, 2: list<i32> touched_shards)
       throws (1: TxnError error, 2: InvalidRequest invalid),
 
   /**
    * Aborts the transaction. Idempotent: aborting an aborted transaction succeeds.
    * TxnError(COMMITTED) if it is already committed; TxnError(UNKNOWN) if a commit is in flight
-   * and its decision could not be learned in time.
+   * and its decision could not be learned in time. `touched_shards` as for commit.
    */
-  void abort(1: TxnId txn)
+  void abort(1: TxnId txn, 2: list<i32> touched_shards)
       throws (1: TxnError error, 2: InvalidRequest invalid),
 
   /**
@@ -336,152 +447,4 @@ service Coordinator {
 
   /** The current shard map, for clients that route reads and writes themselves. */
   ShardMap shard_map(),
-}
-
-// ------------------------------------------------------------------------------------------------
-// Participant service (coordinator -> shard, and shard -> shard for 3PC termination)
-// ------------------------------------------------------------------------------------------------
-
-/**
- * Phase one: asks a shard to prepare (vote on) a transaction.
- * `epoch` is the sender's coordinator epoch now, which is newer than txn.epoch after a failover.
- */
-struct PrepareRequest {
-  1: TxnId txn,
-  2: i64 epoch,
-  3: Protocol protocol,
-  /**
-   * Every shard taking part, this one included: the coordinator's identity and the peers are
-   * logged with PREPARED so recovery and 3PC termination know whom to ask.
-   */
-  4: list<i32> participants,
-  /**
-   * This shard is the only participant: commit in one phase with no coordinator record, and
-   * report the outcome in PrepareReply.one_phase_outcome.
-   */
-  5: bool one_phase,
-  /**
-   * Early prepare (from `execute`): run these ops, then vote. Empty when the ops already ran
-   * through `read`/`write`.
-   */
-  6: list<Op> ops,
-}
-
-/** A participant's vote. A YES is sent only after PREPARED is durable (persist before send). */
-struct PrepareReply {
-  1: Vote vote,
-  /** Why the vote is NO; NONE otherwise. */
-  2: AbortReason reason,
-  /** One result per GET in PrepareRequest.ops, in order. */
-  3: list<OpResult> reads,
-  /** one_phase only: COMMITTED or ABORTED, the shard's final outcome; UNKNOWN otherwise. */
-  4: Outcome one_phase_outcome,
-}
-
-/** The decision of phase two (commit or abort). */
-struct DecisionRequest {
-  1: TxnId txn,
-  /** The sender's coordinator epoch. */
-  2: i64 epoch,
-  /** true for commit, false for abort; must match the method it is sent to. */
-  3: bool commit,
-}
-
-/**
- * 3PC: asks a shard to log PRE_COMMITTED. `ballot` is 0 from the coordinator and the recovery
- * leader's ballot during termination.
- */
-struct PreCommitRequest {
-  1: TxnId txn,
-  2: i64 epoch,
-  3: i64 ballot,
-}
-
-/** A participant's acknowledgement of pre_commit, commit, abort or term_accept. */
-struct Ack {
-  /** The request was applied (durably), or had already been. */
-  1: bool ok,
-  /** The participant's state for the transaction after handling the request. */
-  2: TxnState state,
-  /** The highest termination ballot the participant has promised; when !ok, the sender lost. */
-  3: i64 promised_ballot,
-}
-
-/**
- * Asks a participant for its state of a transaction: used by coordinator recovery and, with a
- * ballot, as phase one of 3PC termination (the participant promises to ignore lower ballots).
- */
-struct StateQuery {
-  1: TxnId txn,
-  2: i64 epoch,
-  /** The asking recovery leader's ballot; 0 for a plain query that promises nothing. */
-  3: i64 ballot,
-  /**
-   * If the participant has not prepared the transaction (ACTIVE or UNKNOWN), abort it first so it
-   * can never vote YES later; the reply then says ABORTED.
-   */
-  4: bool abort_if_unprepared,
-}
-
-/** A participant's answer to query_state. */
-struct StateReply {
-  1: TxnState state,
-  /** The ballot at which the current PRE_COMMITTED / PRE_ABORTED state was accepted (0 if none). */
-  2: i64 accepted_ballot,
-  /** The highest ballot promised so far, after handling this query. */
-  3: i64 promised_ballot,
-  /** The query's ballot was promised (it was not lower than any earlier promise). */
-  4: bool ok,
-}
-
-/**
- * 3PC termination, phase two: the recovery leader proposes its decision at `ballot`. The
- * participant accepts unless it promised a higher ballot, logging PRE_COMMITTED (commit) or
- * PRE_ABORTED (abort) with the ballot.
- */
-struct TermAccept {
-  1: TxnId txn,
-  2: i64 ballot,
-  3: bool commit,
-}
-
-/**
- * A shard primary's transaction interface. A request that carries an epoch is rejected with
- * StaleEpoch, changing nothing, if the shard knows a newer one; term_accept is fenced by its
- * ballot instead. Every method is idempotent: a retried request gets the same answer.
- */
-service Participant {
-  /** Phase one: prepare and vote (see PrepareRequest and PrepareReply). */
-  PrepareReply prepare(1: PrepareRequest req)
-      throws (1: StaleEpoch stale, 2: InvalidRequest invalid),
-
-  /** 3PC: log PRE_COMMITTED, then ack. */
-  Ack pre_commit(1: PreCommitRequest req)
-      throws (1: StaleEpoch stale),
-
-  /** Phase two: apply the commit decision, then ack. */
-  Ack commit(1: DecisionRequest req)
-      throws (1: StaleEpoch stale),
-
-  /** Phase two: apply the abort decision (an unknown transaction is already aborted), ack. */
-  Ack abort(1: DecisionRequest req)
-      throws (1: StaleEpoch stale),
-
-  /** The participant's state of a transaction; with a ballot, a termination promise. */
-  StateReply query_state(1: StateQuery q)
-      throws (1: StaleEpoch stale),
-
-  /** 3PC termination: accept the recovery leader's decision at its ballot. */
-  Ack term_accept(1: TermAccept req),
-
-  /**
-   * Reads `key` inside the transaction, locking it (strict two-phase locking).
-   * TxnError(ABORTED) if the transaction is or becomes aborted here (e.g. LOCK_CONFLICT).
-   */
-  OpResult read(1: TxnId txn, 2: i64 epoch, 3: binary key)
-      throws (1: TxnError error, 2: InvalidRequest invalid, 3: StaleEpoch stale),
-
-  /** Locks `key` and buffers the write until commit. Errors as for `read`. */
-  void write(1: TxnId txn, 2: i64 epoch, 3: binary key, 4: binary value)
-      throws (1: TxnError error, 2: InvalidRequest invalid, 3: StaleEpoch stale),
 }

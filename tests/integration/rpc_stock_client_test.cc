@@ -68,7 +68,8 @@ class TestCoordinator : public thrift::CoordinatorCobSvNull {
   }
 
   void commit(std::function<void(const CommitResult&)> cob,
-              std::function<void(TDelayedException*)> exn_cob, const TxnId& txn) override {
+              std::function<void(TDelayedException*)> exn_cob, const TxnId& txn,
+              const std::vector<int32_t>& /*touched_shards*/) override {
     Later([cob, exn_cob, txn] {
       if (txn.seq == 13) {
         TxnError error;
@@ -166,11 +167,11 @@ TEST_F(StockClientTest, BinaryStockClientGetsValuesVoidAndDeclaredException) {
         }
         client.write(MakeTxnId(5, 77), "key", "value");
         CommitResult committed;
-        client.commit(committed, MakeTxnId(5, 12));
+        client.commit(committed, MakeTxnId(5, 12), {});
         if (committed.outcome != Outcome::COMMITTED) return "commit 12 not COMMITTED";
         try {
           CommitResult unused;
-          client.commit(unused, MakeTxnId(5, 13));
+          client.commit(unused, MakeTxnId(5, 13), {});
           return "commit 13 did not throw";
         } catch (const TxnError& error) {
           if (error.outcome != Outcome::UNKNOWN || !error.__isset.txn || error.txn.seq != 13 ||
@@ -201,7 +202,7 @@ TEST_F(StockClientTest, OurClientReceivesDeclaredExceptionAsValue) {
   using Reply = std::variant<CommitResult, TxnError>;
   std::promise<Result<Reply>> promise;
   CallMethod<CoordinatorClient>(
-      client, Clock::now() + 10s, [](CoordinatorClient& c) { c.send_commit(MakeTxnId(5, 13)); },
+      client, Clock::now() + 10s, [](CoordinatorClient& c) { c.send_commit(MakeTxnId(5, 13), {}); },
       [](CoordinatorClient& c) -> Reply {
         try {
           CommitResult result;

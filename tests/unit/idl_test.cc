@@ -1,4 +1,4 @@
-// Proves that the wire contract in idl/txcoord.thrift survives the wire. A PrepareRequest carrying
+// Proves that the wire contract in idl/txcoord.thrift survives the wire. A PREPARE PeerMessage carrying
 // every kind of Op (optional fields set and unset, binary keys with zero bytes) is written with
 // the binary protocol and, separately, the compact protocol into a TMemoryBuffer and read back
 // equal, with unset optional fields still unset. Then a TxnError with outcome UNKNOWN is carried
@@ -43,10 +43,13 @@ wire::Op MakeOp(wire::OpType::type type, std::string key) {
   return op;
 }
 
-// A PrepareRequest that uses every field and every OpType, with keys and values that are not
-// text (embedded zero bytes, high bytes).
-wire::PrepareRequest MakePrepareRequest() {
-  wire::PrepareRequest req;
+// A PREPARE message that uses every field a PREPARE uses and every OpType, with keys and values
+// that are not text (embedded zero bytes, high bytes).
+wire::PeerMessage MakePrepareMessage() {
+  wire::PeerMessage req;
+  req.__set_type(wire::MessageType::PREPARE);
+  req.__set_from_node(-1);
+  req.__set_to_node(3);
   req.__set_txn(MakeTxnId(7, 123456789012345));
   req.__set_epoch(8);
   req.__set_protocol(wire::Protocol::THREE_PC);
@@ -84,9 +87,9 @@ T RoundTrip(const T& value) {
 }
 
 template <typename P>
-void ExpectPrepareRequestRoundTrips() {
-  const wire::PrepareRequest sent = MakePrepareRequest();
-  const wire::PrepareRequest got = RoundTrip<P>(sent);
+void ExpectPrepareMessageRoundTrips() {
+  const wire::PeerMessage sent = MakePrepareMessage();
+  const wire::PeerMessage got = RoundTrip<P>(sent);
 
   EXPECT_EQ(got, sent);
   ASSERT_EQ(got.ops.size(), 5u);
@@ -120,12 +123,12 @@ void ExpectPrepareRequestRoundTrips() {
   EXPECT_FALSE(got.ops[4].__isset.min_result) << "an unset bound must stay 'no bound'";
 }
 
-TEST(IdlTest, PrepareRequestRoundTripsThroughBinaryProtocol) {
-  ExpectPrepareRequestRoundTrips<TBinaryProtocol>();
+TEST(IdlTest, PrepareMessageRoundTripsThroughBinaryProtocol) {
+  ExpectPrepareMessageRoundTrips<TBinaryProtocol>();
 }
 
-TEST(IdlTest, PrepareRequestRoundTripsThroughCompactProtocol) {
-  ExpectPrepareRequestRoundTrips<TCompactProtocol>();
+TEST(IdlTest, PrepareMessageRoundTripsThroughCompactProtocol) {
+  ExpectPrepareMessageRoundTrips<TCompactProtocol>();
 }
 
 wire::TxnError MakeUnknownOutcomeError() {
@@ -152,7 +155,8 @@ TEST(IdlTest, TxnErrorKeepsUnknownOutcomeThroughBothProtocols) {
 // A Coordinator whose commit always ends ambiguously.
 class AmbiguousCommitCoordinator : public wire::CoordinatorNull {
  public:
-  void commit(wire::CommitResult& /*result*/, const wire::TxnId& txn) override {
+  void commit(wire::CommitResult& /*result*/, const wire::TxnId& txn,
+              const std::vector<int32_t>& /*touched_shards*/) override {
     wire::TxnError error = MakeUnknownOutcomeError();
     error.__set_txn(txn);
     throw error;
@@ -168,7 +172,7 @@ wire::TxnError CommitThroughService(const wire::TxnId& txn) {
   wire::CoordinatorClient client(std::make_shared<P>(reply), std::make_shared<P>(request));
   wire::CoordinatorProcessor processor(std::make_shared<AmbiguousCommitCoordinator>());
 
-  client.send_commit(txn);
+  client.send_commit(txn, {});
   EXPECT_TRUE(processor.process(std::make_shared<P>(request), std::make_shared<P>(reply),
                                 /*connectionContext=*/nullptr));
   wire::CommitResult result;

@@ -44,7 +44,7 @@ template <typename Protocol>
 std::string EncodeCommit(int64_t seq) {
   auto buffer = std::make_shared<TMemoryBuffer>();
   CoordinatorClient client(std::make_shared<Protocol>(buffer));
-  client.send_commit(Txn(seq));
+  client.send_commit(Txn(seq), {});
   return buffer->getBufferAsString();
 }
 

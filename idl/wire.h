@@ -1,0 +1,58 @@
+// Conversions between the wire types generated from idl/txcoord.thrift (namespace
+// txcoord::thrift) and the cores' own types (common/protocol.h, cluster/shard_map.h). This is the
+// edge of STYLE.md rule 4: Thrift types never reach a core, and whatever arrives from the network
+// is checked here before it is turned into a core type.
+//
+// ToWire never fails. FromWire returns InvalidArgument naming the field when the value cannot be a
+// valid core value: an enum number the contract does not define, a missing required field, a
+// transaction id of epoch 0, an empty or oversized key, a PUT without a value, an ADD without a
+// delta. Optional wire fields that are unset take the core's default.
+#pragma once
+
+#include <vector>
+
+#include "cluster/shard_map.h"
+#include "common/protocol.h"
+#include "common/status.h"
+#include "txcoord_types.h"
+
+namespace txcoord::wire {
+
+namespace thrift = ::txcoord::thrift;
+
+// Keys longer than this are refused (InvalidRequest at the services): RocksDB would take them,
+// but a key that large is a client bug, and a bound keeps lock tables and messages small.
+inline constexpr size_t kMaxKeyBytes = 64 * 1024;
+
+thrift::TxnId ToWire(TxnId id);
+Result<TxnId> FromWire(const thrift::TxnId& id);
+
+thrift::Protocol::type ToWire(Protocol p);
+Result<Protocol> FromWire(thrift::Protocol::type p);
+
+// Outcome::kUnknown <-> thrift::Outcome::UNKNOWN.
+thrift::Outcome::type ToWire(Outcome o);
+Result<Outcome> FromWire(thrift::Outcome::type o);
+
+thrift::AbortReason::type ToWire(AbortReason r);
+Result<AbortReason> FromWire(thrift::AbortReason::type r);
+
+thrift::Op ToWire(const Op& op);
+Result<Op> FromWire(const thrift::Op& op);
+Result<std::vector<Op>> FromWire(const std::vector<thrift::Op>& ops);
+
+thrift::OpResult ToWire(const OpResult& r);
+OpResult FromWire(const thrift::OpResult& r);
+
+// A protocol message. NodeRef: a shard id, or -1 for the coordinator.
+thrift::PeerMessage ToWire(const Message& m);
+Result<Message> FromWire(const thrift::PeerMessage& m);
+
+thrift::ShardMap ToWire(const cluster::ShardMap& map);
+// Also Validate()s the map.
+Result<cluster::ShardMap> FromWire(const thrift::ShardMap& map);
+
+// A key is valid when it is non-empty and at most kMaxKeyBytes.
+Status CheckKey(const std::string& key);
+
+}  // namespace txcoord::wire
