@@ -16,6 +16,7 @@ JOBS="${JOBS:-$(nproc)}"
 PACKAGES=(
   cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev
   thrift-compiler libthrift-dev libboost-dev pkg-config python3-thrift librocksdb-dev
+  libyaml-cpp-dev
 )
 
 step() { printf '\n=== %s\n' "$*"; }

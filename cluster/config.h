@@ -1,0 +1,105 @@
+// A node's configuration: one YAML file per process, the `static` membership of DESIGN.md
+// section 5 (the shard map is fixed for the life of the process). Every node of a cluster is
+// given the same `coordinator`, `partitioning`, `shards` and `range_split_keys`; `role`, `shard`
+// and `data_dir` say which node this file is for. The schema (config/example-*.yaml are
+// documented examples of it):
+//
+//   role: shard                  # required: coordinator | shard
+//   shard: 0                     # role shard: required, the shard this node serves, 0..N-1;
+//                                #   role coordinator: must be absent
+//   data_dir: /tmp/txcoord/s0    # required, non-empty: the node's RocksDB directory
+//   coordinator: 127.0.0.1:7000  # required: where the coordinator listens
+//   partitioning: hash           # required: hash | range
+//   shards:                      # required, non-empty: shard i's address, in shard id order
+//     - 127.0.0.1:7101
+//     - 127.0.0.1:7102
+//   range_split_keys: [m]        # range: N-1 strictly increasing, non-empty strings (may be
+//                                #   omitted only for N = 1); hash: absent or []
+//   tick_ms: 10                  # optional, 1..1000
+//   wal_sync: sync               # optional: sync | manual_flush
+//   vote_timeout_ms: 2000        # optional, tick_ms..86400000
+//   client_timeout_ms: 5000      # optional, tick_ms..86400000
+//   idle_timeout_ms: 10000       # optional, tick_ms..86400000
+//   retain_finished: 100000      # optional, 0..4294967295
+//   max_frame_bytes: 16777216    # optional, 4096..2147483647
+//
+// Addresses are "host:port" with port 1..65535; an IPv6 host goes in brackets ("[::1]:7000").
+// No two nodes (the coordinator and the shards) may share an address. Numbers are plain decimal
+// integers: a quoted string, a sign, a fraction, an exponent or an overflow is an error. The
+// bounds reject unit mistakes, not tuning: a timeout below one tick would round to zero ticks, a
+// frame limit below 4096 bytes is a limit written in KiB or MiB, and 2147483647 is the most a
+// Thrift frame header can carry. Unknown and duplicate fields are errors, so a typo never falls
+// back to a default silently.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "cluster/shard_map.h"
+#include "common/ids.h"
+#include "common/status.h"
+
+namespace txcoord::cluster {
+
+struct Address {
+  std::string host;  // without brackets, also for IPv6
+  uint16_t port = 0;
+  std::string ToString() const;  // "host:port"; "[host]:port" when host contains a ':'
+  bool operator==(const Address&) const = default;
+};
+
+// "host:port" -> Address; InvalidArgument naming what is wrong (no colon, empty host, port not
+// 1..65535), e.g. "expected host:port, found '127.0.0.1:0' (port must be 1..65535)". The message
+// names no field: callers prefix the field the text came from. A host containing ':' (IPv6) must
+// be in brackets; whitespace anywhere is an error.
+Result<Address> ParseAddress(std::string_view text);
+
+enum class Role : uint8_t { kCoordinator = 1, kShard = 2 };
+const char* ToString(Role r);  // "coordinator" / "shard"
+
+struct NodeConfig {
+  Role role = Role::kCoordinator;
+  ShardId shard = -1;     // role shard: the shard this node serves (0..N-1); -1 for the coordinator
+  std::string data_dir;   // required: the node's RocksDB directory
+  Address coordinator;    // where the coordinator listens (every node needs it)
+  ShardMap shard_map;     // version 1; shards with host/port; partitioning; split keys
+  Address listen;         // derived: `coordinator` for the coordinator, shard_map.shards[shard] for
+                          // a shard
+  uint32_t tick_ms = 10;  // the cores' abstract tick, 1..1000
+  std::string wal_sync = "sync";        // "sync" (RocksDB sync writes) or "manual_flush"
+  uint32_t vote_timeout_ms = 2000;      // coordinator: undecided this long -> abort
+  uint32_t client_timeout_ms = 5000;    // coordinator: a waiting client gets UNKNOWN (or the
+                                        // outcome) then
+  uint32_t idle_timeout_ms = 10000;     // shard: an ACTIVE transaction idle this long is aborted
+  uint32_t retain_finished = 100000;    // finished transactions whose log records are kept before
+                                        // truncation
+  uint32_t max_frame_bytes = 16 << 20;  // RPC frame limit
+  bool operator==(const NodeConfig&) const = default;
+};
+
+// Parses a node's YAML config. `source` names the text in errors (a file name).
+// Every error is InvalidArgument and names the source, the line (1-based, from yaml-cpp's Mark)
+// and the field path, e.g. "c.yaml:7: shards[1]: expected host:port, found '127.0.0.1'" or
+// "c.yaml: data_dir: required" (a missing field has no line). Unknown keys are errors
+// ("c.yaml:3: unknown field 'tick_sm'") so typos never pass silently.
+// The result is checked: role-specific fields (shard is required for role shard and must be in
+// range; forbidden for role coordinator), Validate(shard_map) (its errors are reported under the
+// YAML names, e.g. "range_split_keys[1]: ..."), distinct addresses, ranges of the numbers,
+// wal_sync values. `listen` is derived, shard_map.version is 1 and shard ids are 0..N-1.
+// A YAML syntax error is InvalidArgument with yaml-cpp's message and line. The first error found
+// is the one reported.
+Result<NodeConfig> ParseNodeConfig(std::string_view yaml_text, std::string_view source);
+
+// Reads and parses a file; a missing/unreadable file is InvalidArgument naming the path and
+// errno text ("/etc/c.yaml: cannot read: No such file or directory").
+Result<NodeConfig> LoadNodeConfig(const std::string& path);
+
+// Writes a config as YAML that ParseNodeConfig reads back equal (used by the local-cluster
+// launcher). Optional fields are always written.
+// REQUIRES: config is one ParseNodeConfig accepts (in particular `listen` is derived as above and
+// shard_map.version == 1). Checked: the output is parsed back and compared, and a mismatch stops
+// the process, because a launcher bug must not start a node with a config it did not mean.
+std::string FormatNodeConfig(const NodeConfig& config);
+
+}  // namespace txcoord::cluster
