@@ -221,6 +221,25 @@ Result<std::optional<std::string>> Wal::Get(const std::string& key) const {
   return std::optional<std::string>(std::move(value));
 }
 
+Status Wal::PutMeta(const std::string& key, const std::string& value) {
+  TXC_CHECK_MSG(key.rfind("txcoord.wal.", 0) != 0, "reserved metadata key");
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  Status s = FromRocks(db_->Put(sync, meta_, key, value), "writing metadata " + key);
+  if (s.ok() && options_.sync_mode == WalOptions::SyncMode::kManualFlush) {
+    s = FromRocks(db_->FlushWAL(true), "syncing metadata " + key);
+  }
+  return s;
+}
+
+Result<std::optional<std::string>> Wal::GetMeta(const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "reading metadata " + key);
+  return std::optional<std::string>(std::move(value));
+}
+
 Status Wal::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   return status_;

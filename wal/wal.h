@@ -77,6 +77,12 @@ class Wal {
   // The shard store: reads the committed value of key (what durable COMMITTED records applied).
   Result<std::optional<std::string>> Get(const std::string& key) const;
 
+  // Node metadata outside the log (a coordinator's epoch, a shard's newest seen epoch), in the
+  // "default" column family under keys the caller chooses (they must not start with "txcoord.wal.",
+  // which is the log's own). PutMeta is durable when it returns (a synced write of its own).
+  Status PutMeta(const std::string& key, const std::string& value);
+  Result<std::optional<std::string>> GetMeta(const std::string& key) const;
+
   // Sticky: once a write or sync failed, the log refuses appends (the process must restart and
   // recover; continuing could acknowledge what is not durable).
   Status status() const;

@@ -232,6 +232,12 @@ void CoordinatorCore::Finish(Txn& t, Outcome outcome) {
   txns_.erase(t.id);
 }
 
+bool CoordinatorCore::IsActive(TxnId txn) const {
+  auto it = txns_.find(txn);
+  return it != txns_.end() && it->second.phase == Phase::kActive && !it->second.client_request &&
+         !deposed_;
+}
+
 Outcome CoordinatorCore::ClientOutcome(TxnId txn, AbortReason* reason) const {
   *reason = AbortReason::kNone;
   if (txns_.count(txn)) return KnownOutcome(txn);

@@ -92,6 +92,13 @@ class CoordinatorCore {
   const CoordinatorStats& stats() const { return stats_; }
   // What this coordinator would answer a status query with, right now.
   Outcome KnownOutcome(TxnId txn) const;
+  // The answer to a client about txn: live, remembered, never begun (kAborted with reason
+  // kUnknownTxn), or honestly unknown.
+  Outcome ClientOutcome(TxnId txn, AbortReason* reason) const;
+  // Whether txn is begun and not yet asked to commit or abort (reads and writes may still join).
+  bool IsActive(TxnId txn) const;
+  // Whether this coordinator still drives txn (its log records are still needed).
+  bool IsLive(TxnId txn) const { return txns_.count(txn) != 0; }
 
  private:
   enum class Phase {
@@ -138,8 +145,6 @@ class CoordinatorCore {
   void HoldReplyClient(Txn& t, Lsn after);
   // Forgets t (the caller must not touch it afterwards), remembering a known outcome.
   void Finish(Txn& t, Outcome outcome);
-  // The answer to a client about txn: live, remembered, never begun, or honestly unknown.
-  Outcome ClientOutcome(TxnId txn, AbortReason* reason) const;
   void OnTick(Txn& t);
   void Depose();
   void ArmResend(Txn& t);

@@ -80,6 +80,8 @@ class ParticipantCore {
   Ready TakeReady();
 
   TxnState StateOf(TxnId txn) const;
+  // Whether txn is ACTIVE or voted and undecided here (its log records are still needed).
+  bool IsLive(TxnId txn) const { return live_.count(txn) != 0; }
   Epoch max_epoch() const { return max_epoch_; }
   size_t locks_held() const { return locks_.size(); }
   std::vector<InDoubtTxn> InDoubt() const;

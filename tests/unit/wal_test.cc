@@ -154,6 +154,24 @@ TEST(WalTest, DataWritesAreReadableWithTheirRecordAndSurviveReopen) {
   EXPECT_EQ(wal.value()->Get("acct/2").value(), std::optional<std::string>("110"));
 }
 
+TEST(WalTest, MetadataSurvivesReopenInBothSyncModes) {
+  for (WalOptions::SyncMode mode :
+       {WalOptions::SyncMode::kSyncWrite, WalOptions::SyncMode::kManualFlush}) {
+    TempDir dir;
+    {
+      auto wal = Wal::Open(dir.path(), {.sync_mode = mode});
+      ASSERT_TRUE(wal.ok());
+      EXPECT_EQ(wal.value()->GetMeta("epoch").value(), std::nullopt);
+      ASSERT_TRUE(wal.value()->PutMeta("epoch", "1").ok());
+      ASSERT_TRUE(wal.value()->PutMeta("epoch", "2").ok());
+    }
+    auto wal = Wal::Open(dir.path(), {.sync_mode = mode});
+    ASSERT_TRUE(wal.ok());
+    EXPECT_EQ(wal.value()->GetMeta("epoch").value(), std::optional<std::string>("2"));
+    EXPECT_TRUE(ScanAll(*wal.value()).empty()) << "metadata is not a log record";
+  }
+}
+
 TEST(WalTest, TruncationDropsOldRecordsAndNeverReusesPositions) {
   TempDir dir;
   {

@@ -1,0 +1,441 @@
+#include "coordinator/service.h"
+
+#include <thrift/TApplicationException.h>
+#include <thrift/async/TAsyncProcessor.h>
+
+#include <iostream>
+
+#include "Participant.h"
+#include "common/crash_point.h"
+#include "idl/wire.h"
+#include "rpc/thrift_call.h"
+#include "rpc/thrift_service.h"
+
+namespace txcoord::coordinator {
+
+namespace {
+
+using ::apache::thrift::TDelayedException;
+
+constexpr char kEpochKey[] = "coordinator.epoch";
+// Sweeps of touched_ for transactions that are no longer active (begun and abandoned).
+constexpr uint64_t kSweepEveryTicks = 500;
+
+TDelayedException* Invalid(const std::string& message) {
+  thrift::InvalidRequest e;
+  e.__set_message(message);
+  return TDelayedException::delayException(e);
+}
+
+TDelayedException* TxnErrorOf(TxnId txn, Outcome outcome, AbortReason reason,
+                              const std::string& message) {
+  thrift::TxnError e;
+  e.__set_outcome(wire::ToWire(outcome));
+  e.__set_reason(wire::ToWire(reason));
+  e.__set_message(message);
+  e.__set_txn(wire::ToWire(txn));
+  return TDelayedException::delayException(e);
+}
+
+// What Participant.run answered: results, or one of its declared exceptions.
+struct RunReply {
+  std::vector<thrift::OpResult> results;
+  std::optional<thrift::TxnError> error;
+  std::optional<thrift::InvalidRequest> invalid;
+  std::optional<thrift::StaleEpoch> stale;
+};
+
+}  // namespace
+
+CoordinatorService::CoordinatorService(boost::asio::io_context& io,
+                                       const cluster::NodeConfig& config)
+    : NodeDriver(io, config), rng_(static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull) {}
+
+Result<std::shared_ptr<CoordinatorService>> CoordinatorService::Start(
+    boost::asio::io_context& io, const cluster::NodeConfig& config) {
+  std::shared_ptr<CoordinatorService> service(new CoordinatorService(io, config));
+  if (Status s = service->Init(); !s.ok()) return s;
+  return service;
+}
+
+Status CoordinatorService::Init() {
+  Result<std::vector<Record>> log = OpenLog(/*apply_writes=*/false);
+  if (!log.ok()) return log.status();
+  // A new epoch, durable before anything is served: transaction ids carry it, and shards fence
+  // every earlier incarnation with it.
+  Result<std::optional<std::string>> stored = wal_->GetMeta(kEpochKey);
+  if (!stored.ok()) return stored.status();
+  Epoch epoch = 1;
+  if (stored.value()) epoch = std::stoull(*stored.value()) + 1;
+  for (const Record& r : log.value()) epoch = std::max(epoch, r.epoch + 1);
+  if (Status s = wal_->PutMeta(kEpochKey, std::to_string(epoch)); !s.ok()) return s;
+
+  CoordinatorOptions options;
+  options.epoch = epoch;
+  options.vote_timeout_ticks = MsToTicks(config_.vote_timeout_ms, config_.tick_ms);
+  options.pre_commit_timeout_ticks = options.vote_timeout_ticks;
+  options.client_timeout_ticks = MsToTicks(config_.client_timeout_ms, config_.tick_ms);
+  options.active_timeout_ticks = MsToTicks(config_.idle_timeout_ms, config_.tick_ms);
+  options.resend_first_ticks = MsToTicks(80, config_.tick_ms);
+  options.resend_max_ticks = MsToTicks(1000, config_.tick_ms);
+  core_ = std::make_unique<CoordinatorCore>(options, &rng_);
+  core_->Restore(log.value());
+  const size_t recovering = core_->live_transactions();
+  std::cerr << "txcoord coordinator: epoch " << epoch << ", " << log.value().size()
+            << " log record(s), " << recovering << " transaction(s) to finish\n";
+  for (const LiveTxn& t : core_->LiveTransactions()) {
+    std::cerr << "txcoord coordinator: recovering " << t.txn.ToString() << " (" << t.phase << ", "
+              << t.participants << " participant(s))\n";
+  }
+  Drain();
+  auto self = std::static_pointer_cast<CoordinatorService>(shared_from_this());
+  auto processor = std::make_shared<thrift::CoordinatorAsyncProcessor>(
+      std::shared_ptr<thrift::CoordinatorCobSvIf>(self, self.get()));
+  return StartServing(rpc::MakeThriftHandler(processor));
+}
+
+// ---- driving the core ----------------------------------------------------------------------
+
+void CoordinatorService::TickCore() {
+  core_->Tick();
+  Drain();
+  if (++ticks_ % kSweepEveryTicks == 0) {
+    for (auto it = touched_.begin(); it != touched_.end();) {
+      it = core_->IsActive(it->first) ? std::next(it) : touched_.erase(it);
+    }
+  }
+}
+
+void CoordinatorService::CoreDurable(Lsn lsn) {
+  core_->OnDurable(lsn);
+  Drain();
+}
+
+void CoordinatorService::Drain() {
+  if (dying()) return;
+  Ready ready = core_->TakeReady();
+  AppendRecords(ready.records);
+  SendMessages(ready.messages);
+  for (const ClientReply& reply : ready.replies) {
+    auto it = waiting_.find(reply.request_id);
+    if (it == waiting_.end()) continue;  // an internal request (e.g. an abort after a failure)
+    auto done = std::move(it->second);
+    waiting_.erase(it);
+    done(reply);
+  }
+}
+
+void CoordinatorService::SendMessages(std::vector<Message>& messages) {
+  bool prepare_sent = false;
+  std::map<TxnId, int> commits;
+  for (const Message& m : messages) {
+    if (m.type == MsgType::kCommit || m.type == MsgType::kPreCommit) {
+      // The decision's record is durable (the gate released these) and nothing has left yet.
+      CrashPoint("coordinator.after_decision_durable");
+    }
+  }
+  for (const Message& m : messages) {
+    if (dying()) return;
+    peers_.Send(m);
+    if (m.type == MsgType::kPrepare) prepare_sent = true;
+    if (m.type == MsgType::kCommit && ++commits[m.txn] == 1) {
+      // One participant has its COMMIT, the others not yet.
+      const bool more = std::any_of(messages.begin(), messages.end(), [&](const Message& o) {
+        return o.type == MsgType::kCommit && o.txn == m.txn && o.to != m.to;
+      });
+      if (more) CrashSoon("coordinator.after_some_commits_sent");
+    }
+  }
+  if (prepare_sent) CrashSoon("coordinator.after_prepare_sent");
+}
+
+uint64_t CoordinatorService::NewRequest(std::function<void(const ClientReply&)> on_reply) {
+  const uint64_t id = next_request_++;
+  waiting_.emplace(id, std::move(on_reply));
+  return id;
+}
+
+// ---- Peer ------------------------------------------------------------------------------------
+
+void CoordinatorService::deliver(std::function<void()> cob,
+                                 const std::vector<thrift::PeerMessage>& messages) {
+  cob();
+  if (dying()) return;
+  for (const thrift::PeerMessage& w : messages) {
+    Result<Message> m = wire::FromWire(w);
+    if (!m.ok()) {
+      std::cerr << "txcoord coordinator: dropping a malformed message from node " << w.from_node
+                << ": " << m.status().ToString() << "\n";
+      continue;
+    }
+    if (!m.value().to.is_coordinator()) continue;
+    core_->Step(m.value());
+  }
+  Drain();
+}
+
+// ---- Coordinator -----------------------------------------------------------------------------
+
+void CoordinatorService::begin_txn(std::function<void(const thrift::TxnId&)> cob, Exn exn,
+                                   thrift::Protocol::type protocol,
+                                   const std::string& /*traceparent*/) {
+  Result<Protocol> p = wire::FromWire(protocol);
+  if (!p.ok()) return exn(Invalid(p.status().message()));
+  if (core_->deposed()) return exn(Invalid("this coordinator's epoch is superseded"));
+  const TxnId txn = core_->Begin(p.value());
+  Drain();
+  cob(wire::ToWire(txn));
+}
+
+void CoordinatorService::RunAtShard(TxnId txn, ShardId shard, std::vector<Op> ops,
+                                    std::function<void(const std::vector<OpResult>&)> done,
+                                    Exn exn) {
+  rpc::Client* client = peers_.ClientFor(NodeRef::Shard(shard));
+  touched_[txn].insert(shard);
+  std::vector<thrift::Op> wire_ops;
+  for (const Op& op : ops) wire_ops.push_back(wire::ToWire(op));
+  const auto deadline = rpc::Clock::now() + std::chrono::milliseconds(config_.client_timeout_ms);
+  rpc::CallMethod<thrift::ParticipantClient>(
+      *client, deadline,
+      [&](thrift::ParticipantClient& c) { c.send_run(wire::ToWire(txn), wire_ops); },
+      [](thrift::ParticipantClient& c) {
+        RunReply r;
+        try {
+          c.recv_run(r.results);
+        } catch (const thrift::TxnError& e) {
+          r.error = e;
+        } catch (const thrift::InvalidRequest& e) {
+          r.invalid = e;
+        } catch (const thrift::StaleEpoch& e) {
+          r.stale = e;
+        }
+        return r;
+      },
+      [txn, shard, done = std::move(done), exn = std::move(exn)](Result<RunReply> reply) {
+        if (!reply.ok()) {
+          // The shard may or may not have run the ops: the transaction cannot go on safely,
+          // but nothing is committed. The client should abort it.
+          return exn(TxnErrorOf(txn, Outcome::kAborted, AbortReason::kParticipantFailed,
+                                "shard " + std::to_string(shard) + " did not answer: " +
+                                    reply.status().ToString() + "; abort the transaction"));
+        }
+        RunReply& r = reply.value();
+        if (r.error) return exn(TDelayedException::delayException(*r.error));
+        if (r.invalid) return exn(TDelayedException::delayException(*r.invalid));
+        if (r.stale) {
+          return exn(TxnErrorOf(txn, Outcome::kAborted, AbortReason::kStaleEpoch,
+                                "the transaction's coordinator epoch is superseded"));
+        }
+        std::vector<OpResult> results;
+        for (const thrift::OpResult& w : r.results) results.push_back(wire::FromWire(w));
+        done(results);
+      });
+}
+
+namespace {
+
+// Why reads and writes cannot join txn any more, as the typed error the IDL promises.
+TDelayedException* NotActive(const CoordinatorCore& core, TxnId txn) {
+  AbortReason reason = AbortReason::kNone;
+  const Outcome outcome = core.ClientOutcome(txn, &reason);
+  if (reason == AbortReason::kUnknownTxn) {
+    return Invalid("unknown transaction " + txn.ToString() + ": never begun here");
+  }
+  if (outcome == Outcome::kAborted) {
+    return TxnErrorOf(txn, Outcome::kAborted, reason,
+                      "transaction " + txn.ToString() + " is aborted");
+  }
+  if (outcome == Outcome::kCommitted) {
+    return Invalid("transaction " + txn.ToString() + " is committed: no more reads or writes");
+  }
+  return Invalid("transaction " + txn.ToString() +
+                 " is not active here (committing, or begun under another coordinator epoch)");
+}
+
+}  // namespace
+
+void CoordinatorService::read(std::function<void(const thrift::OpResult&)> cob, Exn exn,
+                              const thrift::TxnId& wtxn, const std::string& key) {
+  Result<TxnId> txn = wire::FromWire(wtxn);
+  if (!txn.ok()) return exn(Invalid(txn.status().message()));
+  if (Status s = wire::CheckKey(key); !s.ok()) return exn(Invalid(s.message()));
+  if (!core_->IsActive(txn.value())) return exn(NotActive(*core_, txn.value()));
+  const ShardId shard = cluster::ShardFor(config_.shard_map, key);
+  RunAtShard(
+      txn.value(), shard, {Op{.type = Op::Type::kGet, .key = key}},
+      [cob = std::move(cob)](const std::vector<OpResult>& results) {
+        cob(results.empty() ? thrift::OpResult() : wire::ToWire(results.front()));
+      },
+      std::move(exn));
+}
+
+void CoordinatorService::write(std::function<void()> cob, Exn exn, const thrift::TxnId& wtxn,
+                               const std::string& key, const std::string& value) {
+  Result<TxnId> txn = wire::FromWire(wtxn);
+  if (!txn.ok()) return exn(Invalid(txn.status().message()));
+  if (Status s = wire::CheckKey(key); !s.ok()) return exn(Invalid(s.message()));
+  if (!core_->IsActive(txn.value())) return exn(NotActive(*core_, txn.value()));
+  const ShardId shard = cluster::ShardFor(config_.shard_map, key);
+  RunAtShard(
+      txn.value(), shard, {Op{.type = Op::Type::kPut, .key = key, .value = value}},
+      [cob = std::move(cob)](const std::vector<OpResult>&) { cob(); }, std::move(exn));
+}
+
+Status CoordinatorService::ParticipantsOf(TxnId txn, const std::vector<int32_t>& touched,
+                                          std::vector<ShardId>* out) const {
+  std::set<ShardId> shards;
+  if (auto it = touched_.find(txn); it != touched_.end()) shards = it->second;
+  for (int32_t s : touched) {
+    if (s < 0 || static_cast<size_t>(s) >= config_.shard_map.shards.size()) {
+      return Status::InvalidArgument("touched_shards: no shard " + std::to_string(s) +
+                                     " in the shard map");
+    }
+    shards.insert(s);
+  }
+  out->assign(shards.begin(), shards.end());
+  return Status::Ok();
+}
+
+void CoordinatorService::commit(std::function<void(const thrift::CommitResult&)> cob, Exn exn,
+                                const thrift::TxnId& wtxn,
+                                const std::vector<int32_t>& touched_shards) {
+  Result<TxnId> txn = wire::FromWire(wtxn);
+  if (!txn.ok()) return exn(Invalid(txn.status().message()));
+  std::vector<ShardId> participants;
+  if (Status s = ParticipantsOf(txn.value(), touched_shards, &participants); !s.ok()) {
+    return exn(Invalid(s.message()));
+  }
+  AbortReason reason = AbortReason::kNone;
+  if (!core_->IsLive(txn.value()) &&
+      core_->ClientOutcome(txn.value(), &reason) == Outcome::kAborted &&
+      reason == AbortReason::kUnknownTxn) {
+    return exn(Invalid("unknown transaction " + txn.value().ToString() + ": never begun here"));
+  }
+  touched_.erase(txn.value());
+  const uint64_t request =
+      NewRequest([cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
+        if (r.outcome == Outcome::kUnknown) {
+          return exn(TxnErrorOf(
+              r.txn, Outcome::kUnknown, AbortReason::kNone,
+              "the outcome is not known yet (" + r.detail + "); do not retry: ask status"));
+        }
+        thrift::CommitResult result;
+        result.__set_outcome(wire::ToWire(r.outcome));
+        result.__set_reason(wire::ToWire(r.reason));
+        result.__set_detail(r.detail);
+        cob(result);
+      });
+  core_->Commit(request, txn.value(), std::move(participants));
+  Drain();
+}
+
+void CoordinatorService::abort(std::function<void()> cob, Exn exn, const thrift::TxnId& wtxn,
+                               const std::vector<int32_t>& touched_shards) {
+  Result<TxnId> txn = wire::FromWire(wtxn);
+  if (!txn.ok()) return exn(Invalid(txn.status().message()));
+  std::vector<ShardId> participants;
+  if (Status s = ParticipantsOf(txn.value(), touched_shards, &participants); !s.ok()) {
+    return exn(Invalid(s.message()));
+  }
+  AbortReason reason = AbortReason::kNone;
+  if (!core_->IsLive(txn.value()) &&
+      core_->ClientOutcome(txn.value(), &reason) == Outcome::kAborted &&
+      reason == AbortReason::kUnknownTxn) {
+    return exn(Invalid("unknown transaction " + txn.value().ToString() + ": never begun here"));
+  }
+  touched_.erase(txn.value());
+  const uint64_t request =
+      NewRequest([cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
+        if (r.outcome == Outcome::kAborted) return cob();
+        exn(TxnErrorOf(r.txn, r.outcome, AbortReason::kNone,
+                       r.outcome == Outcome::kCommitted
+                           ? "the transaction is already committed"
+                           : "a commit is in flight; its outcome is not known yet: ask status"));
+      });
+  core_->Abort(request, txn.value(), std::move(participants));
+  Drain();
+}
+
+void CoordinatorService::status(std::function<void(const thrift::TxnStatus&)> cob, Exn exn,
+                                const thrift::TxnId& wtxn) {
+  Result<TxnId> txn = wire::FromWire(wtxn);
+  if (!txn.ok()) return exn(Invalid(txn.status().message()));
+  const uint64_t request = NewRequest([cob = std::move(cob)](const ClientReply& r) {
+    thrift::TxnStatus s;
+    s.__set_txn(wire::ToWire(r.txn));
+    s.__set_outcome(wire::ToWire(r.outcome));
+    s.__set_reason(wire::ToWire(r.reason));
+    s.__set_detail(r.detail);
+    cob(s);
+  });
+  core_->Status(request, txn.value());
+  Drain();
+}
+
+void CoordinatorService::execute(std::function<void(const thrift::ExecuteResult&)> cob, Exn exn,
+                                 thrift::Protocol::type wprotocol,
+                                 const std::vector<thrift::Op>& wops,
+                                 const std::string& /*traceparent*/) {
+  Result<Protocol> protocol = wire::FromWire(wprotocol);
+  if (!protocol.ok()) return exn(Invalid(protocol.status().message()));
+  Result<std::vector<Op>> ops = wire::FromWire(wops);
+  if (!ops.ok()) return exn(Invalid(ops.status().message()));
+  if (ops.value().empty()) return exn(Invalid("ops: empty"));
+  if (core_->deposed()) return exn(Invalid("this coordinator's epoch is superseded"));
+  std::map<ShardId, std::vector<Op>> by_shard;
+  // Where each GET's result will be: its shard and its index among that shard's GETs.
+  std::vector<std::pair<ShardId, size_t>> gets;
+  std::map<ShardId, size_t> gets_per_shard;
+  for (Op& op : ops.value()) {
+    const ShardId shard = cluster::ShardFor(config_.shard_map, op.key);
+    if (op.type == Op::Type::kGet) gets.emplace_back(shard, gets_per_shard[shard]++);
+    by_shard[shard].push_back(std::move(op));
+  }
+  auto reply = [cob = std::move(cob), exn = std::move(exn), gets = std::move(gets),
+                gets_per_shard](const ClientReply& r) {
+    if (r.outcome == Outcome::kUnknown) {
+      return exn(
+          TxnErrorOf(r.txn, Outcome::kUnknown, AbortReason::kNone,
+                     "the outcome is not known yet (" + r.detail + "); do not retry: ask status"));
+    }
+    thrift::ExecuteResult result;
+    result.__set_txn(wire::ToWire(r.txn));
+    thrift::CommitResult commit;
+    commit.__set_outcome(wire::ToWire(r.outcome));
+    commit.__set_reason(wire::ToWire(r.reason));
+    commit.__set_detail(r.detail);
+    result.__set_result(commit);
+    if (r.outcome == Outcome::kCommitted) {
+      // The core concatenates each shard's reads in shard order; the client wants request order.
+      std::map<ShardId, size_t> start;
+      size_t at = 0;
+      for (const auto& [shard, n] : gets_per_shard) {
+        start[shard] = at;
+        at += n;
+      }
+      std::vector<thrift::OpResult> reads;
+      if (at == r.reads.size()) {
+        for (const auto& [shard, index] : gets) {
+          reads.push_back(wire::ToWire(r.reads[start[shard] + index]));
+        }
+      } else {
+        // Shards answered a different number of reads than GETs were sent (a shard bug or a
+        // corrupt message): hand over what came, in shard order, and say so.
+        std::cerr << "txcoord coordinator: " << r.reads.size() << " read(s) for " << at
+                  << " GET(s) in " << r.txn.ToString() << "\n";
+        for (const OpResult& read : r.reads) reads.push_back(wire::ToWire(read));
+      }
+      result.__set_reads(std::move(reads));
+    }
+    cob(result);
+  };
+  const uint64_t request = NewRequest(std::move(reply));
+  core_->Execute(request, protocol.value(), std::move(by_shard));
+  Drain();
+}
+
+void CoordinatorService::shard_map(std::function<void(const thrift::ShardMap&)> cob) {
+  cob(wire::ToWire(config_.shard_map));
+}
+
+}  // namespace txcoord::coordinator

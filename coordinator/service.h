@@ -1,0 +1,87 @@
+// The coordinator service: the pure CoordinatorCore under the production driver (node/driver.h),
+// serving the Coordinator Thrift service (idl/txcoord.thrift) to clients and Peer.deliver to the
+// shards.
+//
+// Start: the epoch is one more than the largest any earlier incarnation ran under (kept durably in
+// the log's metadata before anything is served), so transaction ids never repeat; the decision log
+// is scanned and handed to CoordinatorCore::Restore, which resends COMMIT for decided, unfinished
+// transactions and runs termination for 3PC PRE-COMMITs (recovery/GUARANTEES.md).
+//
+// Reads and writes that stock clients send here are run at the owning shard (Participant.run) and
+// the shard is remembered as a participant; clients that route by themselves name the shards they
+// touched in commit/abort.
+//
+// Crash points (common/crash_point.h): coordinator.after_prepare_sent,
+// coordinator.after_decision_durable, coordinator.after_some_commits_sent.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "Coordinator.h"
+#include "common/rng.h"
+#include "coordinator/core/coordinator_core.h"
+#include "node/driver.h"
+
+namespace txcoord::coordinator {
+
+class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCobSvIf {
+ public:
+  // Opens the log, restores the core and starts serving on config.listen.
+  static Result<std::shared_ptr<CoordinatorService>> Start(boost::asio::io_context& io,
+                                                           const cluster::NodeConfig& config);
+
+  Epoch epoch() const { return core_->epoch(); }
+
+  // thrift::CoordinatorCobSvIf
+  using Exn = std::function<void(::apache::thrift::TDelayedException*)>;
+  void deliver(std::function<void()> cob,
+               const std::vector<thrift::PeerMessage>& messages) override;
+  void begin_txn(std::function<void(const thrift::TxnId&)> cob, Exn exn,
+                 thrift::Protocol::type protocol, const std::string& traceparent) override;
+  void read(std::function<void(const thrift::OpResult&)> cob, Exn exn, const thrift::TxnId& txn,
+            const std::string& key) override;
+  void write(std::function<void()> cob, Exn exn, const thrift::TxnId& txn, const std::string& key,
+             const std::string& value) override;
+  void commit(std::function<void(const thrift::CommitResult&)> cob, Exn exn,
+              const thrift::TxnId& txn, const std::vector<int32_t>& touched_shards) override;
+  void abort(std::function<void()> cob, Exn exn, const thrift::TxnId& txn,
+             const std::vector<int32_t>& touched_shards) override;
+  void status(std::function<void(const thrift::TxnStatus&)> cob, Exn exn,
+              const thrift::TxnId& txn) override;
+  void execute(std::function<void(const thrift::ExecuteResult&)> cob, Exn exn,
+               thrift::Protocol::type protocol, const std::vector<thrift::Op>& ops,
+               const std::string& traceparent) override;
+  void shard_map(std::function<void(const thrift::ShardMap&)> cob) override;
+
+ private:
+  CoordinatorService(boost::asio::io_context& io, const cluster::NodeConfig& config);
+  Status Init();
+
+  void TickCore() override;
+  void CoreDurable(Lsn lsn) override;
+  bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
+
+  // Moves the core's output: records to the log, messages to the peers, replies to callers.
+  void Drain();
+  void SendMessages(std::vector<Message>& messages);
+  // Runs ops of an active transaction at one shard (for read/write).
+  void RunAtShard(TxnId txn, ShardId shard, std::vector<Op> ops,
+                  std::function<void(const std::vector<OpResult>&)> done, Exn exn);
+  // Checks a client's transaction id and shard list. Fails InvalidRequest.
+  Status ParticipantsOf(TxnId txn, const std::vector<int32_t>& touched,
+                        std::vector<ShardId>* out) const;
+  uint64_t NewRequest(std::function<void(const ClientReply&)> on_reply);
+
+  Rng rng_;
+  std::unique_ptr<CoordinatorCore> core_;
+  uint64_t next_request_ = 1;
+  uint64_t ticks_ = 0;
+  std::map<uint64_t, std::function<void(const ClientReply&)>> waiting_;
+  std::map<TxnId, std::set<ShardId>> touched_;  // shards reached through read/write
+};
+
+}  // namespace txcoord::coordinator

@@ -1,0 +1,131 @@
+#include "node/driver.h"
+
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <iostream>
+
+#include "common/crash_point.h"
+
+namespace txcoord::node {
+
+namespace {
+// How often (in ticks) finished transactions are swept and the log truncated, and how many
+// records a truncation must free to be worth a synced metadata write and a range delete.
+constexpr uint64_t kTruncateEveryTicks = 100;
+constexpr uint64_t kTruncateMinRecords = 10000;
+}  // namespace
+
+NodeDriver::NodeDriver(boost::asio::io_context& io, cluster::NodeConfig config)
+    : io_(io),
+      config_(std::move(config)),
+      peers_(io, {config_.coordinator.host, config_.coordinator.port}, config_.shard_map,
+             config_.max_frame_bytes),
+      ticker_(io) {}
+
+NodeDriver::~NodeDriver() = default;
+
+Result<std::vector<Record>> NodeDriver::OpenLog(bool apply_writes) {
+  wal::WalOptions options;
+  options.sync_mode = config_.wal_sync == "manual_flush" ? wal::WalOptions::SyncMode::kManualFlush
+                                                         : wal::WalOptions::SyncMode::kSyncWrite;
+  Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(config_.data_dir, options);
+  if (!opened.ok()) return opened.status();
+  wal_ = std::move(opened.value());
+  log_ = std::make_unique<wal::CoreLog>(wal_.get(), apply_writes, config_.retain_finished);
+  std::vector<Record> records;
+  Status s = wal_->Scan(0, [&](uint64_t position, const Record& r) {
+    log_->Restored(position, r);
+    records.push_back(r);
+    return true;
+  });
+  if (!s.ok()) return s;
+  std::weak_ptr<NodeDriver> weak = weak_from_this();
+  wal_->SetOnDurable([weak, &io = io_](uint64_t position) {
+    boost::asio::post(io, [weak, position] {
+      if (auto self = weak.lock()) self->OnDurablePosition(position);
+    });
+  });
+  return records;
+}
+
+Status NodeDriver::StartServing(rpc::Handler handler) {
+  rpc::ServerOptions options;
+  options.host = config_.listen.host;
+  options.port = config_.listen.port;
+  options.max_frame_bytes = config_.max_frame_bytes;
+  Result<std::unique_ptr<rpc::Server>> server =
+      rpc::Server::Start(io_, options, std::move(handler));
+  if (!server.ok()) return server.status();
+  server_ = std::move(server.value());
+  next_tick_ = std::chrono::steady_clock::now();
+  ScheduleTick();
+  return Status::Ok();
+}
+
+void NodeDriver::ScheduleTick() {
+  next_tick_ += std::chrono::milliseconds(config_.tick_ms);
+  ticker_.expires_at(next_tick_);
+  std::weak_ptr<NodeDriver> weak = weak_from_this();
+  ticker_.async_wait([weak](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->OnTick();
+  });
+}
+
+void NodeDriver::OnTick() {
+  if (stopped_) return;
+  // A stalled loop does not replay missed ticks in a burst: timeouts count elapsed time roughly,
+  // never faster than it passes.
+  const auto now = std::chrono::steady_clock::now();
+  if (next_tick_ < now - std::chrono::milliseconds(config_.tick_ms)) next_tick_ = now;
+  if (!dying_) {
+    TickCore();
+    if (++ticks_ % kTruncateEveryTicks == 0) {
+      const uint64_t floor =
+          log_->Floor([this](TxnId t) { return IsLive(t); }, wal_->durable_position());
+      if (floor > log_->truncated_before() + kTruncateMinRecords) {
+        if (Status s = BeforeTruncate(); !s.ok()) {
+          std::cerr << "txcoord: not truncating the log: " << s.ToString() << "\n";
+        } else if (Result<bool> t = log_->MaybeTruncate(floor, kTruncateMinRecords); !t.ok()) {
+          std::cerr << "txcoord: truncating the log failed: " << t.status().ToString() << "\n";
+        }
+      }
+    }
+  }
+  ScheduleTick();
+}
+
+void NodeDriver::OnDurablePosition(uint64_t position) {
+  if (stopped_ || dying_) return;
+  const Lsn lsn = log_->LsnAt(position);
+  if (lsn <= durable_lsn_) return;
+  durable_lsn_ = lsn;
+  CoreDurable(lsn);
+}
+
+void NodeDriver::AppendRecords(const std::vector<Record>& records) {
+  if (records.empty() || dying_) return;
+  if (Status s = log_->Append(records); !s.ok()) {
+    std::cerr << "txcoord: the log failed, stopping so that nothing undurable is acknowledged: "
+              << s.ToString() << "\n";
+    ::_exit(2);
+  }
+}
+
+void NodeDriver::CrashSoon(const char* point) {
+  if (dying_ || !CrashPoints::Get().Due(point)) return;
+  dying_ = true;
+  crash_timer_ = std::make_unique<boost::asio::steady_timer>(io_, std::chrono::milliseconds(100));
+  crash_timer_->async_wait([point](const boost::system::error_code&) { CrashPoints::Die(point); });
+}
+
+void NodeDriver::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (server_) server_->Stop();
+  ticker_.cancel();
+  wal_.reset();  // syncs what was appended, joins the syncer
+}
+
+}  // namespace txcoord::node

@@ -1,0 +1,101 @@
+// NodeDriver: the production driver's plumbing shared by the coordinator and shard services
+// (DESIGN.md section 3: the same pure core runs under the simulator and under this driver).
+//
+// It owns the node's log (a Wal and the CoreLog mapping core lsns to positions), its outgoing
+// protocol traffic (PeerSender), its RPC server and a tick timer, and it feeds a core from them:
+//   - Tick() every config.tick_ms on a steady timer;
+//   - OnDurable(lsn) when the Wal's syncer reports a durable position (posted to the io thread);
+//   - the records of each Ready go to the log in one group-commit batch, its messages to the peers.
+// A derived service supplies the core-specific parts (the virtual methods) and the Thrift methods.
+//
+// Threads: one io thread runs everything that touches a core (handlers, timers, posted durability
+// reports). The Wal's syncer thread only posts. Nothing here blocks the io thread except the
+// rare synced metadata write before a truncation.
+//
+// Shutdown: Stop() closes the server, stops the ticker and peers, and closes the Wal (which makes
+// everything appended durable). Handlers posted earlier hold only weak references.
+//
+// A failed log (Wal::status not ok) ends the process: continuing could acknowledge what is not
+// durable. Restart recovers from what is.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/config.h"
+#include "common/protocol.h"
+#include "common/status.h"
+#include "rpc/peer_sender.h"
+#include "rpc/server.h"
+#include "wal/core_log.h"
+#include "wal/wal.h"
+
+namespace txcoord::node {
+
+class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
+ public:
+  virtual ~NodeDriver();
+  NodeDriver(const NodeDriver&) = delete;
+  NodeDriver& operator=(const NodeDriver&) = delete;
+
+  // Stops serving and closes the log. Idempotent. On the io thread.
+  void Stop();
+  uint16_t port() const { return server_ ? server_->port() : 0; }
+  const cluster::NodeConfig& config() const { return config_; }
+
+ protected:
+  NodeDriver(boost::asio::io_context& io, cluster::NodeConfig config);
+
+  // Opens the Wal in config.data_dir and returns every record in it (for the core's Restore),
+  // tracking them for truncation. apply_writes: a shard (COMMITTED writes go to the store).
+  Result<std::vector<Record>> OpenLog(bool apply_writes);
+  // Starts the tick timer and the RPC server with `handler`. Call once the core is restored.
+  Status StartServing(rpc::Handler handler);
+
+  // Hands a Ready's records to the log; a failed log ends the process.
+  void AppendRecords(const std::vector<Record>& records);
+
+  // A planned crash that must happen after some messages have left (crash_point.h): the process
+  // stops handling anything (no appends, no sends, no deliveries) and dies shortly after, once the
+  // io thread has had time to write what was already queued.
+  void CrashSoon(const char* point);
+  bool dying() const { return dying_; }
+
+  // Core-specific parts.
+  virtual void TickCore() = 0;
+  virtual void CoreDurable(Lsn lsn) = 0;
+  virtual bool IsLive(TxnId txn) const = 0;
+  // Called before records are deleted: keep elsewhere what the deleted records said that is not
+  // about a transaction (a shard's newest seen epoch).
+  virtual Status BeforeTruncate() { return Status::Ok(); }
+
+  static Ticks MsToTicks(uint32_t ms, uint32_t tick_ms) {
+    return std::max<Ticks>(1, static_cast<Ticks>((ms + tick_ms - 1) / tick_ms));
+  }
+
+  boost::asio::io_context& io_;
+  cluster::NodeConfig config_;
+  std::unique_ptr<wal::Wal> wal_;
+  std::unique_ptr<wal::CoreLog> log_;
+  rpc::PeerSender peers_;
+
+ private:
+  void ScheduleTick();
+  void OnTick();
+  void OnDurablePosition(uint64_t position);
+
+  std::unique_ptr<rpc::Server> server_;
+  boost::asio::steady_timer ticker_;
+  std::unique_ptr<boost::asio::steady_timer> crash_timer_;
+  std::chrono::steady_clock::time_point next_tick_;
+  uint64_t ticks_ = 0;
+  Lsn durable_lsn_ = 0;
+  bool stopped_ = false;
+  bool dying_ = false;
+};
+
+}  // namespace txcoord::node

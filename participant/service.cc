@@ -1,0 +1,189 @@
+#include "participant/service.h"
+
+#include <thrift/async/TAsyncProcessor.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "common/crash_point.h"
+#include "idl/wire.h"
+#include "rpc/thrift_service.h"
+
+namespace txcoord::participant {
+
+namespace {
+
+using ::apache::thrift::TDelayedException;
+
+constexpr char kMaxEpochKey[] = "shard.max_epoch_seen";
+// How often (in ticks) the in-doubt transactions are listed on stderr while there are any.
+constexpr uint64_t kInDoubtReportTicks = 500;
+
+TDelayedException* Invalid(const std::string& message) {
+  thrift::InvalidRequest e;
+  e.__set_message(message);
+  return TDelayedException::delayException(e);
+}
+
+}  // namespace
+
+ShardService::ShardService(boost::asio::io_context& io, const cluster::NodeConfig& config)
+    : NodeDriver(io, config),
+      rng_(static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull + config.shard) {}
+
+Result<std::shared_ptr<ShardService>> ShardService::Start(boost::asio::io_context& io,
+                                                          const cluster::NodeConfig& config) {
+  std::shared_ptr<ShardService> service(new ShardService(io, config));
+  if (Status s = service->Init(); !s.ok()) return s;
+  return service;
+}
+
+Status ShardService::Init() {
+  Result<std::vector<Record>> log = OpenLog(/*apply_writes=*/true);
+  if (!log.ok()) return log.status();
+  std::vector<Record> records;
+  // What truncated EPOCH-SEEN records said, first: fencing survives truncation.
+  Result<std::optional<std::string>> epoch = wal_->GetMeta(kMaxEpochKey);
+  if (!epoch.ok()) return epoch.status();
+  if (epoch.value()) {
+    records.push_back({.type = RecordType::kEpochSeen, .epoch = std::stoull(*epoch.value())});
+  }
+  records.insert(records.end(), log.value().begin(), log.value().end());
+
+  ParticipantOptions options;
+  options.shard = config_.shard;
+  options.idle_timeout_ticks = MsToTicks(config_.idle_timeout_ms, config_.tick_ms);
+  options.in_doubt_first_ticks = MsToTicks(300, config_.tick_ms);
+  options.in_doubt_max_ticks = MsToTicks(2400, config_.tick_ms);
+  core_ = std::make_unique<ParticipantCore>(options, this, &rng_);
+  core_->Restore(records);
+  const std::vector<InDoubtTxn> in_doubt = core_->InDoubt();
+  std::cerr << "txcoord shard " << config_.shard << ": " << log.value().size()
+            << " log record(s), newest coordinator epoch " << core_->max_epoch() << ", "
+            << in_doubt.size() << " transaction(s) in doubt\n";
+  for (const InDoubtTxn& t : in_doubt) {
+    std::cerr << "txcoord shard " << config_.shard << ": in doubt " << t.txn.ToString() << " ("
+              << ToString(t.state) << "): asking for its outcome\n";
+  }
+  Drain();
+  auto self = std::static_pointer_cast<ShardService>(shared_from_this());
+  auto processor = std::make_shared<thrift::ParticipantAsyncProcessor>(
+      std::shared_ptr<thrift::ParticipantCobSvIf>(self, self.get()));
+  return StartServing(rpc::MakeThriftHandler(processor));
+}
+
+std::optional<std::string> ShardService::Get(const std::string& key) const {
+  Result<std::optional<std::string>> value = wal_->Get(key);
+  // A store that cannot be read cannot run transactions correctly: stop, restart recovers.
+  TXC_CHECK_MSG(value.ok(), "the shard store cannot be read");
+  return value.value();
+}
+
+void ShardService::TickCore() {
+  core_->Tick();
+  Drain();
+  if (++ticks_ % kInDoubtReportTicks == 0) {
+    for (const InDoubtTxn& t : core_->InDoubt()) {
+      if (t.age_ticks < static_cast<Ticks>(kInDoubtReportTicks)) continue;
+      std::cerr << "txcoord shard " << config_.shard << ": " << t.txn.ToString() << " in doubt ("
+                << ToString(t.state) << ") for " << t.age_ticks * config_.tick_ms << " ms, "
+                << t.queries << " queries\n";
+    }
+  }
+}
+
+void ShardService::CoreDurable(Lsn lsn) {
+  core_->OnDurable(lsn);
+  Drain();
+}
+
+Status ShardService::BeforeTruncate() {
+  return wal_->PutMeta(kMaxEpochKey, std::to_string(core_->max_epoch()));
+}
+
+void ShardService::Drain() {
+  if (dying()) return;
+  Ready ready = core_->TakeReady();
+  for (const Record& r : ready.records) {
+    if (r.type == RecordType::kPrepared) CrashPoint("shard.before_prepared_durable");
+  }
+  AppendRecords(ready.records);
+  for (const Message& m : ready.messages) {
+    if (m.type == MsgType::kVote && m.vote == Vote::kYes) {
+      CrashPoint("shard.after_prepared_durable");
+    }
+    if (m.type == MsgType::kDecisionAck && m.state == TxnState::kCommitted) {
+      CrashPoint("shard.after_commit_applied");
+    }
+  }
+  for (const Message& m : ready.messages) peers_.Send(m);
+  for (const ClientReply& reply : ready.replies) {
+    auto it = waiting_.find(reply.request_id);
+    if (it == waiting_.end()) continue;
+    auto done = std::move(it->second);
+    waiting_.erase(it);
+    done(reply);
+  }
+}
+
+void ShardService::deliver(std::function<void()> cob,
+                           const std::vector<thrift::PeerMessage>& messages) {
+  cob();
+  if (dying()) return;
+  for (const thrift::PeerMessage& w : messages) {
+    Result<Message> m = wire::FromWire(w);
+    if (!m.ok()) {
+      std::cerr << "txcoord shard " << config_.shard << ": dropping a malformed message from node "
+                << w.from_node << ": " << m.status().ToString() << "\n";
+      continue;
+    }
+    if (m.value().to != NodeRef::Shard(config_.shard)) continue;
+    core_->Step(m.value());
+  }
+  Drain();
+}
+
+void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)> cob, Exn exn,
+                       const thrift::TxnId& wtxn, const std::vector<thrift::Op>& wops) {
+  Result<TxnId> txn = wire::FromWire(wtxn);
+  if (!txn.ok()) return exn(Invalid(txn.status().message()));
+  Result<std::vector<Op>> ops = wire::FromWire(wops);
+  if (!ops.ok()) return exn(Invalid(ops.status().message()));
+  for (const Op& op : ops.value()) {
+    const ShardId owner = cluster::ShardFor(config_.shard_map, op.key);
+    if (owner != config_.shard) {
+      return exn(Invalid("key belongs to shard " + std::to_string(owner) + ", not shard " +
+                         std::to_string(config_.shard)));
+    }
+  }
+  if (dying()) return exn(Invalid("shard is stopping"));
+  const uint64_t request = next_request_++;
+  waiting_.emplace(request,
+                   [this, cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
+                     if (r.ok) {
+                       std::vector<thrift::OpResult> results;
+                       for (const OpResult& read : r.reads) results.push_back(wire::ToWire(read));
+                       return cob(results);
+                     }
+                     if (r.reason == AbortReason::kStaleEpoch) {
+                       thrift::StaleEpoch e;
+                       e.__set_current_epoch(static_cast<int64_t>(core_->max_epoch()));
+                       return exn(TDelayedException::delayException(e));
+                     }
+                     if (r.reason == AbortReason::kNone && r.outcome != Outcome::kAborted) {
+                       // Not active here any more (committed, or voted): no reads or writes may
+                       // join it.
+                       return exn(Invalid(r.detail));
+                     }
+                     thrift::TxnError e;
+                     e.__set_outcome(thrift::Outcome::ABORTED);
+                     e.__set_reason(wire::ToWire(r.reason));
+                     e.__set_message(r.detail);
+                     e.__set_txn(wire::ToWire(r.txn));
+                     exn(TDelayedException::delayException(e));
+                   });
+  core_->Execute(request, txn.value(), txn.value().epoch, std::move(ops.value()));
+  Drain();
+}
+
+}  // namespace txcoord::participant

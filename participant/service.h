@@ -1,0 +1,61 @@
+// The shard service: the pure ParticipantCore under the production driver (node/driver.h), with
+// the shard's committed data in the same RocksDB database as its log (wal/: a COMMITTED record and
+// its writes are one atomic batch). Serves Participant.run to clients and the coordinator, and
+// Peer.deliver to the coordinator and the other shards.
+//
+// Start: the log is scanned and handed to ParticipantCore::Restore: PREPARED transactions get their
+// locks back and ask the coordinator for their outcome (under 3PC they run termination when it
+// stays silent), with capped backoff, each logged with its transaction id.
+//
+// Truncation keeps the newest coordinator epoch seen in the log's metadata (EPOCH-SEEN records are
+// about no transaction), so fencing survives the records that said it.
+//
+// Crash points (common/crash_point.h): shard.before_prepared_durable,
+// shard.after_prepared_durable, shard.after_commit_applied.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "Participant.h"
+#include "common/rng.h"
+#include "node/driver.h"
+#include "participant/core/participant_core.h"
+
+namespace txcoord::participant {
+
+class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf, public KvReader {
+ public:
+  static Result<std::shared_ptr<ShardService>> Start(boost::asio::io_context& io,
+                                                     const cluster::NodeConfig& config);
+
+  using Exn = std::function<void(::apache::thrift::TDelayedException*)>;
+  void deliver(std::function<void()> cob,
+               const std::vector<thrift::PeerMessage>& messages) override;
+  void run(std::function<void(const std::vector<thrift::OpResult>&)> cob, Exn exn,
+           const thrift::TxnId& txn, const std::vector<thrift::Op>& ops) override;
+
+  // KvReader: the committed value of key.
+  std::optional<std::string> Get(const std::string& key) const override;
+
+ private:
+  ShardService(boost::asio::io_context& io, const cluster::NodeConfig& config);
+  Status Init();
+
+  void TickCore() override;
+  void CoreDurable(Lsn lsn) override;
+  bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
+  Status BeforeTruncate() override;
+
+  void Drain();
+
+  Rng rng_;
+  std::unique_ptr<ParticipantCore> core_;
+  uint64_t next_request_ = 1;
+  std::map<uint64_t, std::function<void(const ClientReply&)>> waiting_;
+  uint64_t ticks_ = 0;
+};
+
+}  // namespace txcoord::participant

@@ -1,0 +1,83 @@
+#include "wal/core_log.h"
+
+#include <algorithm>
+
+#include "common/check.h"
+
+namespace txcoord::wal {
+
+CoreLog::CoreLog(Wal* wal, bool apply_writes, size_t retain_finished)
+    : wal_(wal), apply_writes_(apply_writes), retain_finished_(retain_finished) {}
+
+Status CoreLog::Append(const std::vector<Record>& records) {
+  if (records.empty()) return Status::Ok();
+  for (const Record& r : records) {
+    TXC_CHECK_MSG(r.lsn == last_lsn_ + 1, "a core's records must be appended in lsn order");
+    last_lsn_ = r.lsn;
+  }
+  std::vector<Write> data;
+  if (apply_writes_) {
+    for (const Record& r : records) {
+      if (r.type == RecordType::kCommitted)
+        data.insert(data.end(), r.writes.begin(), r.writes.end());
+    }
+  }
+  Result<uint64_t> last = wal_->Append(records, data);
+  if (!last.ok()) return last.status();
+  const uint64_t offset = last.value() - records.back().lsn;
+  if (!have_offset_) {
+    have_offset_ = true;
+    offset_ = offset;
+  }
+  TXC_CHECK_MSG(offset == offset_, "something else appended to this core's log");
+  for (const Record& r : records) {
+    if (!r.txn.valid()) continue;
+    const uint64_t position = r.lsn + offset_;
+    if (first_position_.emplace(r.txn, position).second) by_position_.emplace(position, r.txn);
+  }
+  return Status::Ok();
+}
+
+void CoreLog::Restored(uint64_t position, const Record& record) {
+  TXC_CHECK(!have_offset_);
+  if (truncated_before_ == 0) truncated_before_ = position;  // the scan starts at the floor
+  if (!record.txn.valid()) return;
+  if (first_position_.emplace(record.txn, position).second) {
+    by_position_.emplace(position, record.txn);
+  }
+}
+
+Lsn CoreLog::LsnAt(uint64_t position) const {
+  if (!have_offset_ || position <= offset_) return 0;
+  return std::min<Lsn>(position - offset_, last_lsn_);
+}
+
+uint64_t CoreLog::Floor(const std::function<bool(TxnId)>& is_live, uint64_t durable_position) {
+  for (auto it = by_position_.begin(); it != by_position_.end();) {
+    if (is_live(it->second)) {
+      ++it;
+      continue;
+    }
+    retained_.emplace_back(it->second, it->first);
+    retained_positions_.insert(it->first);
+    first_position_.erase(it->second);
+    it = by_position_.erase(it);
+  }
+  while (retained_.size() > retain_finished_) {
+    retained_positions_.erase(retained_positions_.find(retained_.front().second));
+    retained_.pop_front();
+  }
+  uint64_t floor = durable_position + 1;
+  if (!by_position_.empty()) floor = std::min(floor, by_position_.begin()->first);
+  if (!retained_positions_.empty()) floor = std::min(floor, *retained_positions_.begin());
+  return floor;
+}
+
+Result<bool> CoreLog::MaybeTruncate(uint64_t floor, uint64_t min_records) {
+  if (floor <= truncated_before_ || floor - truncated_before_ < min_records) return false;
+  if (Status s = wal_->TruncateBefore(floor); !s.ok()) return s;
+  truncated_before_ = floor;
+  return true;
+}
+
+}  // namespace txcoord::wal
