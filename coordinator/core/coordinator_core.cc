@@ -67,7 +67,7 @@ void CoordinatorCore::Commit(uint64_t request_id, TxnId txn, std::vector<ShardId
     r.detail = "coordinator epoch superseded";
     ready_.replies.push_back(std::move(r));
     ++stats_.aborted;
-    Finish(t, Outcome::kAborted);
+    Finish(t, Outcome::kAborted, AbortReason::kStaleEpoch);
     return;
   }
   if (t.phase != Phase::kActive || t.client_request) {
@@ -93,7 +93,9 @@ void CoordinatorCore::Commit(uint64_t request_id, TxnId txn, std::vector<ShardId
 }
 
 void CoordinatorCore::Abort(uint64_t request_id, TxnId txn, std::vector<ShardId> participants) {
-  ClientReply r{.request_id = request_id, .txn = txn, .outcome = Outcome::kAborted,
+  ClientReply r{.request_id = request_id,
+                .txn = txn,
+                .outcome = Outcome::kAborted,
                 .reason = AbortReason::kClientAbort};
   auto it = txns_.find(txn);
   if (it != txns_.end() && it->second.phase != Phase::kActive) {
@@ -106,8 +108,21 @@ void CoordinatorCore::Abort(uint64_t request_id, TxnId txn, std::vector<ShardId>
   if (it != txns_.end()) {
     it->second.participants = std::move(participants);
     SendToParticipants(it->second, MsgType::kAbort, false);
-    Finish(it->second, Outcome::kAborted);
+    Finish(it->second, Outcome::kAborted, AbortReason::kClientAbort);
     ++stats_.aborted;
+    ready_.replies.push_back(std::move(r));
+    return;
+  }
+  // Finished or unknown here: answer what is known, never "aborted" for what may have committed.
+  AbortReason known_reason = AbortReason::kNone;
+  r.outcome = ClientOutcome(txn, &known_reason);
+  if (r.outcome == Outcome::kAborted) {
+    r.reason = known_reason;
+  } else {
+    r.reason = AbortReason::kNone;
+    r.ok = false;
+    r.detail = r.outcome == Outcome::kCommitted ? "already committed"
+                                                : "not known here: it may have committed";
   }
   ready_.replies.push_back(std::move(r));
 }
@@ -133,7 +148,7 @@ Outcome CoordinatorCore::KnownOutcome(TxnId txn) const {
   auto it = txns_.find(txn);
   if (it == txns_.end()) {
     auto recent = recent_.find(txn);
-    if (recent != recent_.end()) return recent->second;
+    if (recent != recent_.end()) return recent->second.outcome;
     // Presumed abort -- but a newer epoch's transaction is not ours to presume anything about.
     return txn.epoch > options_.epoch ? Outcome::kUnknown : Outcome::kAborted;
   }
@@ -200,8 +215,12 @@ void CoordinatorCore::SendToParticipants(Txn& t, MsgType type, bool only_unacked
 void CoordinatorCore::ReplyClient(Txn& t, Outcome outcome, AbortReason reason,
                                   const std::string& detail) {
   if (!t.client_request) return;
-  ClientReply r{.request_id = *t.client_request, .txn = t.id, .outcome = outcome,
-                .reason = reason, .ok = outcome == Outcome::kCommitted, .detail = detail};
+  ClientReply r{.request_id = *t.client_request,
+                .txn = t.id,
+                .outcome = outcome,
+                .reason = reason,
+                .ok = outcome == Outcome::kCommitted,
+                .detail = detail};
   for (const auto& [shard, reads] : t.reads) {
     r.reads.insert(r.reads.end(), reads.begin(), reads.end());
   }
@@ -220,10 +239,10 @@ void CoordinatorCore::HoldReplyClient(Txn& t, Lsn after) {
   t.client_request.reset();
 }
 
-void CoordinatorCore::Finish(Txn& t, Outcome outcome) {
+void CoordinatorCore::Finish(Txn& t, Outcome outcome, AbortReason reason) {
   if (outcome != Outcome::kUnknown && options_.remembered_outcomes > 0) {
     // Remember the outcome for clients asking later (a bounded window, oldest forgotten first).
-    if (recent_.emplace(t.id, outcome).second) recent_order_.push_back(t.id);
+    if (recent_.emplace(t.id, Remembered{outcome, reason}).second) recent_order_.push_back(t.id);
     while (recent_order_.size() > options_.remembered_outcomes) {
       recent_.erase(recent_order_.front());
       recent_order_.pop_front();
@@ -242,7 +261,10 @@ Outcome CoordinatorCore::ClientOutcome(TxnId txn, AbortReason* reason) const {
   *reason = AbortReason::kNone;
   if (txns_.count(txn)) return KnownOutcome(txn);
   auto it = recent_.find(txn);
-  if (it != recent_.end()) return it->second;
+  if (it != recent_.end()) {
+    *reason = it->second.reason;
+    return it->second.outcome;
+  }
   if (txn.epoch == options_.epoch && txn.seq >= next_seq_) {
     *reason = AbortReason::kUnknownTxn;  // never begun: nothing can commit it
     return Outcome::kAborted;
@@ -257,11 +279,13 @@ void CoordinatorCore::DecideAbort(Txn& t, AbortReason reason, const std::string&
   SendToParticipants(t, MsgType::kAbort, false);
   ReplyClient(t, Outcome::kAborted, reason, detail);
   ++stats_.aborted;
-  Finish(t, Outcome::kAborted);
+  Finish(t, Outcome::kAborted, reason);
 }
 
 void CoordinatorCore::DecideCommit(Txn& t) {
-  Record r{.type = RecordType::kCoordCommit, .txn = t.id, .protocol = t.protocol,
+  Record r{.type = RecordType::kCoordCommit,
+           .txn = t.id,
+           .protocol = t.protocol,
            .participants = t.participants};
   t.decision_lsn = Append(std::move(r));
   t.phase = Phase::kCommitting;
@@ -278,7 +302,9 @@ void CoordinatorCore::DecideCommit(Txn& t) {
 }
 
 void CoordinatorCore::StartPreCommit(Txn& t) {
-  Record r{.type = RecordType::kCoordPreCommit, .txn = t.id, .protocol = t.protocol,
+  Record r{.type = RecordType::kCoordPreCommit,
+           .txn = t.id,
+           .protocol = t.protocol,
            .participants = t.participants};
   t.decision_lsn = Append(std::move(r));
   t.phase = Phase::kPreCommitting;
@@ -300,7 +326,9 @@ void CoordinatorCore::ChosenCommit(Txn& t) {
   t.acked.clear();
   t.round.reset();
   if (first) {
-    Append({.type = RecordType::kCoordCommit, .txn = t.id, .protocol = t.protocol,
+    Append({.type = RecordType::kCoordCommit,
+            .txn = t.id,
+            .protocol = t.protocol,
             .participants = t.participants});
     ++stats_.committed;
   }
@@ -321,8 +349,8 @@ void CoordinatorCore::OnVote(Txn& t, const Message& m) {
       ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "");
       ++stats_.committed;
     } else {
-      ReplyClient(t, Outcome::kAborted, m.reason == AbortReason::kNone ? AbortReason::kVoteNo
-                                                                       : m.reason, "");
+      ReplyClient(t, Outcome::kAborted,
+                  m.reason == AbortReason::kNone ? AbortReason::kVoteNo : m.reason, "");
       ++stats_.aborted;
     }
     Finish(t, m.outcome == Outcome::kCommitted ? Outcome::kCommitted : Outcome::kAborted);
@@ -353,8 +381,8 @@ void CoordinatorCore::StartTermination(Txn& t) {
   t.phase = Phase::kTerminating;
   const uint64_t floor = t.round ? BallotRound(t.round->highest_promise_seen()) : 0;
   round_ = std::max(round_, floor) + 1;
-  t.round = std::make_unique<recovery::TerminationRound>(
-      MakeBallot(round_, kCoordinatorProposer), t.participants);
+  t.round = std::make_unique<recovery::TerminationRound>(MakeBallot(round_, kCoordinatorProposer),
+                                                         t.participants);
   ++stats_.termination_rounds;
   for (ShardId s : t.participants) {
     Message m = To(s, MsgType::kStateQuery, t);
@@ -508,7 +536,7 @@ void CoordinatorCore::OnTick(Txn& t) {
     case Phase::kActive:
       if (now_ >= t.phase_deadline) {
         ++stats_.aborted;
-        Finish(t, Outcome::kAborted);
+        Finish(t, Outcome::kAborted, AbortReason::kTimeout);
       }
       return;
     case Phase::kPreparing:
@@ -561,9 +589,10 @@ void CoordinatorCore::OnTick(Txn& t) {
     case Phase::kTerminating:
       // Resend this round's current phase to those that have not answered.
       for (ShardId s : t.participants) {
-        Message m = To(s, t.round->step() == recovery::TerminationRound::Step::kAccepting
-                              ? MsgType::kTermAccept
-                              : MsgType::kStateQuery,
+        Message m = To(s,
+                       t.round->step() == recovery::TerminationRound::Step::kAccepting
+                           ? MsgType::kTermAccept
+                           : MsgType::kStateQuery,
                        t);
         m.ballot = t.round->ballot();
         m.commit = t.round->propose_commit();
@@ -630,12 +659,24 @@ std::vector<LiveTxn> CoordinatorCore::LiveTransactions() const {
   for (const auto& [id, t] : txns_) {
     const char* phase = "?";
     switch (t.phase) {
-      case Phase::kActive: phase = "active"; break;
-      case Phase::kPreparing: phase = "preparing"; break;
-      case Phase::kOnePhaseQuery: phase = "one-phase-query"; break;
-      case Phase::kPreCommitting: phase = "pre-committing"; break;
-      case Phase::kTerminating: phase = "terminating"; break;
-      case Phase::kCommitting: phase = "committing"; break;
+      case Phase::kActive:
+        phase = "active";
+        break;
+      case Phase::kPreparing:
+        phase = "preparing";
+        break;
+      case Phase::kOnePhaseQuery:
+        phase = "one-phase-query";
+        break;
+      case Phase::kPreCommitting:
+        phase = "pre-committing";
+        break;
+      case Phase::kTerminating:
+        phase = "terminating";
+        break;
+      case Phase::kCommitting:
+        phase = "committing";
+        break;
     }
     out.push_back({id, phase, t.participants.size(), t.acked.size()});
   }

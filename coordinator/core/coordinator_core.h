@@ -36,14 +36,14 @@ namespace txcoord {
 
 struct CoordinatorOptions {
   Epoch epoch = 1;
-  Ticks vote_timeout_ticks = 60;      // undecided by then (no PRE-COMMIT sent): abort
-  Ticks resend_first_ticks = 8;       // first resend delay of PREPARE / PRE-COMMIT / COMMIT
-  Ticks resend_max_ticks = 64;        // cap of the resend backoff
-  Ticks client_timeout_ticks = 200;   // a client still waiting then gets UNKNOWN (or the outcome)
+  Ticks vote_timeout_ticks = 60;        // undecided by then (no PRE-COMMIT sent): abort
+  Ticks resend_first_ticks = 8;         // first resend delay of PREPARE / PRE-COMMIT / COMMIT
+  Ticks resend_max_ticks = 64;          // cap of the resend backoff
+  Ticks client_timeout_ticks = 200;     // a client still waiting then gets UNKNOWN (or the outcome)
   Ticks pre_commit_timeout_ticks = 60;  // no PRE-COMMIT majority by then: run termination
-  Ticks active_timeout_ticks = 2000;  // a begun transaction never committed is forgotten
-  int one_phase_query_attempts = 20; // 1PC outcome queries before giving the txn up
-  size_t remembered_outcomes = 100000; // finished outcomes kept for client status queries
+  Ticks active_timeout_ticks = 2000;    // a begun transaction never committed is forgotten
+  int one_phase_query_attempts = 20;    // 1PC outcome queries before giving the txn up
+  size_t remembered_outcomes = 100000;  // finished outcomes kept for client status queries
 };
 
 // One transaction the coordinator still drives, for operators and the simulator.
@@ -144,7 +144,7 @@ class CoordinatorCore {
   void ReplyClient(Txn& t, Outcome outcome, AbortReason reason, const std::string& detail);
   void HoldReplyClient(Txn& t, Lsn after);
   // Forgets t (the caller must not touch it afterwards), remembering a known outcome.
-  void Finish(Txn& t, Outcome outcome);
+  void Finish(Txn& t, Outcome outcome, AbortReason reason = AbortReason::kNone);
   void OnTick(Txn& t);
   void Depose();
   void ArmResend(Txn& t);
@@ -163,7 +163,11 @@ class CoordinatorCore {
   uint64_t round_ = 0;
   bool deposed_ = false;
   std::map<TxnId, Txn> txns_;
-  std::map<TxnId, Outcome> recent_;  // finished transactions, for clients asking later
+  struct Remembered {
+    Outcome outcome;
+    AbortReason reason;
+  };
+  std::map<TxnId, Remembered> recent_;  // finished transactions, for clients asking later
   std::deque<TxnId> recent_order_;
   DurabilityGate gate_;
   Ready ready_;

@@ -15,9 +15,8 @@
 // serving" by a transaction writing one key on every shard, committed and read back, after each
 // case. A shard releases a committed transaction's locks once it has applied the COMMIT, just
 // after the client heard COMMITTED, so a read or write of those keys right after may abort with
-// LOCK_CONFLICT (no-wait locking): only then is it retried, for at most 5 s. Three tests assert the
-// contract where the server breaks it today; they are skipped unless TXCOORD_RUN_KNOWN_BUGS is
-// set. Every socket call has a timeout.
+// LOCK_CONFLICT (no-wait locking): only then is it retried, for at most 5 s. Every socket call
+// has a timeout.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -169,10 +168,6 @@ std::string FrameLength(uint32_t length) {
   const uint32_t big_endian = htonl(length);
   return std::string(reinterpret_cast<const char*>(&big_endian), 4);
 }
-
-// Tests of server bugs found here assert the correct behaviour and are skipped unless
-// TXCOORD_RUN_KNOWN_BUGS is set (to check a fix: TXCOORD_RUN_KNOWN_BUGS=1 bad_input_test).
-bool RunKnownBugs() { return std::getenv("TXCOORD_RUN_KNOWN_BUGS") != nullptr; }
 
 class BadInputTest : public ::testing::Test {
  protected:
@@ -463,9 +458,6 @@ TEST_F(BadInputTest, CommitAfterAbortIsAbortedAndTheWriteIsNotVisible) {
 }
 
 TEST_F(BadInputTest, CommitAfterAbortNamesTheClientAbortAsTheReason) {
-  if (!RunKnownBugs())
-    GTEST_SKIP() << "BUG: commit (and status) of a transaction the client aborted answer ABORTED "
-                    "with reason NONE; the IDL says NONE only when it did not abort";
   StockCoordinator c = Coordinator();
   TxnId txn;
   c->begin_txn(txn, thrift::Protocol::TWO_PC, "");
@@ -507,11 +499,6 @@ TEST_F(BadInputTest, DuplicateCommitAnswersTheFirstDecisionAndAppliesNothingAgai
 }
 
 TEST_F(BadInputTest, AbortAfterCommitIsTxnErrorCommitted) {
-  if (!RunKnownBugs()) {
-    GTEST_SKIP() << "BUG: abort of a committed transaction whose COMMIT every participant has "
-                    "acknowledged returns normally (as if it aborted) instead of "
-                    "TxnError(COMMITTED); the transaction stays committed";
-  }
   StockCoordinator c = Coordinator();
   const std::string key_a = KeyOnShard("abort-after-commit", 0);
   const std::string key_b = KeyOnShard("abort-after-commit", 1);
@@ -543,11 +530,6 @@ TEST_F(BadInputTest, AbortAfterCommitIsTxnErrorCommitted) {
 }
 
 TEST_F(BadInputTest, AbortAfterCommitAndCoordinatorRestartIsNeverAnAbort) {
-  if (!RunKnownBugs()) {
-    GTEST_SKIP() << "BUG: after a coordinator restart, abort of a transaction the previous "
-                    "incarnation committed returns normally (as if it aborted) although status "
-                    "says UNKNOWN and the writes are committed";
-  }
   StockCoordinator before = Coordinator();
   const std::string key = KeyOnShard("abort-after-restart", 0);
   TxnId txn;
