@@ -283,6 +283,11 @@ void CoordinatorService::write(std::function<void()> cob, Exn exn, const thrift:
 
 Status CoordinatorService::ParticipantsOf(TxnId txn, const std::vector<int32_t>& touched,
                                           std::vector<ShardId>* out) const {
+  AbortReason reason = AbortReason::kNone;
+  if (!core_->IsLive(txn) && core_->ClientOutcome(txn, &reason) == Outcome::kAborted &&
+      reason == AbortReason::kUnknownTxn) {
+    return Status::InvalidArgument("unknown transaction " + txn.ToString() + ": never begun here");
+  }
   std::set<ShardId> shards;
   if (auto it = touched_.find(txn); it != touched_.end()) shards = it->second;
   for (int32_t s : touched) {
@@ -300,17 +305,9 @@ void CoordinatorService::commit(std::function<void(const thrift::CommitResult&)>
                                 const thrift::TxnId& wtxn,
                                 const std::vector<int32_t>& touched_shards) {
   Result<TxnId> txn = wire::FromWire(wtxn);
-  if (!txn.ok()) return exn(Invalid(txn.status().message()));
   std::vector<ShardId> participants;
-  if (Status s = ParticipantsOf(txn.value(), touched_shards, &participants); !s.ok()) {
-    return exn(Invalid(s.message()));
-  }
-  AbortReason reason = AbortReason::kNone;
-  if (!core_->IsLive(txn.value()) &&
-      core_->ClientOutcome(txn.value(), &reason) == Outcome::kAborted &&
-      reason == AbortReason::kUnknownTxn) {
-    return exn(Invalid("unknown transaction " + txn.value().ToString() + ": never begun here"));
-  }
+  Status s = txn.ok() ? ParticipantsOf(txn.value(), touched_shards, &participants) : txn.status();
+  if (!s.ok()) return exn(Invalid(s.message()));
   touched_.erase(txn.value());
   const uint64_t request =
       NewRequest([cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
@@ -332,17 +329,9 @@ void CoordinatorService::commit(std::function<void(const thrift::CommitResult&)>
 void CoordinatorService::abort(std::function<void()> cob, Exn exn, const thrift::TxnId& wtxn,
                                const std::vector<int32_t>& touched_shards) {
   Result<TxnId> txn = wire::FromWire(wtxn);
-  if (!txn.ok()) return exn(Invalid(txn.status().message()));
   std::vector<ShardId> participants;
-  if (Status s = ParticipantsOf(txn.value(), touched_shards, &participants); !s.ok()) {
-    return exn(Invalid(s.message()));
-  }
-  AbortReason reason = AbortReason::kNone;
-  if (!core_->IsLive(txn.value()) &&
-      core_->ClientOutcome(txn.value(), &reason) == Outcome::kAborted &&
-      reason == AbortReason::kUnknownTxn) {
-    return exn(Invalid("unknown transaction " + txn.value().ToString() + ": never begun here"));
-  }
+  Status s = txn.ok() ? ParticipantsOf(txn.value(), touched_shards, &participants) : txn.status();
+  if (!s.ok()) return exn(Invalid(s.message()));
   touched_.erase(txn.value());
   const uint64_t request =
       NewRequest([cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {

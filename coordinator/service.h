@@ -71,7 +71,8 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
   // Runs ops of an active transaction at one shard (for read/write).
   void RunAtShard(TxnId txn, ShardId shard, std::vector<Op> ops,
                   std::function<void(const std::vector<OpResult>&)> done, Exn exn);
-  // Checks a client's transaction id and shard list. Fails InvalidRequest.
+  // The participants of a commit or abort: the shards reached through read/write and those the
+  // client names. InvalidArgument for a shard not in the map or a transaction never begun here.
   Status ParticipantsOf(TxnId txn, const std::vector<int32_t>& touched,
                         std::vector<ShardId>* out) const;
   uint64_t NewRequest(std::function<void(const ClientReply&)> on_reply);
