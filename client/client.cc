@@ -51,13 +51,11 @@ Result<Reply<T>> Blocking(rpc::Client& client, rpc::Deadline deadline, Send send
 }
 
 CommitOutcome FromWire(const thrift::CommitResult& r) {
-  CommitOutcome out;
-  out.outcome =
-      wire::FromWire(r.outcome).ok() ? wire::FromWire(r.outcome).value() : Outcome::kUnknown;
-  out.reason =
-      wire::FromWire(r.reason).ok() ? wire::FromWire(r.reason).value() : AbortReason::kNone;
-  out.detail = r.detail;
-  return out;
+  // A value this build does not know is reported as what it cannot be sure of: UNKNOWN.
+  Result<Outcome> outcome = wire::FromWire(r.outcome);
+  Result<AbortReason> reason = wire::FromWire(r.reason);
+  return {outcome.ok() ? outcome.value() : Outcome::kUnknown,
+          reason.ok() ? reason.value() : AbortReason::kNone, r.detail};
 }
 
 CommitOutcome FromError(const thrift::TxnError& e) {

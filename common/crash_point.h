@@ -45,8 +45,6 @@ class CrashPoints {
     (void)!::write(2, line.data(), line.size());
     ::_exit(kCrashExitCode);
   }
-  bool armed() const { return !armed_.empty(); }
-  const std::string& armed_name() const { return armed_; }
 
  private:
   CrashPoints() {

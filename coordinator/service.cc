@@ -21,22 +21,6 @@ constexpr char kEpochKey[] = "coordinator.epoch";
 // Sweeps of touched_ for transactions that are no longer active (begun and abandoned).
 constexpr uint64_t kSweepEveryTicks = 500;
 
-TDelayedException* Invalid(const std::string& message) {
-  thrift::InvalidRequest e;
-  e.__set_message(message);
-  return TDelayedException::delayException(e);
-}
-
-TDelayedException* TxnErrorOf(TxnId txn, Outcome outcome, AbortReason reason,
-                              const std::string& message) {
-  thrift::TxnError e;
-  e.__set_outcome(wire::ToWire(outcome));
-  e.__set_reason(wire::ToWire(reason));
-  e.__set_message(message);
-  e.__set_txn(wire::ToWire(txn));
-  return TDelayedException::delayException(e);
-}
-
 // What Participant.run answered: results, or one of its declared exceptions.
 struct RunReply {
   std::vector<thrift::OpResult> results;
@@ -180,8 +164,9 @@ void CoordinatorService::begin_txn(std::function<void(const thrift::TxnId&)> cob
                                    thrift::Protocol::type protocol,
                                    const std::string& /*traceparent*/) {
   Result<Protocol> p = wire::FromWire(protocol);
-  if (!p.ok()) return exn(Invalid(p.status().message()));
-  if (core_->deposed()) return exn(Invalid("this coordinator's epoch is superseded"));
+  if (!p.ok()) return exn(wire::InvalidRequestError(p.status().message()));
+  if (core_->deposed())
+    return exn(wire::InvalidRequestError("this coordinator's epoch is superseded"));
   const TxnId txn = core_->Begin(p.value());
   Drain();
   cob(wire::ToWire(txn));
@@ -215,16 +200,16 @@ void CoordinatorService::RunAtShard(TxnId txn, ShardId shard, std::vector<Op> op
         if (!reply.ok()) {
           // The shard may or may not have run the ops: the transaction cannot go on safely,
           // but nothing is committed. The client should abort it.
-          return exn(TxnErrorOf(txn, Outcome::kAborted, AbortReason::kParticipantFailed,
-                                "shard " + std::to_string(shard) + " did not answer: " +
-                                    reply.status().ToString() + "; abort the transaction"));
+          return exn(wire::TxnErrorOf(txn, Outcome::kAborted, AbortReason::kParticipantFailed,
+                                      "shard " + std::to_string(shard) + " did not answer: " +
+                                          reply.status().ToString() + "; abort the transaction"));
         }
         RunReply& r = reply.value();
         if (r.error) return exn(TDelayedException::delayException(*r.error));
         if (r.invalid) return exn(TDelayedException::delayException(*r.invalid));
         if (r.stale) {
-          return exn(TxnErrorOf(txn, Outcome::kAborted, AbortReason::kStaleEpoch,
-                                "the transaction's coordinator epoch is superseded"));
+          return exn(wire::TxnErrorOf(txn, Outcome::kAborted, AbortReason::kStaleEpoch,
+                                      "the transaction's coordinator epoch is superseded"));
         }
         std::vector<OpResult> results;
         for (const thrift::OpResult& w : r.results) results.push_back(wire::FromWire(w));
@@ -239,17 +224,20 @@ TDelayedException* NotActive(const CoordinatorCore& core, TxnId txn) {
   AbortReason reason = AbortReason::kNone;
   const Outcome outcome = core.ClientOutcome(txn, &reason);
   if (reason == AbortReason::kUnknownTxn) {
-    return Invalid("unknown transaction " + txn.ToString() + ": never begun here");
+    return wire::InvalidRequestError("unknown transaction " + txn.ToString() +
+                                     ": never begun here");
   }
   if (outcome == Outcome::kAborted) {
-    return TxnErrorOf(txn, Outcome::kAborted, reason,
-                      "transaction " + txn.ToString() + " is aborted");
+    return wire::TxnErrorOf(txn, Outcome::kAborted, reason,
+                            "transaction " + txn.ToString() + " is aborted");
   }
   if (outcome == Outcome::kCommitted) {
-    return Invalid("transaction " + txn.ToString() + " is committed: no more reads or writes");
+    return wire::InvalidRequestError("transaction " + txn.ToString() +
+                                     " is committed: no more reads or writes");
   }
-  return Invalid("transaction " + txn.ToString() +
-                 " is not active here (committing, or begun under another coordinator epoch)");
+  return wire::InvalidRequestError(
+      "transaction " + txn.ToString() +
+      " is not active here (committing, or begun under another coordinator epoch)");
 }
 
 }  // namespace
@@ -257,8 +245,8 @@ TDelayedException* NotActive(const CoordinatorCore& core, TxnId txn) {
 void CoordinatorService::read(std::function<void(const thrift::OpResult&)> cob, Exn exn,
                               const thrift::TxnId& wtxn, const std::string& key) {
   Result<TxnId> txn = wire::FromWire(wtxn);
-  if (!txn.ok()) return exn(Invalid(txn.status().message()));
-  if (Status s = wire::CheckKey(key); !s.ok()) return exn(Invalid(s.message()));
+  if (!txn.ok()) return exn(wire::InvalidRequestError(txn.status().message()));
+  if (Status s = wire::CheckKey(key); !s.ok()) return exn(wire::InvalidRequestError(s.message()));
   if (!core_->IsActive(txn.value())) return exn(NotActive(*core_, txn.value()));
   const ShardId shard = cluster::ShardFor(config_.shard_map, key);
   RunAtShard(
@@ -272,8 +260,8 @@ void CoordinatorService::read(std::function<void(const thrift::OpResult&)> cob, 
 void CoordinatorService::write(std::function<void()> cob, Exn exn, const thrift::TxnId& wtxn,
                                const std::string& key, const std::string& value) {
   Result<TxnId> txn = wire::FromWire(wtxn);
-  if (!txn.ok()) return exn(Invalid(txn.status().message()));
-  if (Status s = wire::CheckKey(key); !s.ok()) return exn(Invalid(s.message()));
+  if (!txn.ok()) return exn(wire::InvalidRequestError(txn.status().message()));
+  if (Status s = wire::CheckKey(key); !s.ok()) return exn(wire::InvalidRequestError(s.message()));
   if (!core_->IsActive(txn.value())) return exn(NotActive(*core_, txn.value()));
   const ShardId shard = cluster::ShardFor(config_.shard_map, key);
   RunAtShard(
@@ -281,8 +269,12 @@ void CoordinatorService::write(std::function<void()> cob, Exn exn, const thrift:
       [cob = std::move(cob)](const std::vector<OpResult>&) { cob(); }, std::move(exn));
 }
 
-Status CoordinatorService::ParticipantsOf(TxnId txn, const std::vector<int32_t>& touched,
-                                          std::vector<ShardId>* out) const {
+Status CoordinatorService::ParticipantsOf(const thrift::TxnId& wtxn,
+                                          const std::vector<int32_t>& touched, TxnId* txn_out,
+                                          std::vector<ShardId>* out) {
+  Result<TxnId> parsed = wire::FromWire(wtxn);
+  if (!parsed.ok()) return parsed.status();
+  const TxnId txn = parsed.value();
   AbortReason reason = AbortReason::kNone;
   if (!core_->IsLive(txn) && core_->ClientOutcome(txn, &reason) == Outcome::kAborted &&
       reason == AbortReason::kUnknownTxn) {
@@ -298,57 +290,49 @@ Status CoordinatorService::ParticipantsOf(TxnId txn, const std::vector<int32_t>&
     shards.insert(s);
   }
   out->assign(shards.begin(), shards.end());
+  *txn_out = txn;
+  touched_.erase(txn);  // the decision's participants are fixed now
   return Status::Ok();
 }
 
 void CoordinatorService::commit(std::function<void(const thrift::CommitResult&)> cob, Exn exn,
                                 const thrift::TxnId& wtxn,
                                 const std::vector<int32_t>& touched_shards) {
-  Result<TxnId> txn = wire::FromWire(wtxn);
+  TxnId txn;
   std::vector<ShardId> participants;
-  Status s = txn.ok() ? ParticipantsOf(txn.value(), touched_shards, &participants) : txn.status();
-  if (!s.ok()) return exn(Invalid(s.message()));
-  touched_.erase(txn.value());
+  Status s = ParticipantsOf(wtxn, touched_shards, &txn, &participants);
+  if (!s.ok()) return exn(wire::InvalidRequestError(s.message()));
   const uint64_t request =
       NewRequest([cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
-        if (r.outcome == Outcome::kUnknown) {
-          return exn(TxnErrorOf(
-              r.txn, Outcome::kUnknown, AbortReason::kNone,
-              "the outcome is not known yet (" + r.detail + "); do not retry: ask status"));
-        }
-        thrift::CommitResult result;
-        result.__set_outcome(wire::ToWire(r.outcome));
-        result.__set_reason(wire::ToWire(r.reason));
-        result.__set_detail(r.detail);
-        cob(result);
+        if (r.outcome == Outcome::kUnknown) return exn(wire::UnknownOutcomeError(r));
+        cob(wire::ToCommitResult(r));
       });
-  core_->Commit(request, txn.value(), std::move(participants));
+  core_->Commit(request, txn, std::move(participants));
   Drain();
 }
 
 void CoordinatorService::abort(std::function<void()> cob, Exn exn, const thrift::TxnId& wtxn,
                                const std::vector<int32_t>& touched_shards) {
-  Result<TxnId> txn = wire::FromWire(wtxn);
+  TxnId txn;
   std::vector<ShardId> participants;
-  Status s = txn.ok() ? ParticipantsOf(txn.value(), touched_shards, &participants) : txn.status();
-  if (!s.ok()) return exn(Invalid(s.message()));
-  touched_.erase(txn.value());
-  const uint64_t request =
-      NewRequest([cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
-        if (r.outcome == Outcome::kAborted) return cob();
-        exn(TxnErrorOf(r.txn, r.outcome, AbortReason::kNone,
-                       r.outcome == Outcome::kCommitted
-                           ? "the transaction is already committed"
-                           : "a commit is in flight; its outcome is not known yet: ask status"));
-      });
-  core_->Abort(request, txn.value(), std::move(participants));
+  Status s = ParticipantsOf(wtxn, touched_shards, &txn, &participants);
+  if (!s.ok()) return exn(wire::InvalidRequestError(s.message()));
+  const uint64_t request = NewRequest([cob = std::move(cob),
+                                       exn = std::move(exn)](const ClientReply& r) {
+    if (r.outcome == Outcome::kAborted) return cob();
+    exn(wire::TxnErrorOf(r.txn, r.outcome, AbortReason::kNone,
+                         r.outcome == Outcome::kCommitted
+                             ? "the transaction is already committed"
+                             : "a commit is in flight; its outcome is not known yet: ask status"));
+  });
+  core_->Abort(request, txn, std::move(participants));
   Drain();
 }
 
 void CoordinatorService::status(std::function<void(const thrift::TxnStatus&)> cob, Exn exn,
                                 const thrift::TxnId& wtxn) {
   Result<TxnId> txn = wire::FromWire(wtxn);
-  if (!txn.ok()) return exn(Invalid(txn.status().message()));
+  if (!txn.ok()) return exn(wire::InvalidRequestError(txn.status().message()));
   const uint64_t request = NewRequest([cob = std::move(cob)](const ClientReply& r) {
     thrift::TxnStatus s;
     s.__set_txn(wire::ToWire(r.txn));
@@ -366,11 +350,12 @@ void CoordinatorService::execute(std::function<void(const thrift::ExecuteResult&
                                  const std::vector<thrift::Op>& wops,
                                  const std::string& /*traceparent*/) {
   Result<Protocol> protocol = wire::FromWire(wprotocol);
-  if (!protocol.ok()) return exn(Invalid(protocol.status().message()));
+  if (!protocol.ok()) return exn(wire::InvalidRequestError(protocol.status().message()));
   Result<std::vector<Op>> ops = wire::FromWire(wops);
-  if (!ops.ok()) return exn(Invalid(ops.status().message()));
-  if (ops.value().empty()) return exn(Invalid("ops: empty"));
-  if (core_->deposed()) return exn(Invalid("this coordinator's epoch is superseded"));
+  if (!ops.ok()) return exn(wire::InvalidRequestError(ops.status().message()));
+  if (ops.value().empty()) return exn(wire::InvalidRequestError("ops: empty"));
+  if (core_->deposed())
+    return exn(wire::InvalidRequestError("this coordinator's epoch is superseded"));
   std::map<ShardId, std::vector<Op>> by_shard;
   // Where each GET's result will be: its shard and its index among that shard's GETs.
   std::vector<std::pair<ShardId, size_t>> gets;
@@ -382,18 +367,10 @@ void CoordinatorService::execute(std::function<void(const thrift::ExecuteResult&
   }
   auto reply = [cob = std::move(cob), exn = std::move(exn), gets = std::move(gets),
                 gets_per_shard](const ClientReply& r) {
-    if (r.outcome == Outcome::kUnknown) {
-      return exn(
-          TxnErrorOf(r.txn, Outcome::kUnknown, AbortReason::kNone,
-                     "the outcome is not known yet (" + r.detail + "); do not retry: ask status"));
-    }
+    if (r.outcome == Outcome::kUnknown) return exn(wire::UnknownOutcomeError(r));
     thrift::ExecuteResult result;
     result.__set_txn(wire::ToWire(r.txn));
-    thrift::CommitResult commit;
-    commit.__set_outcome(wire::ToWire(r.outcome));
-    commit.__set_reason(wire::ToWire(r.reason));
-    commit.__set_detail(r.detail);
-    result.__set_result(commit);
+    result.__set_result(wire::ToCommitResult(r));
     if (r.outcome == Outcome::kCommitted) {
       // The core concatenates each shard's reads in shard order; the client wants request order.
       std::map<ShardId, size_t> start;

@@ -73,8 +73,9 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
                   std::function<void(const std::vector<OpResult>&)> done, Exn exn);
   // The participants of a commit or abort: the shards reached through read/write and those the
   // client names. InvalidArgument for a shard not in the map or a transaction never begun here.
-  Status ParticipantsOf(TxnId txn, const std::vector<int32_t>& touched,
-                        std::vector<ShardId>* out) const;
+  // Parses the id and forgets what read/write recorded for it (the participants are fixed now).
+  Status ParticipantsOf(const thrift::TxnId& wtxn, const std::vector<int32_t>& touched, TxnId* txn,
+                        std::vector<ShardId>* out);
   uint64_t NewRequest(std::function<void(const ClientReply&)> on_reply);
 
   Rng rng_;

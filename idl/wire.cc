@@ -1,5 +1,7 @@
 #include "idl/wire.h"
 
+#include <thrift/Thrift.h>
+
 #include <string>
 
 namespace txcoord::wire {
@@ -314,6 +316,36 @@ Result<cluster::ShardMap> FromWire(const thrift::ShardMap& w) {
   map.split_keys = w.range_split_keys;
   if (Status s = cluster::Validate(map); !s.ok()) return s;
   return map;
+}
+
+::apache::thrift::TDelayedException* InvalidRequestError(const std::string& message) {
+  thrift::InvalidRequest e;
+  e.__set_message(message);
+  return ::apache::thrift::TDelayedException::delayException(e);
+}
+
+::apache::thrift::TDelayedException* TxnErrorOf(TxnId txn, Outcome outcome, AbortReason reason,
+                                                const std::string& message) {
+  thrift::TxnError e;
+  e.__set_outcome(ToWire(outcome));
+  e.__set_reason(ToWire(reason));
+  e.__set_message(message);
+  e.__set_txn(ToWire(txn));
+  return ::apache::thrift::TDelayedException::delayException(e);
+}
+
+::apache::thrift::TDelayedException* UnknownOutcomeError(const ClientReply& reply) {
+  return TxnErrorOf(
+      reply.txn, Outcome::kUnknown, AbortReason::kNone,
+      "the outcome is not known yet (" + reply.detail + "); do not retry: ask status");
+}
+
+thrift::CommitResult ToCommitResult(const ClientReply& reply) {
+  thrift::CommitResult r;
+  r.__set_outcome(ToWire(reply.outcome));
+  r.__set_reason(ToWire(reply.reason));
+  r.__set_detail(reply.detail);
+  return r;
 }
 
 }  // namespace txcoord::wire

@@ -16,6 +16,10 @@
 #include "common/status.h"
 #include "txcoord_types.h"
 
+namespace apache::thrift {
+class TDelayedException;
+}  // namespace apache::thrift
+
 namespace txcoord::wire {
 
 namespace thrift = ::txcoord::thrift;
@@ -54,5 +58,14 @@ Result<cluster::ShardMap> FromWire(const thrift::ShardMap& map);
 
 // A key is valid when it is non-empty and at most kMaxKeyBytes.
 Status CheckKey(const std::string& key);
+
+// The services' answers, built once for both: declared IDL exceptions ready for a cob-style
+// method's exception callback, and the result of a decided commit.
+::apache::thrift::TDelayedException* InvalidRequestError(const std::string& message);
+::apache::thrift::TDelayedException* TxnErrorOf(TxnId txn, Outcome outcome, AbortReason reason,
+                                                const std::string& message);
+// UNKNOWN for a reply whose outcome is not known: never guessed, never to be retried.
+::apache::thrift::TDelayedException* UnknownOutcomeError(const ClientReply& reply);
+thrift::CommitResult ToCommitResult(const ClientReply& reply);
 
 }  // namespace txcoord::wire

@@ -19,12 +19,6 @@ constexpr char kMaxEpochKey[] = "shard.max_epoch_seen";
 // How often (in ticks) the in-doubt transactions are listed on stderr while there are any.
 constexpr uint64_t kInDoubtReportTicks = 500;
 
-TDelayedException* Invalid(const std::string& message) {
-  thrift::InvalidRequest e;
-  e.__set_message(message);
-  return TDelayedException::delayException(e);
-}
-
 }  // namespace
 
 ShardService::ShardService(boost::asio::io_context& io, const cluster::NodeConfig& config)
@@ -146,17 +140,17 @@ void ShardService::deliver(std::function<void()> cob,
 void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)> cob, Exn exn,
                        const thrift::TxnId& wtxn, const std::vector<thrift::Op>& wops) {
   Result<TxnId> txn = wire::FromWire(wtxn);
-  if (!txn.ok()) return exn(Invalid(txn.status().message()));
+  if (!txn.ok()) return exn(wire::InvalidRequestError(txn.status().message()));
   Result<std::vector<Op>> ops = wire::FromWire(wops);
-  if (!ops.ok()) return exn(Invalid(ops.status().message()));
+  if (!ops.ok()) return exn(wire::InvalidRequestError(ops.status().message()));
   for (const Op& op : ops.value()) {
     const ShardId owner = cluster::ShardFor(config_.shard_map, op.key);
     if (owner != config_.shard) {
-      return exn(Invalid("key belongs to shard " + std::to_string(owner) + ", not shard " +
-                         std::to_string(config_.shard)));
+      return exn(wire::InvalidRequestError("key belongs to shard " + std::to_string(owner) +
+                                           ", not shard " + std::to_string(config_.shard)));
     }
   }
-  if (dying()) return exn(Invalid("shard is stopping"));
+  if (dying()) return exn(wire::InvalidRequestError("shard is stopping"));
   const uint64_t request = next_request_++;
   waiting_.emplace(request,
                    [this, cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
@@ -173,14 +167,9 @@ void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)>
                      if (r.reason == AbortReason::kNone && r.outcome != Outcome::kAborted) {
                        // Not active here any more (committed, or voted): no reads or writes may
                        // join it.
-                       return exn(Invalid(r.detail));
+                       return exn(wire::InvalidRequestError(r.detail));
                      }
-                     thrift::TxnError e;
-                     e.__set_outcome(thrift::Outcome::ABORTED);
-                     e.__set_reason(wire::ToWire(r.reason));
-                     e.__set_message(r.detail);
-                     e.__set_txn(wire::ToWire(r.txn));
-                     exn(TDelayedException::delayException(e));
+                     exn(wire::TxnErrorOf(r.txn, Outcome::kAborted, r.reason, r.detail));
                    });
   core_->Execute(request, txn.value(), txn.value().epoch, std::move(ops.value()));
   Drain();

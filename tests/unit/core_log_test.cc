@@ -16,23 +16,12 @@
 #include <vector>
 
 #include "common/check.h"
+#include "tests/unit/temp_dir.h"
 
 namespace txcoord::wal {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "txcoord-corelog-XXXXXX").string();
-    TXC_CHECK(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 Record Rec(Lsn lsn, RecordType type, uint64_t seq) {
   Record r;

@@ -19,25 +19,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/unit/temp_dir.h"
 #include "wal/record_codec.h"
 #include "wal/wal.h"
 
 namespace txcoord::wal {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "txcoord-wal-XXXXXX").string();
-    TXC_CHECK(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 Record FullRecord() {
   Record r;
