@@ -1,12 +1,12 @@
 // LocalCluster: a coordinator and N shards as real `txcoord` processes on 127.0.0.1, for the
 // integration tests (label integration). Each node gets a config file and a data directory under
-// one fresh temporary directory, free ports, and a log file collecting its stderr (Logs() prints
-// them when a test fails). Nodes can be stopped (SIGTERM, clean), killed (SIGKILL), restarted on
+// one fresh temporary directory, free ports, and a log file collecting its output (Logs() prints
+// them when a test fails); the layout and the processes are those of the launcher library
+// (tools/local_cluster.h) that `txcoord local` uses too, but the nodes are this process's
+// children, not detached. Nodes can be stopped (SIGTERM, clean), killed (SIGKILL), restarted on
 // the same data, and started with environment variables (crash points: common/crash_point.h).
 // The destructor kills whatever still runs and removes the directory. Every wait is bounded.
 #pragma once
-
-#include <sys/types.h>
 
 #include <chrono>
 #include <map>
@@ -16,6 +16,7 @@
 
 #include "cluster/config.h"
 #include "common/status.h"
+#include "tools/local_cluster.h"
 
 namespace txcoord::testing {
 
@@ -33,7 +34,7 @@ struct ClusterOptions {
 
 class LocalCluster {
  public:
-  static constexpr int kCoordinator = -1;
+  static constexpr int kCoordinator = local::kCoordinator;
 
   explicit LocalCluster(ClusterOptions options = {});
   ~LocalCluster();
@@ -53,23 +54,20 @@ class LocalCluster {
   std::optional<int> WaitExit(int node, std::chrono::milliseconds timeout);
   bool Running(int node);
 
-  const std::string& coordinator_host() const { return config_.coordinator.host; }
-  uint16_t coordinator_port() const { return config_.coordinator.port; }
-  uint16_t port(int node) const;
-  const cluster::ShardMap& shard_map() const { return config_.shard_map; }
-  std::string data_dir(int node) const;
-  const std::string& dir() const { return dir_; }
-  // Every node's stderr so far, labelled.
+  const std::string& coordinator_host() const {
+    return cluster_.config(kCoordinator).coordinator.host;
+  }
+  uint16_t coordinator_port() const { return port(kCoordinator); }
+  uint16_t port(int node) const { return cluster_.address(node).port; }
+  const cluster::ShardMap& shard_map() const { return cluster_.config(kCoordinator).shard_map; }
+  std::string data_dir(int node) const { return cluster_.DataDir(node); }
+  const std::string& dir() const { return cluster_.dir(); }
+  // Every node's output so far, labelled.
   std::string Logs() const;
 
  private:
-  cluster::NodeConfig ConfigOf(int node) const;
-  std::string Name(int node) const;
-
-  ClusterOptions options_;
-  std::string dir_;
-  cluster::NodeConfig config_;  // the coordinator's; shards differ in role/shard/listen/data_dir
-  std::map<int, pid_t> pids_;
+  local::ClusterDir cluster_;                // in a fresh temporary directory
+  std::map<int, local::Process> processes_;  // the nodes started and not known to have exited
 };
 
 // The path of the txcoord binary under test (set by CMake).
