@@ -1,11 +1,15 @@
-// txcoord: the server daemon.
+// txcoord: the server daemon, and a launcher of local clusters made of it.
 //
 //   txcoord coordinator --config FILE   the coordinator (core + decision log + RPC)
 //   txcoord shard --config FILE         a shard (core + RocksDB store + lock manager + RPC)
+//   txcoord local up|status|down ...    a coordinator and N shards of this binary on 127.0.0.1,
+//                                       in the background, all files in one directory
+//                                       (tools/local_command.h)
 //
-// Each serves on the address its config names until SIGTERM or SIGINT, then stops cleanly: the
+// A node serves on the address its config names until SIGTERM or SIGINT, then stops cleanly: the
 // listening socket closes, every record appended is synced, exit status 0. A config or start-up
-// error exits 2 with one line naming the problem (the field, for a bad config).
+// error exits 2 with one line naming the problem (the field, for a bad config). Usage errors of
+// any subcommand exit 2; `txcoord --help` prints the usage and exits 0.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
@@ -13,17 +17,24 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cluster/config.h"
 #include "coordinator/service.h"
 #include "participant/service.h"
+#include "tools/local_command.h"
 
 namespace txcoord {
 namespace {
 
+void PrintUsage(std::ostream& out) {
+  out << "usage: txcoord coordinator --config FILE\n"
+         "       txcoord shard --config FILE\n"
+      << local::kLocalUsage;
+}
+
 int Usage() {
-  std::cerr << "usage: txcoord coordinator --config FILE\n"
-               "       txcoord shard --config FILE\n";
+  PrintUsage(std::cerr);
   return 2;
 }
 
@@ -77,6 +88,13 @@ int Serve(const std::string& role, const std::string& config_path) {
 }  // namespace txcoord
 
 int main(int argc, char** argv) {
+  if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    txcoord::PrintUsage(std::cout);
+    return 0;
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "local") == 0) {
+    return txcoord::local::RunLocalCommand(std::vector<std::string>(argv + 2, argv + argc));
+  }
   if (argc != 4 || std::strcmp(argv[2], "--config") != 0) return txcoord::Usage();
   const std::string role = argv[1];
   if (role != "coordinator" && role != "shard") return txcoord::Usage();

@@ -1,0 +1,351 @@
+// Proves `txcoord local up|status|down` (tools/local_command.h) on the real binary, the way a
+// person or a script uses it: each command runs as its own process, its stdout read through a
+// pipe until EOF, so `ADDR=$(txcoord local up ...)` returning at all shows that no node holds the
+// launcher's stdout.
+//
+//  - up --shards 2 in a new directory prints the coordinator's address first; the nodes are
+//    detached (own session, stdin /dev/null, output in their logs); a transaction across both
+//    shards commits through the client library; status exits 0 with every node serving.
+//  - down stops every node (each exits 0, a clean stop), its ports refuse connections, status
+//    exits non-zero; up again restarts on the same data (same address, the value still readable);
+//    a second up while running says so and exits 0; down again stops it.
+//  - A node that cannot start (its data directory is a file), or an address already taken, makes
+//    up exit 1 naming the node, with its log tail, and leave no node running.
+//  - Usage errors exit 2.
+// The test makes itself a child subreaper, so the detached nodes, orphaned when `up` exits,
+// become its children: it reaps them and sees their exit status. Every wait is bounded.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/client.h"
+#include "tests/integration/local_cluster.h"
+#include "tests/unit/temp_dir.h"
+#include "tools/local_cluster.h"
+
+namespace txcoord {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Longer than any wait of the launcher (15 s to start, 10 + 5 s to stop).
+constexpr seconds kCommandTimeout{40};
+
+struct Ran {
+  int status = -1;  // exit status; -1 when it had to be killed after kCommandTimeout
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `txcoord ARGS...` with stdout through a pipe read until EOF, stderr to a file.
+Ran Txcoord(const std::vector<std::string>& args, const std::string& scratch_dir) {
+  const std::string err_path = scratch_dir + "/stderr.txt";
+  std::filesystem::remove(err_path);
+  int pipe_fds[2];
+  TXC_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  local::SpawnOptions options;
+  options.name = "txcoord local";
+  options.argv.push_back(testing::TxcoordBinary());
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.log_path = err_path;
+  options.stdout_fd = pipe_fds[1];
+  Result<local::Process> spawned = local::Process::Spawn(options);
+  ::close(pipe_fds[1]);
+  TXC_CHECK_MSG(spawned.ok(), spawned.status().ToString().c_str());
+  local::Process& process = spawned.value();
+  Ran ran;
+  const auto deadline = std::chrono::steady_clock::now() + kCommandTimeout;
+  char buffer[4096];
+  while (std::chrono::steady_clock::now() < deadline) {  // bounded by the deadline
+    pollfd readable{.fd = pipe_fds[0], .events = POLLIN, .revents = 0};
+    if (::poll(&readable, 1, 100) <= 0) continue;
+    const ssize_t n = ::read(pipe_fds[0], buffer, sizeof(buffer));
+    if (n <= 0) break;  // EOF: nobody holds the pipe's write end any more
+    ran.out.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  const auto left =
+      std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+  std::optional<int> status = process.WaitExit(std::max(left, milliseconds(0)));
+  if (status) {
+    ran.status = *status;
+  } else {
+    ADD_FAILURE() << "txcoord did not finish within " << kCommandTimeout.count() << " s";
+    process.Kill();
+  }
+  std::ifstream err(err_path);
+  std::ostringstream text;
+  text << err.rdbuf();
+  ran.err = text.str();
+  return ran;
+}
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+std::string Describe(const Ran& ran) {
+  return "exit " + std::to_string(ran.status) + "\n--- stdout ---\n" + ran.out +
+         "--- stderr ---\n" + ran.err;
+}
+
+class LocalCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    dir_ = temp_.path() + "/cluster";
+  }
+  void TearDown() override {
+    // Whatever a failed test left running: stopped by `down`, or killed here should `down` be
+    // what is broken.
+    Txcoord({"local", "down", "--data-dir", dir_}, temp_.path());
+    if (Result<local::ClusterDir> cluster = local::ClusterDir::Open(dir_); cluster.ok()) {
+      for (const auto& [node, pid] : started_) {
+        Result<std::optional<local::Process>> left = cluster.value().FindNode(node, pid);
+        if (left.ok() && left.value()) {
+          ADD_FAILURE() << local::NodeName(node) << " still runs after `down`: killed";
+          left.value()->Kill();
+        }
+      }
+    }
+    ReapNodes();
+    if (HasFailure()) {
+      for (const char* name : {"coordinator", "shard0", "shard1"}) {
+        std::ifstream log(dir_ + "/" + name + ".log");
+        std::cerr << "---- " << name << ".log ----\n" << log.rdbuf() << "\n";
+      }
+    }
+  }
+
+  Ran Local(const std::vector<std::string>& args) {
+    std::vector<std::string> all = {"local"};
+    all.insert(all.end(), args.begin(), args.end());
+    return Txcoord(all, temp_.path());
+  }
+  // `local up --shards 2`; remembers the nodes' pids for TearDown.
+  Ran Up() {
+    Ran ran = Local({"up", "--shards", "2", "--data-dir", dir_});
+    for (int node = local::kCoordinator; node < 2; ++node) {
+      const pid_t pid = PidOf(local::NodeName(node));
+      if (pid > 0) started_.emplace(node, pid);
+    }
+    return ran;
+  }
+  Ran Status() { return Local({"status", "--data-dir", dir_}); }
+  Ran Down() { return Local({"down", "--data-dir", dir_}); }
+
+  // Reaps the nodes orphaned to this process (a subreaper) that have exited, and returns their
+  // exit statuses.
+  std::vector<int> ReapNodes() {
+    std::vector<int> statuses;
+    for (int i = 0; i < 1000; ++i) {  // bounded: one per exited child
+      int status = 0;
+      if (::waitpid(-1, &status, WNOHANG) <= 0) break;
+      statuses.push_back(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    }
+    return statuses;
+  }
+
+  pid_t PidOf(const std::string& node) {
+    std::ifstream in(dir_ + "/" + node + ".pid");
+    pid_t pid = -1;
+    in >> pid;
+    return pid;
+  }
+
+  testing::TempDir temp_{"txcoord-local-cli"};
+  std::string dir_;
+  std::multimap<int, pid_t> started_;  // every node pid seen after an `up`
+};
+
+std::unique_ptr<client::Client> Connect(const cluster::Address& address) {
+  auto c = client::Client::Connect({.host = address.host, .port = address.port});
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(c.value()) : nullptr;
+}
+
+// Reads `key` in a one-shot transaction, retried (bounded, 5 s) while it conflicts with the locks
+// of a transaction still finishing.
+std::optional<std::string> ReadCommitted(client::Client& c, const std::string& key) {
+  for (int attempt = 0; attempt < 250; ++attempt) {
+    auto r = c.Execute(Protocol::kTwoPc, {Op{.type = Op::Type::kGet, .key = key}});
+    if (r.ok() && r.value().result.outcome == Outcome::kCommitted && r.value().reads.size() == 1) {
+      return r.value().reads[0].found ? std::optional(r.value().reads[0].value) : std::nullopt;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ADD_FAILURE() << "could not read " << key;
+  return std::nullopt;
+}
+
+TEST_F(LocalCliTest, UpCommitDownUpAgainOnTheSameData) {
+  const Ran up = Up();
+  ASSERT_EQ(up.status, 0) << Describe(up);
+  const Result<cluster::Address> address = cluster::ParseAddress(FirstLine(up.out));
+  ASSERT_TRUE(address.ok()) << "first line: " << FirstLine(up.out);
+  EXPECT_EQ(address.value().host, "127.0.0.1");
+  Result<local::ClusterDir> cluster = local::ClusterDir::Open(dir_);
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  ASSERT_EQ(cluster.value().shards(), 2);
+  EXPECT_EQ(cluster.value().address(local::kCoordinator), address.value());
+
+  // Detached: a session of its own, stdin from /dev/null, stdout and stderr into its log.
+  for (int node : cluster.value().nodes()) {
+    const pid_t pid = PidOf(local::NodeName(node));
+    ASSERT_GT(pid, 0) << local::NodeName(node);
+    EXPECT_EQ(::getsid(pid), pid) << local::NodeName(node);
+    const std::string fds = "/proc/" + std::to_string(pid) + "/fd/";
+    EXPECT_EQ(std::filesystem::read_symlink(fds + "0"), "/dev/null");
+    EXPECT_EQ(std::filesystem::read_symlink(fds + "1"), cluster.value().LogPath(node));
+    EXPECT_EQ(std::filesystem::read_symlink(fds + "2"), cluster.value().LogPath(node));
+  }
+
+  // A transaction across both shards commits.
+  std::unique_ptr<client::Client> c = Connect(address.value());
+  ASSERT_NE(c, nullptr);
+  std::vector<std::string> keys(2);
+  for (int i = 0; keys[0].empty() || keys[1].empty(); ++i) {
+    const std::string key = "k" + std::to_string(i);
+    std::string& slot = keys[static_cast<size_t>(c->ShardOf(key))];
+    if (slot.empty()) slot = key;
+  }
+  auto txn = c->Begin(Protocol::kTwoPc);
+  ASSERT_TRUE(txn.ok()) << txn.status().ToString();
+  ASSERT_TRUE(c->Write(txn.value(), keys[0], "v0").ok());
+  ASSERT_TRUE(c->Write(txn.value(), keys[1], "v1").ok());
+  auto committed = c->Commit(txn.value());
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  ASSERT_EQ(committed.value().outcome, Outcome::kCommitted) << committed.value().detail;
+  EXPECT_EQ(txn.value().touched().size(), 2u);
+  c.reset();
+
+  const Ran status = Status();
+  EXPECT_EQ(status.status, 0) << Describe(status);
+
+  // Down: every node stops cleanly, its port refuses connections, status says so.
+  const Ran down = Down();
+  ASSERT_EQ(down.status, 0) << Describe(down);
+  for (int node : cluster.value().nodes()) {
+    EXPECT_FALSE(local::Accepts(cluster.value().address(node))) << local::NodeName(node);
+    EXPECT_FALSE(std::filesystem::exists(cluster.value().PidPath(node)));
+  }
+  EXPECT_EQ(ReapNodes(), std::vector<int>(3, 0)) << "every node exits 0 on SIGTERM";
+  const Ran stopped = Status();
+  EXPECT_NE(stopped.status, 0) << Describe(stopped);
+  EXPECT_NE(stopped.out.find("not running"), std::string::npos) << Describe(stopped);
+
+  // Up again: the same cluster on the same data.
+  const Ran again = Up();
+  ASSERT_EQ(again.status, 0) << Describe(again);
+  EXPECT_EQ(FirstLine(again.out), FirstLine(up.out));
+  c = Connect(address.value());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(ReadCommitted(*c, keys[0]), std::optional<std::string>("v0"));
+  EXPECT_EQ(ReadCommitted(*c, keys[1]), std::optional<std::string>("v1"));
+  c.reset();
+
+  // Up while running: nothing to do, said so.
+  const Ran twice = Up();
+  EXPECT_EQ(twice.status, 0) << Describe(twice);
+  EXPECT_EQ(FirstLine(twice.out), FirstLine(up.out));
+  EXPECT_NE(twice.out.find("already running"), std::string::npos) << Describe(twice);
+  EXPECT_EQ(Status().status, 0);
+
+  const Ran last = Down();
+  EXPECT_EQ(last.status, 0) << Describe(last);
+  EXPECT_NE(Status().status, 0);
+  // Down with nothing running is fine too.
+  EXPECT_EQ(Down().status, 0);
+}
+
+TEST_F(LocalCliTest, ANodeThatCannotStartFailsUpAndLeavesNothingRunning) {
+  ASSERT_EQ(Up().status, 0);
+  ASSERT_EQ(Down().status, 0);
+  ReapNodes();
+  // shard1 cannot open its log: its data directory is now a file.
+  std::filesystem::remove_all(dir_ + "/shard1");
+  std::ofstream(dir_ + "/shard1") << "not a directory\n";
+
+  const Ran up = Up();
+  EXPECT_EQ(up.status, 1) << Describe(up);
+  EXPECT_EQ(up.out, "") << "no address is printed for a cluster that is not up";
+  EXPECT_NE(up.err.find("shard1 exited with 2 while starting"), std::string::npos) << Describe(up);
+  EXPECT_NE(up.err.find("not a directory"), std::string::npos) << "the log tail: " << up.err;
+  const Ran status = Status();
+  EXPECT_NE(status.status, 0);
+  EXPECT_EQ(status.out.find("serving"), std::string::npos) << Describe(status);
+  for (const char* node : {"coordinator", "shard0", "shard1"}) {
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/" + node + ".pid")) << node;
+  }
+}
+
+TEST_F(LocalCliTest, AnAddressTakenByAnotherProgramFailsUp) {
+  // A listener on a port the kernel picked; the coordinator is asked to use it.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  if (ntohs(addr.sin_port) > 65533) GTEST_SKIP() << "no room for two shard ports above " << port;
+
+  const Ran up = Local({"up", "--shards", "2", "--base-port", port, "--data-dir", dir_});
+  ::close(fd);
+  EXPECT_EQ(up.status, 1) << Describe(up);
+  EXPECT_NE(up.err.find("coordinator's address 127.0.0.1:" + port + " is taken"), std::string::npos)
+      << Describe(up);
+  EXPECT_NE(Status().status, 0);
+}
+
+TEST_F(LocalCliTest, UsageErrorsExit2) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"local"},
+           {"local", "start", "--data-dir", "x"},
+           {"local", "up"},
+           {"local", "up", "--data-dir"},
+           {"local", "up", "--data-dir", "x", "--shards", "0"},
+           {"local", "up", "--data-dir", "x", "--shards", "65"},
+           {"local", "up", "--data-dir", "x", "--shards", "two"},
+           {"local", "up", "--data-dir", "x", "--tick-ms", "0"},
+           {"local", "up", "--data-dir", "x", "--base-port", "70000"},
+           {"local", "status", "--data-dir", "x", "--shards", "2"},
+           {"local", "down", "--data-dir", "x", "--verbose"},
+       }) {
+    const Ran ran = Txcoord(args, temp_.path());
+    std::string command;
+    for (const std::string& a : args) command += " " + a;
+    EXPECT_EQ(ran.status, 2) << "txcoord" << command << "\n" << Describe(ran);
+    EXPECT_NE(ran.err.find("txcoord local: "), std::string::npos) << command << ": " << ran.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(temp_.path() + "/x")) << "a usage error creates nothing";
+
+  // Another --shards for an existing cluster is a usage error too, and leaves it as it was.
+  ASSERT_EQ(Up().status, 0);
+  const Ran other = Local({"up", "--shards", "3", "--data-dir", dir_});
+  EXPECT_EQ(other.status, 2) << Describe(other);
+  EXPECT_NE(other.err.find("holds a cluster of 2 shards"), std::string::npos) << other.err;
+  EXPECT_EQ(Status().status, 0);
+  EXPECT_EQ(Down().status, 0);
+}
+
+}  // namespace
+}  // namespace txcoord

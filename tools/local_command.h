@@ -1,0 +1,38 @@
+// `txcoord local up|status|down`: a coordinator and N shards of this same binary on 127.0.0.1,
+// kept running in the background, with their configs, logs, pid files and data in one directory
+// (the layout is in tools/local_cluster.h; DIR/local.lock is held while `up` or `down` works).
+//
+//   txcoord local up --data-dir DIR [--shards N] [--tick-ms MS] [--base-port P]
+//     Starts every node that is not running, detached (own session, stdin /dev/null, output to
+//     DIR/NAME.log), waits until each accepts connections (at most 15 s), and prints the
+//     coordinator's address "127.0.0.1:PORT" as the first line of stdout, then a table of the
+//     nodes. A DIR that already holds a cluster is reused as it is (same ports, same data); asking
+//     it for another --shards, --tick-ms or --base-port is a usage error. When every node was
+//     already serving it says so and exits 0. When a node fails to start, the nodes this command
+//     started are stopped, the node and the tail of its log are printed, and the exit status is 1.
+//     SIGINT, SIGTERM or SIGHUP while it starts them do the same, with exit status 130.
+//   txcoord local status --data-dir DIR
+//     One line per node: name, pid, address, serving / running but not accepting / not running.
+//     Exit 0 only when every node serves.
+//   txcoord local down --data-dir DIR
+//     SIGTERM to every node, up to 10 s for them to exit, then SIGKILL; removes the pid files and
+//     keeps the data. Exit 0 once none runs (also when none was running).
+//
+// A pid is signalled only while /proc/PID/cmdline names the node's config file, through a pidfd,
+// so a pid file left by a crash never gets a later, unrelated process killed.
+// Exit status 2: usage errors (unknown flag, missing value, number out of range).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace txcoord::local {
+
+// The usage lines of `txcoord local`, for the binary's usage text.
+extern const char kLocalUsage[];
+
+// Runs `txcoord local ARGS...` (`args` are the arguments after "local") and returns the exit
+// status. Writes the results to stdout and the errors to stderr.
+int RunLocalCommand(const std::vector<std::string>& args);
+
+}  // namespace txcoord::local
