@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs missing build dependencies (Debian 12), configures, builds and tests txcoord.
+# Installs missing build dependencies (Debian 12, scripts/install-deps.sh), configures, builds and
+# tests txcoord.
 #
 #   scripts/test.sh               # preset "default" into build/default, all tests
 #   scripts/test.sh -L unit       # extra arguments go to ctest
@@ -13,37 +14,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PRESET="${PRESET:-default}"
 JOBS="${JOBS:-$(nproc)}"
-PACKAGES=(
-  cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev
-  thrift-compiler libthrift-dev libboost-dev pkg-config python3-thrift librocksdb-dev
-  libyaml-cpp-dev
-)
 
 step() { printf '\n=== %s\n' "$*"; }
 
 step "Checking packages"
-if command -v dpkg-query >/dev/null 2>&1; then
-  missing=()
-  for pkg in "${PACKAGES[@]}"; do
-    status="$(dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null || true)"
-    if [[ "${status}" != "install ok installed" ]]; then
-      missing+=("${pkg}")
-    fi
-  done
-  if ((${#missing[@]} > 0)); then
-    sudo=()
-    if [[ "$(id -u)" -ne 0 ]]; then
-      sudo=(sudo)
-    fi
-    echo "installing: ${missing[*]}"
-    "${sudo[@]}" apt-get update
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-  else
-    echo "all ${#PACKAGES[@]} packages installed"
-  fi
-else
-  echo "no dpkg-query: not Debian; install these yourself: ${PACKAGES[*]}"
-fi
+bash scripts/install-deps.sh
 
 step "Configuring (preset ${PRESET})"
 cmake --preset "${PRESET}"
