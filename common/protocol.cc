@@ -49,6 +49,7 @@ const char* ToString(TxnState s) {
     case TxnState::kPreAborted: return "pre-aborted";
     case TxnState::kCommitted: return "committed";
     case TxnState::kAborted: return "aborted";
+    case TxnState::kForgotten: return "forgotten";
   }
   return "?";
 }

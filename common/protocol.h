@@ -26,6 +26,9 @@ enum class AbortReason : uint8_t {
 enum class TxnState : uint8_t {
   kUnknown = 0, kActive = 1, kPrepared = 2, kPreCommitted = 3, kPreAborted = 4,
   kCommitted = 5, kAborted = 6,
+  // A participant finished this transaction long ago and no longer remembers how (its memory of
+  // finished transactions is bounded). Says nothing about the outcome.
+  kForgotten = 7,
 };
 inline bool IsFinal(TxnState s) { return s == TxnState::kCommitted || s == TxnState::kAborted; }
 

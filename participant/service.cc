@@ -49,6 +49,7 @@ Status ShardService::Init() {
   options.idle_timeout_ticks = MsToTicks(config_.idle_timeout_ms, config_.tick_ms);
   options.in_doubt_first_ticks = MsToTicks(300, config_.tick_ms);
   options.in_doubt_max_ticks = MsToTicks(2400, config_.tick_ms);
+  options.retain_finished = config_.retain_finished;
   core_ = std::make_unique<ParticipantCore>(options, this, &rng_);
   core_->Restore(records);
   const std::vector<InDoubtTxn> in_doubt = core_->InDoubt();

@@ -30,6 +30,31 @@ ParticipantCore::Txn* ParticipantCore::Find(TxnId id) {
   return it == txns_.end() ? nullptr : &it->second;
 }
 
+void ParticipantCore::Finished(const Txn& t) {
+  TXC_CHECK(IsFinal(t.state));
+  // A 3PC transaction is remembered: a recovering coordinator or a peer's termination round may
+  // still ask for its state, and only a true state may be answered. Nobody asks about a 2PC one
+  // (or one that never got past ACTIVE here, whose protocol is not known): its coordinator only
+  // resends a decision, which needs no memory to be acknowledged.
+  if (t.protocol == Protocol::kThreePc) return;
+  finished_.push_back(t.id);
+  ForgetOld();
+}
+
+void ParticipantCore::ForgetOld() {
+  if (options_.retain_finished == 0) return;
+  while (finished_.size() > options_.retain_finished) {
+    const TxnId id = finished_.front();
+    const Txn* t = Find(id);
+    // Not before its outcome record is durable and its locks are released (and anything said
+    // about it has been said): the oldest is nearly always long past that.
+    if (t != nullptr && (t->record_lsn > durable_lsn_ || !t->locks.empty())) return;
+    txns_.erase(id);
+    forgotten_max_ = std::max(forgotten_max_, id);
+    finished_.pop_front();
+  }
+}
+
 ParticipantCore::Txn& ParticipantCore::NewTxn(TxnId id, Epoch epoch) {
   Txn& t = txns_[id];
   t.id = id;
@@ -53,7 +78,10 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log) {
     t.promised = rec.promised;
     t.accepted = rec.accepted;
     if (t.state == TxnState::kCommitted) t.reads = rec.reads;  // a one-phase vote's reads
-    if (IsFinal(t.state)) live_.erase(id);
+    if (IsFinal(t.state)) {
+      live_.erase(id);
+      if (t.protocol != Protocol::kThreePc) finished_.push_back(id);
+    }
     if (IsVoted(t.state)) {
       // No two voted transactions held conflicting locks, so retaking them cannot fail.
       for (const Write& w : rec.writes) {
@@ -65,6 +93,7 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log) {
       StartInDoubt(t);
     }
   }
+  ForgetOld();
 }
 
 bool ParticipantCore::TryLock(Txn& t, const std::string& key, bool exclusive) {
@@ -205,6 +234,10 @@ void ParticipantCore::Execute(uint64_t request_id, TxnId txn, Epoch epoch, std::
     Append({.type = RecordType::kEpochSeen, .epoch = max_epoch_});
   }
   Txn* t = Find(txn);
+  if (t == nullptr && Forgotten(txn)) {
+    return fail(AbortReason::kUnknownTxn, "transaction " + txn.ToString() +
+                                              " finished here long ago (forgotten)");
+  }
   if (t == nullptr) t = &NewTxn(txn, epoch);
   if (t->state != TxnState::kActive) {
     r.ok = false;
@@ -238,6 +271,7 @@ void ParticipantCore::AbortHere(Txn& t, bool durable) {
   t.reads.clear();
   t.round.reset();
   ReleaseLocks(t);
+  Finished(t);
 }
 
 void ParticipantCore::Commit(Txn& t, const Message* ack_to) {
@@ -264,6 +298,7 @@ void ParticipantCore::Commit(Txn& t, const Message* ack_to) {
     t.round.reset();
     if (!one_phase) t.reads.clear();
     release_at_.emplace(t.record_lsn, t.id);
+    Finished(t);
   }
   if (ack_to != nullptr) {
     Message ack = Reply(*ack_to, MsgType::kDecisionAck);
@@ -293,6 +328,9 @@ void ParticipantCore::OnPrepare(const Message& m) {
     return SendAfter(*t, std::move(vote));
   }
   const bool one_shot = !m.ops.empty();
+  if (t == nullptr && m.protocol == Protocol::kTwoPc && Forgotten(m.txn)) {
+    return;  // a very late duplicate (it was answered): its ops must not run twice
+  }
   if (t == nullptr) {
     if (!one_shot) {
       // Unknown and nothing to run: its reads and writes were lost (restart) or never came.
@@ -324,6 +362,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
       ReleaseLocks(*t);
       t->state = TxnState::kCommitted;
       live_.erase(t->id);
+      Finished(*t);
       vote.vote = Vote::kReadOnly;
       vote.outcome = Outcome::kCommitted;
       return Send(std::move(vote));
@@ -412,6 +451,9 @@ void ParticipantCore::OnDecision(const Message& m, bool commit) {
 
 void ParticipantCore::OnStateQuery(const Message& m) {
   Message r = Reply(m, MsgType::kStateReply);
+  // A forgotten (2PC) transaction's state is not known any more: silence is never wrong. 3PC
+  // ones are never forgotten, so one not found never voted here.
+  if (m.protocol == Protocol::kTwoPc && Forgotten(m.txn)) return;
   Txn* t = Find(m.txn);
   if ((t == nullptr || t->state == TxnState::kActive) && m.abort_if_unprepared) {
     // Never voted here: this shard may abort on its own, and does so durably before saying it.
@@ -442,6 +484,7 @@ void ParticipantCore::OnStateQuery(const Message& m) {
 
 void ParticipantCore::OnTermAccept(const Message& m) {
   Message ack = Reply(m, MsgType::kTermAcceptAck);
+  if (m.protocol == Protocol::kTwoPc && Forgotten(m.txn)) return;
   Txn* t = Find(m.txn);
   if (t == nullptr || t->state == TxnState::kActive) {
     if (t == nullptr) t = &NewTxn(m.txn, m.txn.epoch);
@@ -588,6 +631,7 @@ void ParticipantCore::OnDurable(Lsn lsn) {
     }
     release_at_.erase(release_at_.begin());
   }
+  ForgetOld();
 }
 
 Ready ParticipantCore::TakeReady() {
@@ -599,7 +643,8 @@ Ready ParticipantCore::TakeReady() {
 
 TxnState ParticipantCore::StateOf(TxnId txn) const {
   auto it = txns_.find(txn);
-  return it == txns_.end() ? TxnState::kUnknown : it->second.state;
+  if (it != txns_.end()) return it->second.state;
+  return txn <= forgotten_max_ ? TxnState::kForgotten : TxnState::kUnknown;
 }
 
 std::vector<InDoubtTxn> ParticipantCore::InDoubt() const {

@@ -19,6 +19,7 @@
 // and, under 3PC, run a termination round (recovery/core/termination.h) as proposer.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,6 +47,10 @@ struct ParticipantOptions {
   Ticks in_doubt_first_ticks = 30;   // first status query after voting YES
   Ticks in_doubt_max_ticks = 240;    // backoff cap for in-doubt queries and termination
   int termination_after_queries = 2; // 3PC: unanswered status queries before a termination round
+  // Finished (COMMITTED or ABORTED) 2PC transactions are remembered until this many newer ones
+  // have finished, then forgotten: memory stays bounded under endless load. 0 remembers all.
+  // 3PC ones are kept (termination may ask about them; see Finished()).
+  size_t retain_finished = 100000;
 };
 
 struct ParticipantStats {
@@ -79,6 +84,8 @@ class ParticipantCore {
   void OnDurable(Lsn lsn);
   Ready TakeReady();
 
+  // kForgotten for a transaction this shard may have known and no longer remembers (see
+  // ParticipantOptions::retain_finished).
   TxnState StateOf(TxnId txn) const;
   // Whether txn is ACTIVE or voted and undecided here (its log records are still needed).
   bool IsLive(TxnId txn) const { return live_.count(txn) != 0; }
@@ -139,6 +146,13 @@ class ParticipantCore {
   void SendAfter(Txn& t, Message m);
   void Send(Message m) { ready_.messages.push_back(std::move(m)); }
   Txn* Find(TxnId id);
+  // A transaction not found that may have finished here and been forgotten. Such a transaction is
+  // never started again by a 2PC PREPARE or a client's ops (a late duplicate must not run its ops
+  // twice), and nothing is said about it (silence is never a wrong answer).
+  bool Forgotten(TxnId id) const { return id <= forgotten_max_ && !txns_.count(id); }
+  // Marks t finished (it is final) and forgets the oldest finished ones beyond the retention.
+  void Finished(const Txn& t);
+  void ForgetOld();
 
   ParticipantOptions options_;
   const KvReader* store_;
@@ -150,6 +164,8 @@ class ParticipantCore {
   uint64_t round_ = 0;
   std::map<TxnId, Txn> txns_;  // live ones and the outcomes of finished ones
   std::set<TxnId> live_;        // ACTIVE or voted: the only ones Tick() has work for
+  std::deque<TxnId> finished_;  // final ones in txns_, oldest first
+  TxnId forgotten_max_;         // the largest id forgotten so far
   std::map<std::string, Lock> locks_;
   std::multimap<Lsn, TxnId> release_at_;  // locks released once the outcome record is durable
   DurabilityGate gate_;

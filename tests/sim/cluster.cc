@@ -211,6 +211,9 @@ void Simulation::StartShard(ShardNode& n, const std::vector<Record>& durable) {
   po.in_doubt_first_ticks = 30;
   po.in_doubt_max_ticks = 240;
   po.termination_after_queries = 2;
+  // Small, so that every run forgets finished transactions while duplicates and late messages
+  // about them are still in flight.
+  po.retain_finished = 16;
   n.core = std::make_unique<ParticipantCore>(po, &n.store, &rng_);
   n.core->Restore(durable);
   n.up = true;

@@ -1159,5 +1159,58 @@ TEST_F(ParticipantStepTest, RestoreOfAbortedVotesNoOnLatePrepare) {
   EXPECT_EQ(p.locks_held(), 0u);
 }
 
+// ---- bounded memory of finished transactions ----------------------------------------------------
+
+// Commits a one-phase one-shot 2PC (or 3PC) transaction writing key=value, durably.
+void CommitOnePhase(ParticipantCore& p, TxnId t, const std::string& key,
+                    Protocol protocol = Protocol::kTwoPc) {
+  p.Step(Prepare(t, {kShard}, protocol, /*one_phase=*/true, {Put(key, "1")}));
+  const Ready rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  p.OnDurable(MaxLsn(rd));
+  p.TakeReady();
+}
+
+TEST_F(ParticipantStepTest, Finished2pcTransactionsAreForgottenBeyondRetentionNeverReRun) {
+  ParticipantCore& p = Make({.shard = kShard, .retain_finished = 2});
+  const TxnId t1{1, 1};
+  const TxnId t2{1, 2};
+  const TxnId t3{1, 3};
+  const TxnId t4{1, 4};
+  const TxnId three{1, 5};
+  CommitOnePhase(p, t1, "a");
+  CommitOnePhase(p, three, "c", Protocol::kThreePc);
+  CommitOnePhase(p, t2, "b");
+  EXPECT_EQ(p.StateOf(t1), TxnState::kCommitted) << "two newer 2PC ones have not finished yet";
+  CommitOnePhase(p, t3, "d");
+  CommitOnePhase(p, t4, "e");
+  EXPECT_EQ(p.StateOf(t1), TxnState::kForgotten);
+  EXPECT_EQ(p.StateOf(t2), TxnState::kForgotten);
+  EXPECT_EQ(p.StateOf(t3), TxnState::kCommitted);
+  EXPECT_EQ(p.StateOf(three), TxnState::kCommitted) << "3PC ones are never forgotten";
+  EXPECT_EQ(p.StateOf({1, 6}), TxnState::kUnknown) << "newer than anything forgotten: never seen";
+
+  // A late duplicate of a forgotten one-phase PREPARE must not run its ops again (it would commit
+  // twice), nor may anyone be told anything about it: no record, no message.
+  p.Step(Prepare(t1, {kShard}, Protocol::kTwoPc, true, {Put("a", "1")}));
+  Message query = FromCoord(MsgType::kStateQuery, t1);
+  query.abort_if_unprepared = true;
+  p.Step(query);
+  Ready rd = p.TakeReady();
+  EXPECT_TRUE(rd.records.empty());
+  EXPECT_TRUE(rd.messages.empty());
+  EXPECT_TRUE(rd.deferred_messages.empty());
+  EXPECT_EQ(p.StateOf(t1), TxnState::kForgotten);
+  // A resent COMMIT needs no memory: it is acknowledged.
+  p.Step(FromCoord(MsgType::kCommit, t2));
+  rd = p.TakeReady();
+  ASSERT_EQ(OfType(rd.messages, MsgType::kDecisionAck).size(), 1u);
+  // A client's ops for a forgotten id are refused, typed.
+  const ClientReply r = Exec(t2, {Put("b", "2")});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, AbortReason::kUnknownTxn);
+  EXPECT_EQ(p.locks_held(), 0u);
+}
+
 }  // namespace
 }  // namespace txcoord
