@@ -72,6 +72,29 @@ CommitOutcome Ambiguous(const txcoord::Status& s) {
           "no reply (" + s.ToString() + "): the outcome is unknown; ask StatusOf, do not retry"};
 }
 
+Result<ExecuteOutcome> ExecuteOutcomeOf(const Result<Reply<thrift::ExecuteResult>>& r) {
+  ExecuteOutcome out;
+  if (!r.ok()) {
+    out.result = Ambiguous(r.status());
+    return out;
+  }
+  if (r.value().invalid) return txcoord::Status::InvalidArgument(r.value().invalid->message);
+  if (r.value().error) {
+    out.result = FromError(*r.value().error);
+    if (r.value().error->__isset.txn) {
+      Result<TxnId> id = wire::FromWire(r.value().error->txn);
+      if (id.ok()) out.txn = id.value();
+    }
+    return out;
+  }
+  const thrift::ExecuteResult& e = r.value().value;
+  Result<TxnId> id = wire::FromWire(e.txn);
+  if (id.ok()) out.txn = id.value();
+  out.result = FromWire(e.result);
+  for (const thrift::OpResult& w : e.reads) out.reads.push_back(wire::FromWire(w));
+  return out;
+}
+
 }  // namespace
 
 Client::Client(ClientOptions options)
@@ -245,36 +268,33 @@ Result<CommitOutcome> Client::Abort(Transaction& txn) {
 }
 
 Result<ExecuteOutcome> Client::Execute(Protocol protocol, std::vector<Op> ops) {
-  std::vector<thrift::Op> wire_ops;
-  for (const Op& op : ops) wire_ops.push_back(wire::ToWire(op));
-  Result<Reply<thrift::ExecuteResult>> r =
-      Blocking<thrift::CoordinatorClient, thrift::ExecuteResult>(
-          *coordinator_, NextDeadline(),
-          [&](thrift::CoordinatorClient& t) {
-            t.send_execute(wire::ToWire(protocol), wire_ops, "");
-          },
-          [](thrift::CoordinatorClient& t, thrift::ExecuteResult& out) { t.recv_execute(out); });
-  ExecuteOutcome out;
-  if (!r.ok()) {
-    out.result = Ambiguous(r.status());
-    return out;
-  }
-  if (r.value().invalid) return txcoord::Status::InvalidArgument(r.value().invalid->message);
-  if (r.value().error) {
-    out.result = FromError(*r.value().error);
-    if (r.value().error->__isset.txn) {
-      Result<TxnId> id = wire::FromWire(r.value().error->txn);
-      if (id.ok()) out.txn = id.value();
-    }
-    return out;
-  }
-  const thrift::ExecuteResult& e = r.value().value;
-  Result<TxnId> id = wire::FromWire(e.txn);
-  if (id.ok()) out.txn = id.value();
-  out.result = FromWire(e.result);
-  for (const thrift::OpResult& w : e.reads) out.reads.push_back(wire::FromWire(w));
-  return out;
+  std::promise<Result<ExecuteOutcome>> promise;
+  std::future<Result<ExecuteOutcome>> future = promise.get_future();
+  ExecuteAsync(protocol, std::move(ops),
+               [&promise](Result<ExecuteOutcome> r) { promise.set_value(std::move(r)); });
+  return future.get();
 }
+
+void Client::ExecuteAsync(Protocol protocol, std::vector<Op> ops, ExecuteCallback done) {
+  std::vector<thrift::Op> wire_ops;
+  wire_ops.reserve(ops.size());
+  for (const Op& op : ops) wire_ops.push_back(wire::ToWire(op));
+  rpc::CallMethod<thrift::CoordinatorClient>(
+      *coordinator_, NextDeadline(),
+      [wire_ops = std::move(wire_ops), protocol](thrift::CoordinatorClient& t) {
+        t.send_execute(wire::ToWire(protocol), wire_ops, "");
+      },
+      [](thrift::CoordinatorClient& c) {
+        return Catching<thrift::ExecuteResult>(
+            c, [](thrift::CoordinatorClient& t, thrift::ExecuteResult& out) {
+              t.recv_execute(out);
+            });
+      },
+      [done = std::move(done)](Result<Reply<thrift::ExecuteResult>> r) {
+        done(ExecuteOutcomeOf(r));
+      });
+}
+
 
 Result<CommitOutcome> Client::StatusOf(TxnId txn) {
   Result<Reply<thrift::TxnStatus>> r = Blocking<thrift::CoordinatorClient, thrift::TxnStatus>(
@@ -288,6 +308,36 @@ Result<CommitOutcome> Client::StatusOf(TxnId txn) {
   c.reason = r.value().value.reason;
   c.detail = r.value().value.detail;
   return FromWire(c);
+}
+
+Result<std::vector<TxnState>> Client::StatesAt(ShardId shard, const std::vector<TxnId>& txns) {
+  if (shard < 0 || static_cast<size_t>(shard) >= shards_.size()) {
+    return txcoord::Status::InvalidArgument("no shard " + std::to_string(shard));
+  }
+  std::vector<thrift::TxnId> ids;
+  ids.reserve(txns.size());
+  for (TxnId t : txns) ids.push_back(wire::ToWire(t));
+  Result<Reply<std::vector<thrift::TxnState::type>>> r =
+      Blocking<thrift::ParticipantClient, std::vector<thrift::TxnState::type>>(
+          *shards_[static_cast<size_t>(shard)], NextDeadline(),
+          [&](thrift::ParticipantClient& t) { t.send_states(ids); },
+          [](thrift::ParticipantClient& t, std::vector<thrift::TxnState::type>& out) {
+            t.recv_states(out);
+          });
+  if (!r.ok()) return r.status();
+  if (r.value().invalid) return txcoord::Status::InvalidArgument(r.value().invalid->message);
+  if (r.value().value.size() != txns.size()) {
+    return txcoord::Status::Corruption("states: " + std::to_string(r.value().value.size()) +
+                                       " answers for " + std::to_string(txns.size()) + " ids");
+  }
+  std::vector<TxnState> out;
+  out.reserve(txns.size());
+  for (thrift::TxnState::type s : r.value().value) {
+    Result<TxnState> state = wire::FromWire(s);
+    if (!state.ok()) return state.status();
+    out.push_back(state.value());
+  }
+  return out;
 }
 
 }  // namespace txcoord::client

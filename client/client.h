@@ -28,6 +28,7 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -112,8 +113,16 @@ class Client {
   Result<CommitOutcome> Abort(Transaction& txn);
   // One-shot: begin + ops (any shards) + commit in one coordinator call.
   Result<ExecuteOutcome> Execute(Protocol protocol, std::vector<Op> ops);
+  // The same without waiting: `done` runs on the client's io thread (it must not block, nor call
+  // this client's blocking methods) once the outcome is known. Many may be in flight at once;
+  // they share one connection (pipelined).
+  using ExecuteCallback = std::function<void(Result<ExecuteOutcome>)>;
+  void ExecuteAsync(Protocol protocol, std::vector<Op> ops, ExecuteCallback done);
   // What the coordinator knows now (UNKNOWN while undecided).
   Result<CommitOutcome> StatusOf(TxnId txn);
+  // What shard `shard` knows of each transaction now (Participant.states), in order; at most
+  // 100,000 ids per call.
+  Result<std::vector<TxnState>> StatesAt(ShardId shard, const std::vector<TxnId>& txns);
 
  private:
   class Impl;

@@ -91,6 +91,12 @@ enum TxnState {
   COMMITTED = 5,
   /** The abort is applied; locks and buffered writes are released. */
   ABORTED = 6,
+  /**
+   * Finished here long ago and no longer remembered: a shard keeps the outcomes of its last
+   * `retain_finished` finished 2PC transactions. Says nothing about the outcome. (Never in a
+   * PeerMessage.)
+   */
+  FORGOTTEN = 7,
 }
 
 /** A participant's answer to prepare. */
@@ -375,6 +381,14 @@ service Participant extends Peer {
    */
   list<OpResult> run(1: TxnId txn, 2: list<Op> ops)
       throws (1: TxnError error, 2: InvalidRequest invalid, 3: StaleEpoch stale),
+
+  /**
+   * The state of each transaction as this shard knows it now, one per id, in order: for
+   * operators, and for checking that every shard's outcome agrees with the coordinator's
+   * decision (txbench does). UNKNOWN: never seen here, or never voted YES here and forgotten.
+   * At most 100,000 ids per call.
+   */
+  list<TxnState> states(1: list<TxnId> txns) throws (1: InvalidRequest invalid),
 }
 
 // ------------------------------------------------------------------------------------------------

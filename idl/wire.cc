@@ -82,6 +82,19 @@ Result<Outcome> FromWire(thrift::Outcome::type o) {
 }
 
 // The numbers are the same on both sides (idl/txcoord.thrift mirrors common/protocol.h).
+thrift::TxnState::type ToWire(TxnState s) {
+  return static_cast<thrift::TxnState::type>(static_cast<int>(s));
+}
+
+Result<TxnState> FromWire(thrift::TxnState::type s) {
+  const int v = static_cast<int>(s);
+  if (v < 0 || v > static_cast<int>(TxnState::kForgotten)) {
+    return Bad("state: unknown value " + std::to_string(v));
+  }
+  return static_cast<TxnState>(v);
+}
+
+// The numbers are the same on both sides (idl/txcoord.thrift mirrors common/protocol.h).
 thrift::AbortReason::type ToWire(AbortReason r) {
   return static_cast<thrift::AbortReason::type>(static_cast<int>(r));
 }

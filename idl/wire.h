@@ -38,6 +38,9 @@ Result<Protocol> FromWire(thrift::Protocol::type p);
 thrift::Outcome::type ToWire(Outcome o);
 Result<Outcome> FromWire(thrift::Outcome::type o);
 
+thrift::TxnState::type ToWire(TxnState s);
+Result<TxnState> FromWire(thrift::TxnState::type s);
+
 thrift::AbortReason::type ToWire(AbortReason r);
 Result<AbortReason> FromWire(thrift::AbortReason::type r);
 

@@ -176,4 +176,21 @@ void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)>
   Drain();
 }
 
+void ShardService::states(std::function<void(const std::vector<thrift::TxnState::type>&)> cob,
+                          Exn exn, const std::vector<thrift::TxnId>& wtxns) {
+  constexpr size_t kMaxIds = 100000;
+  if (wtxns.size() > kMaxIds) {
+    return exn(wire::InvalidRequestError("states: " + std::to_string(wtxns.size()) +
+                                         " ids, at most " + std::to_string(kMaxIds)));
+  }
+  std::vector<thrift::TxnState::type> out;
+  out.reserve(wtxns.size());
+  for (const thrift::TxnId& w : wtxns) {
+    Result<TxnId> txn = wire::FromWire(w);
+    if (!txn.ok()) return exn(wire::InvalidRequestError("states: " + txn.status().message()));
+    out.push_back(wire::ToWire(core_->StateOf(txn.value())));
+  }
+  cob(out);
+}
+
 }  // namespace txcoord::participant

@@ -36,6 +36,8 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf,
                const std::vector<thrift::PeerMessage>& messages) override;
   void run(std::function<void(const std::vector<thrift::OpResult>&)> cob, Exn exn,
            const thrift::TxnId& txn, const std::vector<thrift::Op>& ops) override;
+  void states(std::function<void(const std::vector<thrift::TxnState::type>&)> cob, Exn exn,
+              const std::vector<thrift::TxnId>& txns) override;
 
   // KvReader: the committed value of key.
   std::optional<std::string> Get(const std::string& key) const override;
