@@ -153,8 +153,9 @@ COORDINATOR="${UP_OUTPUT%%$'\n'*}"
 step "Running the bank workload for ${RUN_SECONDS} s with ${CLIENTS} clients (txbench, 2PC)"
 set +e
 IN_BENCH=1
+# --data-dir: txbench measures its fsync floor on the cluster's disk (and writes nothing here).
 "${TXBENCH}" --coordinator "${COORDINATOR}" --workload bank --protocol 2pc \
-  --clients "${CLIENTS}" --duration "${RUN_SECONDS}"
+  --clients "${CLIENTS}" --duration "${RUN_SECONDS}" --data-dir "${DATA_DIR}"
 BENCH_STATUS=$?
 IN_BENCH=0
 set -e
