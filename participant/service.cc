@@ -68,9 +68,12 @@ Status ShardService::Init() {
 }
 
 std::optional<std::string> ShardService::Get(const std::string& key) const {
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
   Result<std::optional<std::string>> value = wal_->Get(key);
   // A store that cannot be read cannot run transactions correctly: stop, restart recovers.
   TXC_CHECK_MSG(value.ok(), "the shard store cannot be read");
+  if (cache_.size() >= kCacheEntries) cache_.clear();
+  cache_.emplace(key, value.value());
   return value.value();
 }
 
@@ -101,6 +104,11 @@ void ShardService::Drain() {
   Ready ready = core_->TakeReady();
   for (const Record& r : ready.records) {
     if (r.type == RecordType::kPrepared) CrashPoint("shard.before_prepared_durable");
+    if (r.type != RecordType::kCommitted) continue;
+    for (const Write& w : r.writes) {
+      if (cache_.size() >= kCacheEntries) cache_.clear();
+      cache_[w.key] = w.value;
+    }
   }
   AppendRecords(ready.records);
   for (const Message& m : ready.messages) {

@@ -17,6 +17,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "Participant.h"
@@ -52,6 +55,13 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf,
   Status BeforeTruncate() override;
 
   void Drain();
+
+  // Committed values recently read or written here, so that the core's reads (every GET and ADD)
+  // seldom search RocksDB's memtable. A COMMITTED record's writes enter it when the record is
+  // appended: its keys stay locked until the record is durable, so no read sees them early.
+  // Bounded: cleared when full.
+  static constexpr size_t kCacheEntries = size_t{1} << 20;
+  mutable std::unordered_map<std::string, std::optional<std::string>> cache_;
 
   Rng rng_;
   std::unique_ptr<ParticipantCore> core_;

@@ -169,11 +169,19 @@ TEST_P(CrashTest, BankSurvivesTheCrashAndRecovery) {
   std::optional<int> code = cluster_.WaitExit(crash.node, std::chrono::seconds(30));
   EXPECT_EQ(code, std::optional<int>(kCrashExitCode)) << "the crash point was not reached";
   const int before_restart = told.transfers.load();
+  auto committed = [&told] {
+    std::lock_guard<std::mutex> lock(told.mu);
+    return told.committed.size();
+  };
+  const size_t committed_before_restart = committed();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_TRUE(cluster_.Start(crash.node).ok()) << cluster_.Logs();
-  // The workload goes on until it has done some transfers after the restart (bounded).
+  // The workload goes on until it has done some transfers, and committed some, after the restart
+  // (bounded). Right after it, transfers may all abort: in-doubt ones still hold their locks.
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (told.transfers.load() < before_restart + 40 && std::chrono::steady_clock::now() < until) {
+  while ((told.transfers.load() < before_restart + 40 ||
+          committed() < committed_before_restart + 20) &&
+         std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
