@@ -548,11 +548,12 @@ class Runner {
 
 // ---- before and after the run ----------------------------------------------------------------
 
-// Runs `ops` as one transaction until it commits (retrying aborts), for at most `limit`.
+// Runs `ops` as one transaction until it commits (retrying aborts), for at most `limit` (less if
+// `interruptible` and SIGINT came).
 std::optional<ExecuteOutcome> Settle(client::Client& c, Protocol p, const std::vector<Op>& ops,
-                                     std::chrono::seconds limit) {
+                                     std::chrono::seconds limit, bool interruptible) {
   const auto until = Clock::now() + limit;
-  while (Clock::now() < until && !g_interrupted.load()) {
+  while (Clock::now() < until && !(interruptible && g_interrupted.load())) {
     Result<ExecuteOutcome> r = c.Execute(p, ops);
     if (r.ok() && r.value().result.outcome == Outcome::kCommitted) return r.value();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -565,8 +566,9 @@ Status Load(client::Client& c, const Workload& w) {
   if (batches.empty()) return Status::Ok();
   std::cout << "loading: " << batches.size() << " transactions of up to 500 writes" << std::endl;
   for (const std::vector<Op>& batch : batches) {
-    if (!Settle(c, Protocol::kTwoPc, batch, std::chrono::seconds(30))) {
-      return Status::Aborted("loading did not commit within 30 s");
+    if (!Settle(c, Protocol::kTwoPc, batch, std::chrono::seconds(30), /*interruptible=*/true)) {
+      return Status::Aborted(g_interrupted ? "interrupted while loading"
+                                           : "loading did not commit within 30 s");
     }
   }
   return Status::Ok();
@@ -761,7 +763,7 @@ int Main(int argc, char** argv) {
             << std::endl;
   if (Status s = Load(client, workload); !s.ok()) {
     std::cerr << "txbench: " << s.ToString() << "\n";
-    return 2;
+    return g_interrupted ? 130 : 2;
   }
 
   Runner runner(args, client, workload);
@@ -814,7 +816,8 @@ int Main(int argc, char** argv) {
   std::optional<int64_t> total;
   if (args.workload.kind == WorkloadKind::kBank) {
     std::optional<ExecuteOutcome> audit =
-        Settle(client, Protocol::kTwoPc, workload.AuditOps(), std::chrono::seconds(30));
+        Settle(client, Protocol::kTwoPc, workload.AuditOps(), std::chrono::seconds(30),
+               /*interruptible=*/false);  // an interrupted run is checked too
     if (audit) {
       total = 0;
       for (const OpResult& r : audit->reads) {

@@ -151,6 +151,11 @@ struct Record {
   std::vector<std::string> read_keys;
   std::vector<OpResult> reads;
   Ballot ballot = 0;          // kPreCommitted/kPreAborted: accepted; kPromised: promised
+  // A hint to the driver, not part of the record: nothing waits urgently for this record's
+  // durability (a participant's COMMITTED after a coordinator's decision, the coordinator's END),
+  // so it may ride a later sync (wal/wal.h: lazy appends). OnDurable still covers it only once it
+  // is durable. Not stored.
+  bool lazy = false;
   bool operator==(const Record&) const = default;
 };
 

@@ -22,7 +22,9 @@ Status CoreLog::Append(const std::vector<Record>& records) {
         data.insert(data.end(), r.writes.begin(), r.writes.end());
     }
   }
-  Result<uint64_t> last = wal_->Append(records, data);
+  const bool lazy =
+      std::all_of(records.begin(), records.end(), [](const Record& r) { return r.lazy; });
+  Result<uint64_t> last = wal_->Append(records, data, lazy);
   if (!last.ok()) return last.status();
   const uint64_t offset = last.value() - records.back().lsn;
   if (!have_offset_) {

@@ -102,9 +102,11 @@ Wal::~Wal() {
   }
 }
 
-Result<uint64_t> Wal::Append(const std::vector<Record>& records, const std::vector<Write>& data) {
+Result<uint64_t> Wal::Append(const std::vector<Record>& records, const std::vector<Write>& data,
+                             bool lazy) {
   TXC_CHECK(!records.empty());
   Pending p;
+  p.lazy = lazy;
   p.records.reserve(records.size());
   for (const Record& r : records) p.records.push_back(EncodeRecord(r));  // outside the lock
   p.data = data;
@@ -129,16 +131,31 @@ void Wal::SetOnDurable(std::function<void(uint64_t)> on_durable) {
 void Wal::SyncLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });
+    auto work = [this] { return stop_ || !pending_.empty(); };
+    if (written_ > durable_) {
+      // Lazily written records wait a little for an urgent group's sync, then get their own.
+      if (!work_cv_.wait_for(lock, kLazySyncDelay, work) || pending_.empty()) {
+        const uint64_t last = written_;
+        lock.unlock();
+        Status s = FromRocks(db_->SyncWAL(), "log sync of lazy appends");
+        lock.lock();
+        if (!Durable(lock, s, last)) return;
+        continue;
+      }
+    } else {
+      work_cv_.wait(lock, work);
+    }
     if (pending_.empty()) return;  // stopping, and everything appended is durable
     std::vector<Pending> batch;
     batch.swap(pending_);
     lock.unlock();
 
-    // One WriteBatch and one fsync for every append queued since the last round.
+    // One WriteBatch and at most one fsync for every append queued since the last round.
     rocksdb::WriteBatch wb;
     uint64_t last = 0, records = 0;
+    bool sync = false;
     for (const Pending& p : batch) {
+      sync = sync || !p.lazy;
       for (size_t i = 0; i < p.records.size(); ++i) {
         wb.Put(log_, PositionKey(p.first_position + i), p.records[i]);
       }
@@ -155,30 +172,41 @@ void Wal::SyncLoop() {
     rocksdb::WriteOptions wo;
     Status s;
     if (options_.sync_mode == WalOptions::SyncMode::kSyncWrite) {
-      wo.sync = true;
+      wo.sync = sync;
       s = FromRocks(db_->Write(wo, &wb), "log group commit");
     } else {
       s = FromRocks(db_->Write(wo, &wb), "log group commit");
-      if (s.ok()) s = FromRocks(db_->FlushWAL(true), "log group commit sync");
+      if (s.ok()) s = FromRocks(db_->FlushWAL(sync), "log group commit sync");
     }
 
     lock.lock();
-    if (!s.ok()) {
-      status_ = s;  // sticky: nothing after this may be reported durable
-      durable_cv_.notify_all();
-      return;
-    }
     stats_.appends += batch.size();
     stats_.records += records;
-    ++stats_.syncs;
-    auto callback = on_durable_;
-    lock.unlock();
-    if (callback) callback(last);  // outside the lock: it may call back into the log
-    lock.lock();
-    // Only now: whoever WaitDurable()s on this position sees the callback already made.
-    durable_ = last;
-    durable_cv_.notify_all();
+    if (!sync && s.ok()) {
+      ++stats_.lazy_writes;
+      written_ = last;
+      continue;
+    }
+    if (!Durable(lock, s, last)) return;
   }
+}
+
+bool Wal::Durable(std::unique_lock<std::mutex>& lock, const Status& s, uint64_t last) {
+  if (!s.ok()) {
+    status_ = s;  // sticky: nothing after this may be reported durable
+    durable_cv_.notify_all();
+    return false;
+  }
+  ++stats_.syncs;
+  written_ = last;
+  auto callback = on_durable_;
+  lock.unlock();
+  if (callback) callback(last);  // outside the lock: it may call back into the log
+  lock.lock();
+  // Only now: whoever WaitDurable()s on this position sees the callback already made.
+  durable_ = last;
+  durable_cv_.notify_all();
+  return true;
 }
 
 Status Wal::WaitDurable(uint64_t position) {

@@ -7,8 +7,17 @@
 // position. Appends that arrive during a sync ride the next one, so the number of fsyncs per
 // append falls as load rises. A shard's committed writes travel in the same WriteBatch as the
 // COMMITTED record that carries them: both are durable, or neither.
+//
+// Lazy appends: records whose durability nobody waits for urgently (a participant's COMMITTED
+// after a coordinator's decision, the coordinator's END) are written without an fsync of their
+// own and become durable with the next sync: the next urgent group's, or, if none comes within
+// kLazySyncDelay, one the syncer makes for them. RocksDB's log is sequential, so a later sync
+// covers them. Nothing about them is reported durable before that sync. Without this, an urgent
+// record (a PREPARED a vote waits for) arriving during a lazy record's fsync waited a whole
+// extra fsync.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -40,8 +49,13 @@ struct WalOptions {
 struct WalStats {
   uint64_t appends = 0;  // Append() calls made durable
   uint64_t records = 0;  // records made durable
-  uint64_t syncs = 0;    // WriteBatch + fsync rounds
+  uint64_t syncs = 0;    // fsyncs: synced WriteBatches, and syncs made for lazy appends alone
+  uint64_t lazy_writes = 0;  // WriteBatches of lazy appends alone, written without an fsync
 };
+
+// How long lazily written records may wait for an urgent group's sync before the syncer syncs
+// them itself.
+inline constexpr std::chrono::microseconds kLazySyncDelay{2000};
 
 class Wal {
  public:
@@ -57,7 +71,9 @@ class Wal {
   // group commit. Thread-safe. Returns the position of the last record; positions increase by
   // one per record, across restarts, and are never reused (not even after truncation).
   // REQUIRES: !records.empty(). Fails only once the log has failed (see status()).
-  Result<uint64_t> Append(const std::vector<Record>& records, const std::vector<Write>& data = {});
+  // `lazy`: see the top of this file.
+  Result<uint64_t> Append(const std::vector<Record>& records, const std::vector<Write>& data = {},
+                          bool lazy = false);
 
   // Called from the syncer thread, outside any lock, with the highest durable position after
   // every group commit, in increasing order. Set it before the first Append.
@@ -93,10 +109,14 @@ class Wal {
     uint64_t first_position;
     std::vector<std::string> records;  // encoded
     std::vector<Write> data;
+    bool lazy = false;
   };
 
   Wal() = default;
   void SyncLoop();
+  // After a sync (status s) covering every position up to `last`: reports it durable, or makes
+  // the failure sticky (returns false). REQUIRES: lock holds mu_ (released around the callback).
+  bool Durable(std::unique_lock<std::mutex>& lock, const Status& s, uint64_t last);
 
   WalOptions options_;
   rocksdb::DB* db_ = nullptr;
@@ -110,6 +130,7 @@ class Wal {
   std::vector<Pending> pending_;        // GUARDED_BY(mu_)
   uint64_t next_position_ = 1;          // GUARDED_BY(mu_)
   uint64_t durable_ = 0;                // GUARDED_BY(mu_)
+  uint64_t written_ = 0;                // GUARDED_BY(mu_): written, maybe not synced (lazy)
   Status status_;                       // GUARDED_BY(mu_)
   WalStats stats_;                      // GUARDED_BY(mu_)
   bool stop_ = false;                   // GUARDED_BY(mu_)

@@ -490,7 +490,7 @@ void CoordinatorCore::Step(const Message& m) {
         if (have < need) return;
       }
       // Everyone applied the decision: END (lazily, nothing waits on it) and forget.
-      Append({.type = RecordType::kCoordEnd, .txn = t.id, .protocol = t.protocol});
+      Append({.type = RecordType::kCoordEnd, .txn = t.id, .protocol = t.protocol, .lazy = true});
       Finish(t, Outcome::kCommitted);
       return;
     case MsgType::kStateReply:

@@ -292,6 +292,9 @@ void ParticipantCore::Commit(Txn& t, const Message* ack_to) {
     // after a restart too. Otherwise the YES vote that carried them was already counted.
     const bool one_phase = t.participants.size() <= 1;
     if (one_phase) r.reads = t.reads;
+    // A one-phase COMMITTED is the decision itself (its vote waits for it); otherwise the
+    // coordinator's decision is durable already, and only its ack and these locks wait.
+    r.lazy = !one_phase;
     t.record_lsn = Append(std::move(r));
     t.state = TxnState::kCommitted;
     live_.erase(t.id);

@@ -228,6 +228,37 @@ TEST(WalTest, ConcurrentAppendersAllBecomeDurableInOrder) {
   EXPECT_EQ(ScanAll(w).size(), static_cast<size_t>(kThreads * kPerThread));
 }
 
+TEST(WalTest, LazyAppendsRideTheNextSyncOrGetTheirOwnSoon) {
+  TempDir dir;
+  auto wal = Wal::Open(dir.path());
+  ASSERT_TRUE(wal.ok());
+  Wal& w = *wal.value();
+  std::mutex mu;
+  std::vector<uint64_t> reported;
+  w.SetOnDurable([&](uint64_t p) {
+    std::lock_guard<std::mutex> lock(mu);
+    reported.push_back(p);
+  });
+  // Alone, a lazy append is written without an fsync, then synced by the syncer on its own.
+  const uint64_t lazy = w.Append({FullRecord()}, {}, /*lazy=*/true).value();
+  ASSERT_TRUE(w.WaitDurable(lazy).ok());
+  WalStats stats = w.stats();
+  EXPECT_EQ(stats.lazy_writes, 1u);
+  EXPECT_EQ(stats.syncs, 1u);
+  // Lazy then urgent, queued together or not: every position up to the urgent one is durable
+  // after the urgent one's sync, and never reported before a sync (syncs + lazy writes = rounds).
+  const uint64_t lazy2 = w.Append({FullRecord()}, {}, true).value();
+  const uint64_t urgent = w.Append({FullRecord()}).value();
+  ASSERT_TRUE(w.WaitDurable(urgent).ok());
+  EXPECT_GT(urgent, lazy2);
+  stats = w.stats();
+  EXPECT_LE(stats.syncs, 3u);
+  EXPECT_GE(stats.syncs, 2u);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(reported.size(), stats.syncs) << "one report per sync, none for an unsynced write";
+  EXPECT_EQ(reported.back(), urgent);
+}
+
 TEST(WalTest, ManualFlushModeIsDurableToo) {
   TempDir dir;
   {
