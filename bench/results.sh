@@ -217,7 +217,7 @@ trap finish EXIT
 trap 'on_signal 130' INT
 trap 'on_signal 143' TERM
 
-"${PYTHON}" "${REPORT}" machine --data-root "${WORK}/clusters" --source-dir "${ROOT}" \
+"${PYTHON}" "${REPORT}" machine --data-root "$(dirname "${WORK}")" --source-dir "${ROOT}" \
   >"${WORK}/machine.json"
 
 # The points: "experiment shards protocol clients participants".
@@ -260,7 +260,11 @@ for ((run = 1; run <= RUNS; run++)); do
     run_started="$(date +%s.%N)"
     bench=("${TXBENCH}" --workload "${experiment}" --protocol "${protocol}" --clients "${clients}")
     if [[ "${experiment}" == fanout ]]; then bench+=(--participants "${participants}"); fi
-    bench+=(--duration "${DURATION}" --warmup "${WARMUP}" --json "${json}" --data-dir "${dir}")
+    bench+=(--duration "${DURATION}" --warmup "${WARMUP}")
+    # As recorded: the same command with placeholders for this machine's temporary paths.
+    shown="txcoord local up --shards ${shards} --data-dir DIR; txbench --coordinator ADDR"
+    shown+=" ${bench[*]:1} --json FILE --data-dir DIR"
+    bench+=(--json "${json}" --data-dir "${dir}")
 
     CURRENT_CLUSTER="${dir}"
     if timeout --foreground -k 5 60 "${TXCOORD}" local up --shards "${shards}" --data-dir "${dir}" \
@@ -299,7 +303,7 @@ for ((run = 1; run <= RUNS; run++)); do
       --experiment "${experiment}" --run "${run}" --status "${status}" \
       --plan "{\"protocol\": \"${protocol}\", \"clients\": ${clients}, \"participants\": ${participants}, \"shards\": ${shards}}" \
       --seconds "$(awk "BEGIN { print $(date +%s.%N) - ${run_started} }")" \
-      --command "txcoord local up --shards ${shards} --data-dir DIR; txbench --coordinator ADDR ${bench[*]:1}" \
+      --command "${shown}" \
       --json "${json}" --cluster-dir "${dir}" "${problem_args[@]}")"
     echo "${summary}"
     if [[ "${summary}" == FAILED* ]]; then
