@@ -82,6 +82,7 @@ Result<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, WalOptions option
   if (!it->status().ok()) return FromRocks(it->status(), "scanning the log tail");
   wal->next_position_ = next;
   wal->durable_ = next - 1;
+  wal->written_ = wal->durable_;
   wal->syncer_ = std::thread([w = wal.get()] { w->SyncLoop(); });
   return wal;
 }
