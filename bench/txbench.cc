@@ -13,9 +13,11 @@
 // log-linear histogram (bench/histogram.h).
 //
 // The floor (issue 4): before the run, the fsync latency of the disk under --data-dir (4 KiB
-// append + fdatasync) and the loopback TCP round trip are measured; the commit floor is client
-// round trip + prepare round trip + participant fsync + coordinator fsync, and the summary gives
-// the measured p50 beside it as a ratio.
+// append + fdatasync; also with one such fsync per participant made at once, as the participants
+// of one transaction do on this one disk) and the loopback TCP round trip are measured; the
+// commit floor is client round trip + prepare round trip + the participants' fsyncs + the
+// coordinator's fsync (none for one participant: one phase), and the summary gives the measured
+// p50 beside it as a ratio.
 //
 // After the run: UNKNOWN outcomes are resolved by asking the coordinator; every shard a
 // transaction touched is asked its state (Participant.states) and must agree with the
@@ -32,6 +34,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -203,26 +206,59 @@ double MicrosSince(Clock::time_point t) {
   return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
 }
 
-// Median latency of a 4 KiB append + fdatasync in dir (the WAL's unit of durability).
-Result<double> MeasureFsyncUs(const std::string& dir) {
-  const std::string path = dir + "/.txbench-fsync-probe";
-  const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
-  if (fd < 0) return Status::IoError("cannot create " + path + ": " + std::strerror(errno));
-  std::vector<double> samples;
+// Median time for `files` 4 KiB appends + fdatasyncs, one per file, made at the same moment from
+// `files` threads in dir (the WAL's unit of durability, as `files` participants on this disk make
+// it when one transaction prepares at all of them).
+Result<double> MeasureFsyncUs(const std::string& dir, int files) {
+  std::vector<int> fds;
+  std::vector<std::string> paths;
+  auto cleanup = [&] {
+    for (int fd : fds) ::close(fd);
+    for (const std::string& path : paths) ::unlink(path.c_str());
+  };
+  for (int i = 0; i < files; ++i) {
+    paths.push_back(dir + "/.txbench-fsync-probe-" + std::to_string(i));
+    const int fd = ::open(paths.back().c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0) {
+      Status s = Status::IoError("cannot create " + paths.back() + ": " + std::strerror(errno));
+      paths.pop_back();
+      cleanup();
+      return s;
+    }
+    fds.push_back(fd);
+  }
   const std::string block(4096, 'x');
-  const auto until = Clock::now() + std::chrono::seconds(2);
-  for (int i = 0; i < 300 && Clock::now() < until; ++i) {
-    const auto t = Clock::now();
+  std::atomic<bool> failed{false};
+  auto append_sync = [&](int fd) {
     if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()) ||
         ::fdatasync(fd) != 0) {
-      ::close(fd);
-      ::unlink(path.c_str());
-      return Status::IoError("write/fdatasync on " + path + ": " + std::strerror(errno));
+      failed = true;
     }
+  };
+  // Rounds: every thread starts its fsync at the same barrier; the round ends when all are done.
+  constexpr int kRounds = 200;
+  std::barrier sync_point(files);
+  std::vector<std::thread> others;
+  for (int i = 1; i < files; ++i) {
+    others.emplace_back([&, fd = fds[static_cast<size_t>(i)]] {
+      for (int round = 0; round < kRounds; ++round) {
+        sync_point.arrive_and_wait();
+        append_sync(fd);
+        sync_point.arrive_and_wait();
+      }
+    });
+  }
+  std::vector<double> samples;
+  for (int round = 0; round < kRounds; ++round) {
+    sync_point.arrive_and_wait();
+    const auto t = Clock::now();
+    append_sync(fds[0]);
+    sync_point.arrive_and_wait();
     samples.push_back(MicrosSince(t));
   }
-  ::close(fd);
-  ::unlink(path.c_str());
+  for (std::thread& th : others) th.join();
+  cleanup();
+  if (failed) return Status::IoError("write/fdatasync in " + dir + ": " + std::strerror(errno));
   return Median(samples);
 }
 
@@ -285,11 +321,18 @@ Result<double> MeasureRttUs() {
   return Median(samples);
 }
 
+// The commit floor of a transaction with `participants` participants on this machine: the client's
+// round trip + the prepare round trip + the participants' fsyncs (made at once, on this one disk)
+// + the coordinator's fsync. A single participant commits in one phase: no coordinator fsync.
 struct Floor {
-  double fsync_us = 0;
+  int participants = 2;
+  double fsync_us = 0;           // one fsync
+  double parallel_fsync_us = 0;  // `participants` fsyncs at once
   double rtt_us = 0;
-  // client -> coordinator -> participants (prepare) -> participant fsync -> coordinator fsync.
-  double commit_us() const { return 2 * rtt_us + 2 * fsync_us; }
+  double commit_us() const {
+    return participants == 1 ? 2 * rtt_us + fsync_us
+                             : 2 * rtt_us + parallel_fsync_us + fsync_us;
+  }
 };
 
 // ---- recording outcomes -----------------------------------------------------------------------
@@ -727,17 +770,25 @@ int Main(int argc, char** argv) {
 
   std::optional<Floor> floor;
   if (args.floor) {
-    Result<double> fsync_us = MeasureFsyncUs(args.data_dir);
-    Result<double> rtt_us = MeasureRttUs();
-    if (!fsync_us.ok() || !rtt_us.ok()) {
-      std::cerr << "txbench: floor: "
-                << (!fsync_us.ok() ? fsync_us.status() : rtt_us.status()).ToString() << "\n";
-      return 2;
+    // Participants per transaction: bank 2, fanout K, ycsb up to its operations.
+    const int participants = args.workload.kind == WorkloadKind::kBank     ? 2
+                             : args.workload.kind == WorkloadKind::kFanout ? args.workload.participants
+                                                                           : args.workload.ops_per_txn;
+    Result<double> rtt_us = MeasureRttUs();  // first: it forks
+    Result<double> fsync_us = MeasureFsyncUs(args.data_dir, 1);
+    Result<double> parallel_us =
+        participants > 1 ? MeasureFsyncUs(args.data_dir, participants) : fsync_us;
+    for (const Status& s : {rtt_us.status(), fsync_us.status(), parallel_us.status()}) {
+      if (!s.ok()) {
+        std::cerr << "txbench: floor: " << s.ToString() << "\n";
+        return 2;
+      }
     }
-    floor = Floor{fsync_us.value(), rtt_us.value()};
-    std::printf("floor: fsync %.0f us (4 KiB append + fdatasync in %s), loopback round trip %.0f us"
-                " -> commit floor %.0f us\n",
-                floor->fsync_us, args.data_dir.c_str(), floor->rtt_us, floor->commit_us());
+    floor = Floor{participants, fsync_us.value(), parallel_us.value(), rtt_us.value()};
+    std::printf("floor: fsync %.0f us (4 KiB append + fdatasync in %s), %d at once %.0f us, "
+                "loopback round trip %.0f us -> commit floor %.0f us\n",
+                floor->fsync_us, args.data_dir.c_str(), participants, floor->parallel_fsync_us,
+                floor->rtt_us, floor->commit_us());
   }
 
   Result<std::unique_ptr<client::Client>> connected =
@@ -795,9 +846,15 @@ int Main(int argc, char** argv) {
   double ratio = 0;
   if (floor) {
     ratio = static_cast<double>(h.Percentile(0.5)) / 1e3 / floor->commit_us();
-    std::printf("  floor       %.0f us = 2 x %.0f us round trip + 2 x %.0f us fsync; p50 / floor"
-                " = %.2f%s\n",
-                floor->commit_us(), floor->rtt_us, floor->fsync_us, ratio,
+    std::printf("  floor       %.0f us = 2 x %.0f us round trip + %d participant fsync(s) at once"
+                " %.0f us%s; p50 / floor = %.2f%s\n",
+                floor->commit_us(), floor->rtt_us, floor->participants,
+                floor->parallel_fsync_us,
+                floor->participants == 1 ? " (one phase)"
+                                         : (" + coordinator fsync " +
+                                            std::to_string(static_cast<int>(floor->fsync_us)) +
+                                            " us").c_str(),
+                ratio,
                 args.clients == 1 && args.rate == 0 ? "" : " (the floor is for one client)");
   }
 
@@ -856,7 +913,9 @@ int Main(int argc, char** argv) {
       << ", \"max\": " << Num(static_cast<double>(h.max()) / 1e6)
       << ", \"mean\": " << Num(h.mean() / 1e6) << "}";
     if (floor) {
-      j << ",\n  \"floor\": {\"fsync_us\": " << Num(floor->fsync_us)
+      j << ",\n  \"floor\": {\"participants\": " << floor->participants
+        << ", \"fsync_us\": " << Num(floor->fsync_us)
+        << ", \"parallel_fsync_us\": " << Num(floor->parallel_fsync_us)
         << ", \"rtt_us\": " << Num(floor->rtt_us) << ", \"commit_us\": " << Num(floor->commit_us())
         << ", \"p50_over_floor\": " << Num(ratio) << "}";
     }
