@@ -20,7 +20,8 @@
 # (gnuplot) and results/runs.jsonl (one line per run).
 #
 # Experiments (each list can be set in the environment):
-#   bank    BANK_SHARDS=3 shards, BANK_PROTOCOLS="2pc 3pc", closed loop, BANK_CLIENTS="1 8 64"
+#   bank    BANK_SHARDS=2 shards (each transfer spans the cluster), BANK_PROTOCOLS="2pc 3pc",
+#           closed loop, BANK_CLIENTS="1 8 64"
 #   fanout  FANOUT_SHARDS=16 shards, 2PC, FANOUT_K="1 2 4 8 16" participants,
 #           FANOUT_CLIENTS="1 8"
 # Environment: TXCOORD_BUILD_DIR, the build directory (default build/default, the preset's); JOBS,
@@ -97,7 +98,7 @@ else
   DURATION="${FLAG_DURATION:-${DURATION:-10}}"
   WARMUP="${FLAG_WARMUP:-${WARMUP:-2}}"
 fi
-BANK_SHARDS="${BANK_SHARDS:-3}"
+BANK_SHARDS="${BANK_SHARDS:-2}"
 BANK_PROTOCOLS="${BANK_PROTOCOLS:-2pc 3pc}"
 BANK_CLIENTS="${BANK_CLIENTS:-1 8 64}"
 FANOUT_SHARDS="${FANOUT_SHARDS:-16}"
