@@ -396,18 +396,18 @@ class Recorder {
     std::lock_guard<std::mutex> lock(mu_);
     return in_doubt_;
   }
-  uint64_t finished() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return records_.size() + invalid_;
-  }
 
-  // After the run (no more Done calls).
+  // After the run: every call's callback has run by its deadline (the client's timeout), which
+  // Runner::Run waits out, so nothing calls Done() any more.
   Counts& measured() { return measured_; }
   std::vector<TxnRecord>& records() { return records_; }
   uint64_t committed_all() const { return committed_all_; }
   uint64_t invalid() const { return invalid_; }
   const std::string& last_error() const { return last_error_; }
-  void Resolved() { --in_doubt_; }
+  void Resolved() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_doubt_;
+  }
 
  private:
   static void Count(Counts& c, const client::CommitOutcome& o, uint64_t latency_ns) {
