@@ -134,8 +134,10 @@ void Wal::SyncLoop() {
   for (;;) {
     auto work = [this] { return stop_ || !pending_.empty(); };
     if (written_ > durable_) {
-      // Lazily written records wait a little for an urgent group's sync, then get their own.
-      if (!work_cv_.wait_for(lock, kLazySyncDelay, work) || pending_.empty()) {
+      // Lazily written records wait a little for an urgent group's sync, then get their own: at
+      // most kLazySyncDelay after the first of them, however many lazy groups follow.
+      const bool more = work_cv_.wait_until(lock, lazy_deadline_, work);
+      if (!more || pending_.empty() || std::chrono::steady_clock::now() >= lazy_deadline_) {
         const uint64_t last = written_;
         lock.unlock();
         Status s = FromRocks(db_->SyncWAL(), "log sync of lazy appends");
@@ -185,6 +187,7 @@ void Wal::SyncLoop() {
     stats_.records += records;
     if (!sync && s.ok()) {
       ++stats_.lazy_writes;
+      if (written_ <= durable_) lazy_deadline_ = std::chrono::steady_clock::now() + kLazySyncDelay;
       written_ = last;
       continue;
     }

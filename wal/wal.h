@@ -131,6 +131,8 @@ class Wal {
   uint64_t next_position_ = 1;          // GUARDED_BY(mu_)
   uint64_t durable_ = 0;                // GUARDED_BY(mu_)
   uint64_t written_ = 0;                // GUARDED_BY(mu_): written, maybe not synced (lazy)
+  // GUARDED_BY(mu_): when written_ > durable_, the latest time the syncer syncs them by.
+  std::chrono::steady_clock::time_point lazy_deadline_;
   Status status_;                       // GUARDED_BY(mu_)
   WalStats stats_;                      // GUARDED_BY(mu_)
   bool stop_ = false;                   // GUARDED_BY(mu_)

@@ -259,6 +259,25 @@ TEST(WalTest, LazyAppendsRideTheNextSyncOrGetTheirOwnSoon) {
   EXPECT_EQ(reported.back(), urgent);
 }
 
+TEST(WalTest, AStreamOfLazyAppendsStillBecomesDurableSoon) {
+  TempDir dir;
+  auto wal = Wal::Open(dir.path());
+  ASSERT_TRUE(wal.ok());
+  Wal& w = *wal.value();
+  // Lazy appends closer together than kLazySyncDelay, for 100 times that long, and no urgent one:
+  // the delay counts from the first unsynced append, so the syncer syncs about every
+  // kLazySyncDelay (about 100 times; at least 10 on the slowest machine), not only once the
+  // stream pauses (which it may do by chance a few times).
+  const uint64_t first = w.Append({FullRecord()}, {}, /*lazy=*/true).value();
+  const auto end = std::chrono::steady_clock::now() + 100 * kLazySyncDelay;
+  while (std::chrono::steady_clock::now() < end) {
+    ASSERT_TRUE(w.Append({FullRecord()}, {}, true).ok());
+    std::this_thread::sleep_for(kLazySyncDelay / 4);
+  }
+  EXPECT_GE(w.durable_position(), first);
+  EXPECT_GE(w.stats().syncs, 10u) << w.stats().lazy_writes << " lazy writes";
+}
+
 TEST(WalTest, ManualFlushModeIsDurableToo) {
   TempDir dir;
   {
