@@ -13,30 +13,8 @@ namespace {
 
 namespace thrift = ::txcoord::thrift;
 
-// A reply with the declared exceptions of its method caught as values.
-template <typename T>
-struct Reply {
-  T value{};
-  std::optional<thrift::TxnError> error;
-  std::optional<thrift::InvalidRequest> invalid;
-  std::optional<thrift::StaleEpoch> stale;
-};
-
-// Calls `recv` and folds the declared exceptions into a Reply.
-template <typename T, typename ThriftClient, typename Recv>
-Reply<T> Catching(ThriftClient& c, Recv&& recv) {
-  Reply<T> r;
-  try {
-    recv(c, r.value);
-  } catch (const thrift::TxnError& e) {
-    r.error = e;
-  } catch (const thrift::InvalidRequest& e) {
-    r.invalid = e;
-  } catch (const thrift::StaleEpoch& e) {
-    r.stale = e;
-  }
-  return r;
-}
+using wire::Catching;
+using wire::Reply;
 
 // One call, waited for. REQUIRES: not on the client's io thread.
 template <typename ThriftClient, typename T, typename Send, typename Recv>

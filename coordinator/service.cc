@@ -22,12 +22,7 @@ constexpr char kEpochKey[] = "coordinator.epoch";
 constexpr uint64_t kSweepEveryTicks = 500;
 
 // What Participant.run answered: results, or one of its declared exceptions.
-struct RunReply {
-  std::vector<thrift::OpResult> results;
-  std::optional<thrift::TxnError> error;
-  std::optional<thrift::InvalidRequest> invalid;
-  std::optional<thrift::StaleEpoch> stale;
-};
+using RunReply = wire::Reply<std::vector<thrift::OpResult>>;
 
 }  // namespace
 
@@ -172,51 +167,6 @@ void CoordinatorService::begin_txn(std::function<void(const thrift::TxnId&)> cob
   cob(wire::ToWire(txn));
 }
 
-void CoordinatorService::RunAtShard(TxnId txn, ShardId shard, std::vector<Op> ops,
-                                    std::function<void(const std::vector<OpResult>&)> done,
-                                    Exn exn) {
-  rpc::Client* client = peers_.ClientFor(NodeRef::Shard(shard));
-  touched_[txn].insert(shard);
-  std::vector<thrift::Op> wire_ops;
-  for (const Op& op : ops) wire_ops.push_back(wire::ToWire(op));
-  const auto deadline = rpc::Clock::now() + std::chrono::milliseconds(config_.client_timeout_ms);
-  rpc::CallMethod<thrift::ParticipantClient>(
-      *client, deadline,
-      [&](thrift::ParticipantClient& c) { c.send_run(wire::ToWire(txn), wire_ops); },
-      [](thrift::ParticipantClient& c) {
-        RunReply r;
-        try {
-          c.recv_run(r.results);
-        } catch (const thrift::TxnError& e) {
-          r.error = e;
-        } catch (const thrift::InvalidRequest& e) {
-          r.invalid = e;
-        } catch (const thrift::StaleEpoch& e) {
-          r.stale = e;
-        }
-        return r;
-      },
-      [txn, shard, done = std::move(done), exn = std::move(exn)](Result<RunReply> reply) {
-        if (!reply.ok()) {
-          // The shard may or may not have run the ops: the transaction cannot go on safely,
-          // but nothing is committed. The client should abort it.
-          return exn(wire::TxnErrorOf(txn, Outcome::kAborted, AbortReason::kParticipantFailed,
-                                      "shard " + std::to_string(shard) + " did not answer: " +
-                                          reply.status().ToString() + "; abort the transaction"));
-        }
-        RunReply& r = reply.value();
-        if (r.error) return exn(TDelayedException::delayException(*r.error));
-        if (r.invalid) return exn(TDelayedException::delayException(*r.invalid));
-        if (r.stale) {
-          return exn(wire::TxnErrorOf(txn, Outcome::kAborted, AbortReason::kStaleEpoch,
-                                      "the transaction's coordinator epoch is superseded"));
-        }
-        std::vector<OpResult> results;
-        for (const thrift::OpResult& w : r.results) results.push_back(wire::FromWire(w));
-        done(results);
-      });
-}
-
 namespace {
 
 // Why reads and writes cannot join txn any more, as the typed error the IDL promises.
@@ -242,15 +192,56 @@ TDelayedException* NotActive(const CoordinatorCore& core, TxnId txn) {
 
 }  // namespace
 
+void CoordinatorService::RunAtShard(const thrift::TxnId& wtxn, Op op,
+                                    std::function<void(const std::vector<OpResult>&)> done,
+                                    Exn exn) {
+  Result<TxnId> parsed = wire::FromWire(wtxn);
+  if (!parsed.ok()) return exn(wire::InvalidRequestError(parsed.status().message()));
+  if (Status s = wire::CheckKey(op.key); !s.ok()) {
+    return exn(wire::InvalidRequestError(s.message()));
+  }
+  const TxnId txn = parsed.value();
+  if (!core_->IsActive(txn)) return exn(NotActive(*core_, txn));
+  const ShardId shard = cluster::ShardFor(config_.shard_map, op.key);
+  rpc::Client* client = peers_.ClientFor(NodeRef::Shard(shard));
+  touched_[txn].insert(shard);
+  const std::vector<thrift::Op> wire_ops = {wire::ToWire(op)};
+  const auto deadline = rpc::Clock::now() + std::chrono::milliseconds(config_.client_timeout_ms);
+  rpc::CallMethod<thrift::ParticipantClient>(
+      *client, deadline,
+      [&](thrift::ParticipantClient& c) { c.send_run(wire::ToWire(txn), wire_ops); },
+      [](thrift::ParticipantClient& c) {
+        return wire::Catching<std::vector<thrift::OpResult>>(
+            c, [](thrift::ParticipantClient& t, std::vector<thrift::OpResult>& out) {
+              t.recv_run(out);
+            });
+      },
+      [txn, shard, done = std::move(done), exn = std::move(exn)](Result<RunReply> reply) {
+        if (!reply.ok()) {
+          // The shard may or may not have run the ops: the transaction cannot go on safely,
+          // but nothing is committed. The client should abort it.
+          return exn(wire::TxnErrorOf(txn, Outcome::kAborted, AbortReason::kParticipantFailed,
+                                      "shard " + std::to_string(shard) + " did not answer: " +
+                                          reply.status().ToString() + "; abort the transaction"));
+        }
+        RunReply& r = reply.value();
+        if (r.error) return exn(TDelayedException::delayException(*r.error));
+        if (r.invalid) return exn(TDelayedException::delayException(*r.invalid));
+        if (r.stale) {
+          return exn(wire::TxnErrorOf(txn, Outcome::kAborted, AbortReason::kStaleEpoch,
+                                      "the transaction's coordinator epoch is superseded"));
+        }
+        std::vector<OpResult> results;
+        for (const thrift::OpResult& w : r.value) results.push_back(wire::FromWire(w));
+        done(results);
+      });
+}
+
+
 void CoordinatorService::read(std::function<void(const thrift::OpResult&)> cob, Exn exn,
                               const thrift::TxnId& wtxn, const std::string& key) {
-  Result<TxnId> txn = wire::FromWire(wtxn);
-  if (!txn.ok()) return exn(wire::InvalidRequestError(txn.status().message()));
-  if (Status s = wire::CheckKey(key); !s.ok()) return exn(wire::InvalidRequestError(s.message()));
-  if (!core_->IsActive(txn.value())) return exn(NotActive(*core_, txn.value()));
-  const ShardId shard = cluster::ShardFor(config_.shard_map, key);
   RunAtShard(
-      txn.value(), shard, {Op{.type = Op::Type::kGet, .key = key}},
+      wtxn, Op{.type = Op::Type::kGet, .key = key},
       [cob = std::move(cob)](const std::vector<OpResult>& results) {
         cob(results.empty() ? thrift::OpResult() : wire::ToWire(results.front()));
       },
@@ -259,13 +250,8 @@ void CoordinatorService::read(std::function<void(const thrift::OpResult&)> cob, 
 
 void CoordinatorService::write(std::function<void()> cob, Exn exn, const thrift::TxnId& wtxn,
                                const std::string& key, const std::string& value) {
-  Result<TxnId> txn = wire::FromWire(wtxn);
-  if (!txn.ok()) return exn(wire::InvalidRequestError(txn.status().message()));
-  if (Status s = wire::CheckKey(key); !s.ok()) return exn(wire::InvalidRequestError(s.message()));
-  if (!core_->IsActive(txn.value())) return exn(NotActive(*core_, txn.value()));
-  const ShardId shard = cluster::ShardFor(config_.shard_map, key);
   RunAtShard(
-      txn.value(), shard, {Op{.type = Op::Type::kPut, .key = key, .value = value}},
+      wtxn, Op{.type = Op::Type::kPut, .key = key, .value = value},
       [cob = std::move(cob)](const std::vector<OpResult>&) { cob(); }, std::move(exn));
 }
 

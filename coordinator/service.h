@@ -68,8 +68,9 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
   // Moves the core's output: records to the log, messages to the peers, replies to callers.
   void Drain();
   void SendMessages(std::vector<Message>& messages);
-  // Runs ops of an active transaction at one shard (for read/write).
-  void RunAtShard(TxnId txn, ShardId shard, std::vector<Op> ops,
+  // Runs one op (read/write) of the active transaction wtxn at the shard that owns its key, after
+  // checking the id, the key and that the transaction is active (typed errors through exn).
+  void RunAtShard(const thrift::TxnId& wtxn, Op op,
                   std::function<void(const std::vector<OpResult>&)> done, Exn exn);
   // The participants of a commit or abort: the shards reached through read/write and those the
   // client names. InvalidArgument for a shard not in the map or a transaction never begun here.

@@ -9,6 +9,8 @@
 // delta. Optional wire fields that are unset take the core's default.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "cluster/shard_map.h"
@@ -70,5 +72,32 @@ Status CheckKey(const std::string& key);
 // UNKNOWN for a reply whose outcome is not known: never guessed, never to be retried.
 ::apache::thrift::TDelayedException* UnknownOutcomeError(const ClientReply& reply);
 thrift::CommitResult ToCommitResult(const ClientReply& reply);
+
+// The callers' side: a reply with the IDL exceptions our methods declare caught as values (they
+// carry data a Status cannot: TxnError's outcome, StaleEpoch's epoch).
+template <typename T>
+struct Reply {
+  T value{};
+  std::optional<thrift::TxnError> error;
+  std::optional<thrift::InvalidRequest> invalid;
+  std::optional<thrift::StaleEpoch> stale;
+};
+
+// Calls `recv(c, reply.value)` (a generated recv_X) and folds the declared exceptions into the
+// Reply; anything else propagates (rpc::CallMethod turns it into a Status).
+template <typename T, typename ThriftClient, typename Recv>
+Reply<T> Catching(ThriftClient& c, Recv&& recv) {
+  Reply<T> r;
+  try {
+    recv(c, r.value);
+  } catch (const thrift::TxnError& e) {
+    r.error = e;
+  } catch (const thrift::InvalidRequest& e) {
+    r.invalid = e;
+  } catch (const thrift::StaleEpoch& e) {
+    r.stale = e;
+  }
+  return r;
+}
 
 }  // namespace txcoord::wire
