@@ -48,7 +48,7 @@ void ParticipantCore::ForgetOld() {
     const Txn* t = Find(id);
     // Not before its outcome record is durable and its locks are released (and anything said
     // about it has been said): the oldest is nearly always long past that.
-    if (t != nullptr && (t->record_lsn > durable_lsn_ || !t->locks.empty())) return;
+    if (t != nullptr && (t->record_lsn > durable_lsn_ || locks_.Holds(t->id))) return;
     txns_.erase(id);
     forgotten_max_ = std::max(forgotten_max_, id);
     finished_.pop_front();
@@ -86,9 +86,10 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log) {
       // No two voted transactions held conflicting locks, so retaking them cannot fail.
       for (const Write& w : rec.writes) {
         t.writes[w.key] = w.value;
-        TXC_CHECK(TryLock(t, w.key, true));
+        TXC_CHECK(locks_.TryLock(t.id, w.key, LockTable::Mode::kExclusive));
       }
-      for (const std::string& key : rec.read_keys) TXC_CHECK(TryLock(t, key, false));
+      for (const std::string& key : rec.read_keys)
+        TXC_CHECK(locks_.TryLock(t.id, key, LockTable::Mode::kShared));
       t.reads = rec.reads;
       StartInDoubt(t);
     }
@@ -96,43 +97,12 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log) {
   ForgetOld();
 }
 
-bool ParticipantCore::TryLock(Txn& t, const std::string& key, bool exclusive) {
-  Lock& l = locks_[key];
-  const bool mine_x = l.exclusive && *l.exclusive == t.id;
-  if (mine_x) return true;
-  if (l.exclusive) {
-    if (l.shared.empty() && !l.exclusive) locks_.erase(key);
-    return false;
-  }
-  if (!exclusive) {
-    l.shared.insert(t.id);
-    t.locks.insert(key);
-    return true;
-  }
-  const bool only_me = l.shared.empty() || (l.shared.size() == 1 && l.shared.count(t.id));
-  if (!only_me) return false;
-  l.shared.erase(t.id);
-  l.exclusive = t.id;
-  t.locks.insert(key);
-  return true;
-}
-
-void ParticipantCore::ReleaseLocks(Txn& t) {
-  for (const std::string& key : t.locks) {
-    auto it = locks_.find(key);
-    if (it == locks_.end()) continue;
-    it->second.shared.erase(t.id);
-    if (it->second.exclusive && *it->second.exclusive == t.id) it->second.exclusive.reset();
-    if (it->second.shared.empty() && !it->second.exclusive) locks_.erase(it);
-  }
-  t.locks.clear();
-}
-
 AbortReason ParticipantCore::RunOps(Txn& t, const std::vector<Op>& ops,
                                     std::vector<OpResult>& reads) {
   for (const Op& op : ops) {
     const bool exclusive = op.type != Op::Type::kGet || op.for_update;
-    if (!TryLock(t, op.key, exclusive)) {
+    if (!locks_.TryLock(t.id, op.key,
+                        exclusive ? LockTable::Mode::kExclusive : LockTable::Mode::kShared)) {
       ++stats_.lock_conflicts;
       return AbortReason::kLockConflict;
     }
@@ -235,8 +205,8 @@ void ParticipantCore::Execute(uint64_t request_id, TxnId txn, Epoch epoch, std::
   }
   Txn* t = Find(txn);
   if (t == nullptr && Forgotten(txn)) {
-    return fail(AbortReason::kUnknownTxn, "transaction " + txn.ToString() +
-                                              " finished here long ago (forgotten)");
+    return fail(AbortReason::kUnknownTxn,
+                "transaction " + txn.ToString() + " finished here long ago (forgotten)");
   }
   if (t == nullptr) t = &NewTxn(txn, epoch);
   if (t->state != TxnState::kActive) {
@@ -270,7 +240,7 @@ void ParticipantCore::AbortHere(Txn& t, bool durable) {
   t.writes.clear();
   t.reads.clear();
   t.round.reset();
-  ReleaseLocks(t);
+  locks_.ReleaseAll(t.id);
   Finished(t);
 }
 
@@ -285,8 +255,7 @@ void ParticipantCore::Commit(Txn& t, const Message* ack_to) {
       ++stats_.conflicting_decisions;
       return;
     }
-    Record r{.type = RecordType::kCommitted, .txn = t.id, .epoch = t.epoch,
-             .protocol = t.protocol};
+    Record r{.type = RecordType::kCommitted, .txn = t.id, .epoch = t.epoch, .protocol = t.protocol};
     for (auto& [key, value] : t.writes) r.writes.push_back({key, value});
     // A one-phase shard's COMMITTED is also its vote: a repeated PREPARE must get the same reads,
     // after a restart too. Otherwise the YES vote that carried them was already counted.
@@ -362,7 +331,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
   if (m.one_phase) {
     t->reads = vote.reads;  // repeated with every answer to a repeated PREPARE
     if (t->writes.empty()) {
-      ReleaseLocks(*t);
+      locks_.ReleaseAll(t->id);
       t->state = TxnState::kCommitted;
       live_.erase(t->id);
       Finished(*t);
@@ -377,16 +346,19 @@ void ParticipantCore::OnPrepare(const Message& m) {
     return SendAfter(*t, std::move(vote));
   }
   if (t->writes.empty() && !one_shot && m.protocol == Protocol::kTwoPc) {
-    ReleaseLocks(*t);
+    locks_.ReleaseAll(t->id);
     live_.erase(m.txn);
     txns_.erase(m.txn);
     vote.vote = Vote::kReadOnly;
     return Send(std::move(vote));
   }
-  Record r{.type = RecordType::kPrepared, .txn = t->id, .epoch = t->epoch,
-           .protocol = t->protocol, .participants = t->participants};
+  Record r{.type = RecordType::kPrepared,
+           .txn = t->id,
+           .epoch = t->epoch,
+           .protocol = t->protocol,
+           .participants = t->participants};
   for (auto& [key, value] : t->writes) r.writes.push_back({key, value});
-  for (const std::string& key : t->locks) {
+  for (const std::string& key : locks_.HeldBy(t->id)) {
     if (!t->writes.count(key)) r.read_keys.push_back(key);
   }
   r.reads = vote.reads;  // the vote's content is as durable as the vote
@@ -421,8 +393,11 @@ void ParticipantCore::OnPreCommit(const Message& m) {
   if (t->state == TxnState::kPrepared) {
     t->state = TxnState::kPreCommitted;
     t->accepted = 0;
-    t->record_lsn = Append({.type = RecordType::kPreCommitted, .txn = t->id, .epoch = t->epoch,
-                            .protocol = t->protocol, .ballot = 0});
+    t->record_lsn = Append({.type = RecordType::kPreCommitted,
+                            .txn = t->id,
+                            .epoch = t->epoch,
+                            .protocol = t->protocol,
+                            .ballot = 0});
   }
   ack.ok = t->state == TxnState::kPreCommitted;
   ack.state = t->state;
@@ -474,8 +449,11 @@ void ParticipantCore::OnStateQuery(const Message& m) {
   if (IsVoted(t->state) && m.ballot > 0) {
     if (m.ballot > t->promised) {
       t->promised = m.ballot;
-      t->record_lsn = Append({.type = RecordType::kPromised, .txn = t->id, .epoch = t->epoch,
-                              .protocol = t->protocol, .ballot = m.ballot});
+      t->record_lsn = Append({.type = RecordType::kPromised,
+                              .txn = t->id,
+                              .epoch = t->epoch,
+                              .protocol = t->protocol,
+                              .ballot = m.ballot});
     }
     r.ok = m.ballot == t->promised;
   } else {
@@ -498,9 +476,10 @@ void ParticipantCore::OnTermAccept(const Message& m) {
     t->promised = m.ballot;
     t->accepted = m.ballot;
     t->state = m.commit ? TxnState::kPreCommitted : TxnState::kPreAborted;
-    t->record_lsn = Append({.type = m.commit ? RecordType::kPreCommitted
-                                             : RecordType::kPreAborted,
-                            .txn = t->id, .epoch = t->epoch, .protocol = t->protocol,
+    t->record_lsn = Append({.type = m.commit ? RecordType::kPreCommitted : RecordType::kPreAborted,
+                            .txn = t->id,
+                            .epoch = t->epoch,
+                            .protocol = t->protocol,
                             .ballot = m.ballot});
     ack.state = t->state;
     ack.ok = true;
@@ -519,8 +498,8 @@ void ParticipantCore::StartInDoubt(Txn& t) {
 }
 
 void ParticipantCore::StartRound(Txn& t) {
-  const uint64_t seen = std::max(BallotRound(t.promised),
-                                 t.round ? BallotRound(t.round->highest_promise_seen()) : 0);
+  const uint64_t seen =
+      std::max(BallotRound(t.promised), t.round ? BallotRound(t.round->highest_promise_seen()) : 0);
   round_ = std::max(round_, seen) + 1;
   t.round = std::make_unique<recovery::TerminationRound>(
       MakeBallot(round_, static_cast<uint32_t>(options_.shard) + 1), t.participants);
@@ -528,8 +507,11 @@ void ParticipantCore::StartRound(Txn& t) {
   // Promise our own ballot durably before using it: after a restart the next round starts above
   // it, so this shard never proposes twice with one ballot (Paxos forbids it).
   t.promised = t.round->ballot();
-  t.record_lsn = Append({.type = RecordType::kPromised, .txn = t.id, .epoch = t.epoch,
-                         .protocol = t.protocol, .ballot = t.promised});
+  t.record_lsn = Append({.type = RecordType::kPromised,
+                         .txn = t.id,
+                         .epoch = t.epoch,
+                         .protocol = t.protocol,
+                         .ballot = t.promised});
   for (ShardId s : t.participants) {
     Message q = About(t, MsgType::kStateQuery, NodeRef::Shard(s));
     q.ballot = t.round->ballot();
@@ -571,12 +553,18 @@ void ParticipantCore::DriveRound(Txn& t) {
 void ParticipantCore::Step(const Message& m) {
   if (Fenced(m)) return;
   switch (m.type) {
-    case MsgType::kPrepare: return OnPrepare(m);
-    case MsgType::kPreCommit: return OnPreCommit(m);
-    case MsgType::kCommit: return OnDecision(m, true);
-    case MsgType::kAbort: return OnDecision(m, false);
-    case MsgType::kStateQuery: return OnStateQuery(m);
-    case MsgType::kTermAccept: return OnTermAccept(m);
+    case MsgType::kPrepare:
+      return OnPrepare(m);
+    case MsgType::kPreCommit:
+      return OnPreCommit(m);
+    case MsgType::kCommit:
+      return OnDecision(m, true);
+    case MsgType::kAbort:
+      return OnDecision(m, false);
+    case MsgType::kStateQuery:
+      return OnStateQuery(m);
+    case MsgType::kTermAccept:
+      return OnTermAccept(m);
     case MsgType::kStatusReply:
       if (m.outcome == Outcome::kCommitted) return OnDecision(m, true);
       if (m.outcome == Outcome::kAborted) return OnDecision(m, false);
@@ -629,7 +617,7 @@ void ParticipantCore::OnDurable(Lsn lsn) {
   while (!release_at_.empty() && release_at_.begin()->first <= durable_lsn_) {
     Txn* t = Find(release_at_.begin()->second);
     if (t != nullptr) {
-      ReleaseLocks(*t);
+      locks_.ReleaseAll(t->id);
       t->writes.clear();
     }
     release_at_.erase(release_at_.begin());
@@ -673,9 +661,9 @@ uint64_t ParticipantCore::Digest() const {
     mix(t.promised);
     mix(t.accepted);
     mix(t.writes.size());
-    mix(t.locks.size());
+    mix(locks_.HeldBy(id).size());
   }
-  mix(locks_.size());
+  mix(locks_.keys_locked());
   return h;
 }
 

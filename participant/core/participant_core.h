@@ -29,6 +29,7 @@
 
 #include "common/protocol.h"
 #include "common/rng.h"
+#include "participant/core/lock_table.h"
 #include "recovery/core/backoff.h"
 #include "recovery/core/termination.h"
 
@@ -90,7 +91,7 @@ class ParticipantCore {
   // Whether txn is ACTIVE or voted and undecided here (its log records are still needed).
   bool IsLive(TxnId txn) const { return live_.count(txn) != 0; }
   Epoch max_epoch() const { return max_epoch_; }
-  size_t locks_held() const { return locks_.size(); }
+  size_t locks_held() const { return locks_.keys_locked(); }
   std::vector<InDoubtTxn> InDoubt() const;
   const ParticipantStats& stats() const { return stats_; }
   // A digest of the protocol state (states, ballots, locks, epoch): the simulator's fencing
@@ -105,7 +106,6 @@ class ParticipantCore {
     Protocol protocol = Protocol::kTwoPc;
     std::vector<ShardId> participants;
     std::map<std::string, std::optional<std::string>> writes;
-    std::set<std::string> locks;
     std::vector<OpResult> reads;  // one-shot: repeated in every YES vote until decided
     Ticks last_activity = 0;
     Ticks in_doubt_since = 0;
@@ -117,14 +117,7 @@ class ParticipantCore {
     int queries = 0;
     std::unique_ptr<recovery::TerminationRound> round;
   };
-  struct Lock {
-    std::set<TxnId> shared;
-    std::optional<TxnId> exclusive;
-  };
-
   Txn& NewTxn(TxnId id, Epoch epoch);
-  bool TryLock(Txn& t, const std::string& key, bool exclusive);
-  void ReleaseLocks(Txn& t);
   // Runs ops under locks; returns kNone on success or the abort reason.
   AbortReason RunOps(Txn& t, const std::vector<Op>& ops, std::vector<OpResult>& reads);
   void AbortHere(Txn& t, bool durable);
@@ -166,7 +159,7 @@ class ParticipantCore {
   std::set<TxnId> live_;        // ACTIVE or voted: the only ones Tick() has work for
   std::deque<TxnId> finished_;  // final ones in txns_, oldest first
   TxnId forgotten_max_;         // the largest id forgotten so far
-  std::map<std::string, Lock> locks_;
+  LockTable locks_;
   std::multimap<Lsn, TxnId> release_at_;  // locks released once the outcome record is durable
   DurabilityGate gate_;
   Ready ready_;
