@@ -113,8 +113,9 @@ struct Message {
   Epoch current_epoch = 0;              // kStaleEpoch: the newest epoch the shard has seen
 };
 
-// Records a core asks its driver to append to its log. lsn is assigned by the core, increasing
-// by one per record within one core instance; the driver appends records in lsn order and calls
+// Records a core asks its driver to append to its log. lsn is the record's position in the log
+// (one numbering for cores, WAL and replication): the core assigns it, continuing the log it was
+// restored from by one per record; the driver appends records in lsn order and calls
 // OnDurable(lsn) once every record up to lsn is durable.
 enum class RecordType : uint8_t {
   // coordinator log

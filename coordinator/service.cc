@@ -58,7 +58,7 @@ Status CoordinatorService::Init() {
   options.resend_first_ticks = MsToTicks(80, config_.tick_ms);
   options.resend_max_ticks = MsToTicks(1000, config_.tick_ms);
   core_ = std::make_unique<CoordinatorCore>(options, &rng_);
-  core_->Restore(log.value());
+  core_->Restore(log.value(), log_end());
   const size_t recovering = core_->live_transactions();
   std::cerr << "txcoord coordinator: epoch " << epoch << ", " << log.value().size()
             << " log record(s), " << recovering << " transaction(s) to finish\n";

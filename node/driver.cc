@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <iostream>
 
+#include "common/check.h"
 #include "common/crash_point.h"
 
 namespace txcoord::node {
@@ -40,6 +41,7 @@ Result<std::vector<Record>> NodeDriver::OpenLog(bool apply_writes) {
     return true;
   });
   if (!s.ok()) return s;
+  durable_lsn_ = log_end();
   std::weak_ptr<NodeDriver> weak = weak_from_this();
   wal_->SetOnDurable([weak, &io = io_](uint64_t position) {
     boost::asio::post(io, [weak, position] {
@@ -98,10 +100,11 @@ void NodeDriver::OnTick() {
 
 void NodeDriver::OnDurablePosition(uint64_t position) {
   if (stopped_ || dying_) return;
-  const Lsn lsn = log_->LsnAt(position);
-  if (lsn <= durable_lsn_) return;
-  durable_lsn_ = lsn;
-  CoreDurable(lsn);
+  // One numbering: a durable position is the core's durable lsn.
+  TXC_CHECK_MSG(position >= durable_lsn_, "the log's durable position went backwards");
+  if (position == durable_lsn_) return;
+  durable_lsn_ = position;
+  CoreDurable(position);
 }
 
 void NodeDriver::AppendRecords(const std::vector<Record>& records) {

@@ -53,6 +53,9 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
   // Opens the Wal in config.data_dir and returns every record in it (for the core's Restore),
   // tracking them for truncation. apply_writes: a shard (COMMITTED writes go to the store).
   Result<std::vector<Record>> OpenLog(bool apply_writes);
+  // The position of the log's last record: what the core is restored with (its records continue
+  // the log from the next position).
+  Lsn log_end() const { return wal_->next_position() - 1; }
   // Starts the tick timer and the RPC server with `handler`. Call once the core is restored.
   Status StartServing(rpc::Handler handler);
 

@@ -51,7 +51,7 @@ Status ShardService::Init() {
   options.in_doubt_max_ticks = MsToTicks(2400, config_.tick_ms);
   options.retain_finished = config_.retain_finished;
   core_ = std::make_unique<ParticipantCore>(options, this, &rng_);
-  core_->Restore(records);
+  core_->Restore(records, log_end());
   const std::vector<InDoubtTxn> in_doubt = core_->InDoubt();
   std::cerr << "txcoord shard " << config_.shard << ": " << log.value().size()
             << " log record(s), newest coordinator epoch " << core_->max_epoch() << ", "

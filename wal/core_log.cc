@@ -11,10 +11,6 @@ CoreLog::CoreLog(Wal* wal, bool apply_writes, size_t retain_finished)
 
 Status CoreLog::Append(const std::vector<Record>& records) {
   if (records.empty()) return Status::Ok();
-  for (const Record& r : records) {
-    TXC_CHECK_MSG(r.lsn == last_lsn_ + 1, "a core's records must be appended in lsn order");
-    last_lsn_ = r.lsn;
-  }
   std::vector<Write> data;
   if (apply_writes_) {
     for (const Record& r : records) {
@@ -24,34 +20,20 @@ Status CoreLog::Append(const std::vector<Record>& records) {
   }
   const bool lazy =
       std::all_of(records.begin(), records.end(), [](const Record& r) { return r.lazy; });
-  Result<uint64_t> last = wal_->Append(records, data, lazy);
-  if (!last.ok()) return last.status();
-  const uint64_t offset = last.value() - records.back().lsn;
-  if (!have_offset_) {
-    have_offset_ = true;
-    offset_ = offset;
-  }
-  TXC_CHECK_MSG(offset == offset_, "something else appended to this core's log");
+  if (Status s = wal_->Append(records, data, lazy); !s.ok()) return s;
   for (const Record& r : records) {
     if (!r.txn.valid()) continue;
-    const uint64_t position = r.lsn + offset_;
-    if (first_position_.emplace(r.txn, position).second) by_position_.emplace(position, r.txn);
+    if (first_position_.emplace(r.txn, r.lsn).second) by_position_.emplace(r.lsn, r.txn);
   }
   return Status::Ok();
 }
 
 void CoreLog::Restored(uint64_t position, const Record& record) {
-  TXC_CHECK(!have_offset_);
   if (truncated_before_ == 0) truncated_before_ = position;  // the scan starts at the floor
   if (!record.txn.valid()) return;
   if (first_position_.emplace(record.txn, position).second) {
     by_position_.emplace(position, record.txn);
   }
-}
-
-Lsn CoreLog::LsnAt(uint64_t position) const {
-  if (!have_offset_ || position <= offset_) return 0;
-  return std::min<Lsn>(position - offset_, last_lsn_);
 }
 
 uint64_t CoreLog::Floor(const std::function<bool(TxnId)>& is_live, uint64_t durable_position) {

@@ -1,11 +1,9 @@
 // CoreLog: one core incarnation's log, on a Wal (wal.h). The production drivers of both cores use
 // it; the simulator has its own in-memory log (tests/sim/storage.h).
 //
-// Positions and lsns. A core numbers its records 1, 2, 3, ... from its start (its lsn); the Wal
-// numbers every record ever appended to the node's log (its position), across restarts. The driver
-// appends every record a core emits, in order, and nothing else, so within one incarnation
-// position = lsn + offset for one constant offset, learned from the first append. A durable
-// position below the first record of this incarnation covers no lsn of this core (0).
+// Positions and lsns are one numbering: a core numbers its records by their log positions (it
+// is restored with the log's end and continues from there), so a record is at the same position
+// in every incarnation and, with replication, on every replica.
 //
 // Shard data. With apply_writes (a shard), the writes a COMMITTED record carries go into the same
 // Wal batch as the record: the store is updated exactly when the commit is durable.
@@ -41,16 +39,13 @@ class CoreLog {
   // REQUIRES: wal outlives this.
   CoreLog(Wal* wal, bool apply_writes, size_t retain_finished);
 
-  // Appends one Ready's records (lsns increasing by one, continuing the previous call's) in one
-  // group-commit batch. Fails only when the Wal has failed (the node must stop: see Wal::status).
+  // Appends one Ready's records (their lsns continue the log: Wal::Append) in one group-commit
+  // batch. Fails only when the Wal has failed (the node must stop: see Wal::status).
   Status Append(const std::vector<Record>& records);
 
   // Tracks a record of an earlier incarnation, found by the startup scan (Wal::Scan), so that
   // truncation keeps it until the core has finished its transaction. Call before any Append.
   void Restored(uint64_t position, const Record& record);
-
-  // The highest core lsn that WAL position `position` makes durable (0 if none).
-  Lsn LsnAt(uint64_t position) const;
 
   // Marks finished the tracked transactions the core no longer drives, and returns the position
   // before which no record is needed any more. Never above durable_position + 1.
@@ -68,9 +63,6 @@ class CoreLog {
   Wal* wal_;
   bool apply_writes_;
   size_t retain_finished_;
-  bool have_offset_ = false;
-  uint64_t offset_ = 0;  // position = lsn + offset_
-  Lsn last_lsn_ = 0;
   std::map<TxnId, uint64_t> first_position_;         // live (not yet seen finished) transactions
   std::multimap<uint64_t, TxnId> by_position_;       // the same, by first position
   std::deque<std::pair<TxnId, uint64_t>> retained_;  // finished, oldest first

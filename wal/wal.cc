@@ -103,25 +103,31 @@ Wal::~Wal() {
   }
 }
 
-Result<uint64_t> Wal::Append(const std::vector<Record>& records, const std::vector<Write>& data,
-                             bool lazy) {
+Status Wal::Append(const std::vector<Record>& records, const std::vector<Write>& data, bool lazy) {
   TXC_CHECK(!records.empty());
   Pending p;
   p.lazy = lazy;
   p.records.reserve(records.size());
   for (const Record& r : records) p.records.push_back(EncodeRecord(r));  // outside the lock
   p.data = data;
-  uint64_t last = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!status_.ok()) return status_;
+    for (size_t i = 0; i < records.size(); ++i) {
+      TXC_CHECK_MSG(records[i].lsn == next_position_ + i,
+                    "appended records must continue the log: a record's lsn is its position");
+    }
     p.first_position = next_position_;
     next_position_ += records.size();
-    last = next_position_ - 1;
     pending_.push_back(std::move(p));
   }
   work_cv_.notify_one();
-  return last;
+  return Status::Ok();
+}
+
+uint64_t Wal::next_position() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_position_;
 }
 
 void Wal::SetOnDurable(std::function<void(uint64_t)> on_durable) {
@@ -233,6 +239,7 @@ Status Wal::Scan(uint64_t from, const std::function<bool(uint64_t, const Record&
       return Status::Corruption("log position " + std::to_string(position) + ": " +
                                 r.status().message());
     }
+    r.value().lsn = position;
     if (!fn(position, r.value())) return Status::Ok();
   }
   return FromRocks(it->status(), "scanning the log");

@@ -68,12 +68,16 @@ class Wal {
   Wal& operator=(const Wal&) = delete;
 
   // Queues records (and, for a shard, the committed writes to apply with them) for the next
-  // group commit. Thread-safe. Returns the position of the last record; positions increase by
-  // one per record, across restarts, and are never reused (not even after truncation).
-  // REQUIRES: !records.empty(). Fails only once the log has failed (see status()).
-  // `lazy`: see the top of this file.
-  Result<uint64_t> Append(const std::vector<Record>& records, const std::vector<Write>& data = {},
-                          bool lazy = false);
+  // group commit. Thread-safe. A record's lsn is its position in the log: the caller numbers its
+  // records, and they must continue the log exactly (records[i].lsn == next_position() + i,
+  // checked). Positions increase by one per record, across restarts, and are never reused after
+  // a truncation. REQUIRES: !records.empty(). Fails only once the log has failed (see
+  // status()). `lazy`: see the top of this file.
+  Status Append(const std::vector<Record>& records, const std::vector<Write>& data = {},
+                bool lazy = false);
+  // The position the next appended record takes: one past the last record ever appended (or the
+  // truncation floor of an emptied log).
+  uint64_t next_position() const;
 
   // Called from the syncer thread, outside any lock, with the highest durable position after
   // every group commit, in increasing order. Set it before the first Append.
@@ -84,7 +88,8 @@ class Wal {
   uint64_t durable_position() const;
 
   // Recovery: calls fn(position, record) for every record at or after `from`, in order, until
-  // fn returns false. A record that fails to decode stops the scan with Corruption.
+  // fn returns false; each record's lsn is its position. A record that fails to decode stops the
+  // scan with Corruption.
   Status Scan(uint64_t from, const std::function<bool(uint64_t, const Record&)>& fn) const;
   // Deletes every record before `position` (finished transactions). REQUIRES: position is
   // durable or below it.

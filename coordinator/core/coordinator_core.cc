@@ -15,8 +15,14 @@ CoordinatorCore::CoordinatorCore(CoordinatorOptions options, Rng* rng)
   round_ = options_.epoch << kRoundsPerEpochBits;
 }
 
-void CoordinatorCore::Restore(const std::vector<Record>& durable_log) {
+void CoordinatorCore::Restore(const std::vector<Record>& durable_log, Lsn log_end) {
   TXC_CHECK(txns_.empty() && next_lsn_ == 1);
+  for (const Record& r : durable_log) {
+    TXC_CHECK_MSG(r.lsn <= log_end, "a restored record lies past the end of the log");
+  }
+  // One numbering with the log: this incarnation's records continue it, and all of it is durable.
+  next_lsn_ = log_end + 1;
+  durable_lsn_ = log_end;
   for (auto& [id, log] : recovery::FoldCoordinatorLog(durable_log)) {
     TXC_CHECK_MSG(id.epoch < options_.epoch, "log holds a transaction of this or a newer epoch");
     Txn& t = txns_[id];
@@ -638,7 +644,10 @@ void CoordinatorCore::Tick() {
 }
 
 void CoordinatorCore::OnDurable(Lsn lsn) {
-  if (lsn <= durable_lsn_) return;
+  // A log never becomes less durable: a position going backwards is a broken driver.
+  TXC_CHECK_MSG(lsn >= durable_lsn_, "durable position went backwards");
+  TXC_CHECK_MSG(lsn < next_lsn_, "durable position past the last appended record");
+  if (lsn == durable_lsn_) return;
   durable_lsn_ = lsn;
   gate_.Release(durable_lsn_, ready_);
   for (auto& [id, t] : txns_) {

@@ -66,10 +66,12 @@ class CoordinatorCore {
   // REQUIRES: options.epoch is larger than every epoch any earlier incarnation ran under.
   CoordinatorCore(CoordinatorOptions options, Rng* rng);
 
-  // Recovery: the durable decision log of earlier incarnations. Call once, before any input.
+  // Recovery: the durable decision log of earlier incarnations, each record's lsn its log
+  // position, and log_end, the log's last position (all of it durable): this core's records
+  // continue the log from log_end + 1. Call once, before any input.
   // COMMIT without END: resend COMMIT until acked. PRE-COMMIT without COMMIT: run termination
   // (never "drive to commit": the participants may have chosen abort meanwhile).
-  void Restore(const std::vector<Record>& durable_log);
+  void Restore(const std::vector<Record>& durable_log, Lsn log_end);
 
   // Client requests. Replies come out of TakeReady() with the given request_id.
   TxnId Begin(Protocol protocol);

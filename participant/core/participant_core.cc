@@ -65,8 +65,14 @@ ParticipantCore::Txn& ParticipantCore::NewTxn(TxnId id, Epoch epoch) {
   return t;
 }
 
-void ParticipantCore::Restore(const std::vector<Record>& durable_log) {
+void ParticipantCore::Restore(const std::vector<Record>& durable_log, Lsn log_end) {
   TXC_CHECK(txns_.empty() && next_lsn_ == 1);
+  for (const Record& r : durable_log) {
+    TXC_CHECK_MSG(r.lsn <= log_end, "a restored record lies past the end of the log");
+  }
+  // One numbering with the log: this incarnation's records continue it, and all of it is durable.
+  next_lsn_ = log_end + 1;
+  durable_lsn_ = log_end;
   recovery::ParticipantLog log = recovery::FoldParticipantLog(durable_log);
   max_epoch_ = log.max_epoch;
   for (auto& [id, rec] : log.txns) {
@@ -611,7 +617,10 @@ void ParticipantCore::Tick() {
 }
 
 void ParticipantCore::OnDurable(Lsn lsn) {
-  if (lsn <= durable_lsn_) return;
+  // A log never becomes less durable: a position going backwards is a broken driver.
+  TXC_CHECK_MSG(lsn >= durable_lsn_, "durable position went backwards");
+  TXC_CHECK_MSG(lsn < next_lsn_, "durable position past the last appended record");
+  if (lsn == durable_lsn_) return;
   durable_lsn_ = lsn;
   gate_.Release(durable_lsn_, ready_);
   while (!release_at_.empty() && release_at_.begin()->first <= durable_lsn_) {

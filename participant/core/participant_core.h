@@ -72,9 +72,11 @@ class ParticipantCore {
  public:
   ParticipantCore(ParticipantOptions options, const KvReader* store, Rng* rng);
 
-  // Recovery: the durable records of earlier incarnations. Call once, before any input.
+  // Recovery: the durable records of earlier incarnations, each record's lsn its log position,
+  // and log_end, the log's last position (all of it durable): this core's records continue the
+  // log from log_end + 1. Call once, before any input.
   // PREPARED transactions get their write locks back and start asking for their outcome.
-  void Restore(const std::vector<Record>& durable_log);
+  void Restore(const std::vector<Record>& durable_log, Lsn log_end);
 
   // Interactive reads and writes of a client inside transaction `txn` (coordinator epoch).
   // The reply has ok=false and a reason when the transaction is aborted here.

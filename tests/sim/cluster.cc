@@ -215,7 +215,7 @@ void Simulation::StartShard(ShardNode& n, const std::vector<Record>& durable) {
   // about them are still in flight.
   po.retain_finished = 16;
   n.core = std::make_unique<ParticipantCore>(po, &n.store, &rng_);
-  n.core->Restore(durable);
+  n.core->Restore(durable, durable.size());
   n.up = true;
   DrainShard(n);
 }
@@ -232,7 +232,7 @@ void Simulation::StartCoordinator(Epoch epoch, const std::vector<Record>& log) {
   CoordNode& c = coords_[epoch];
   c.epoch = epoch;
   c.core = std::make_unique<CoordinatorCore>(co, &rng_);
-  c.core->Restore(log);
+  c.core->Restore(log, log.size());
   current_epoch_ = epoch;
   DrainCoordinator(c);
 }

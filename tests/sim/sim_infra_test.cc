@@ -5,7 +5,7 @@
 // messages both at send time and at delivery time, and HealAll restores delivery and stops new
 // faults; DropAllTo loses a crashed node's inbound messages. SimLog: group commit makes batches
 // durable in append order, a crash loses exactly the records not yet durable and keeps the
-// durable ones, and a new incarnation restarts lsns. SharedDecisionLog: appends below the fence
+// durable ones, and a new incarnation continues the log's positions. SharedDecisionLog: appends below the fence
 // are rejected, FenceAndRead returns only durable records and drops the deposed writers'
 // pending ones forever, and each writer hears only of its own lsns. Determinism: the same seed
 // gives the same sequence of deliveries (same trace lines and hash), another seed another one.
@@ -352,13 +352,14 @@ TEST(SimLogTest, CrashLosesExactlyThePendingRecords) {
   // Nothing lost ever becomes durable.
   for (Ticks t = at + 2; t < at + 20; ++t) EXPECT_EQ(log.Tick(t, rng), std::nullopt);
 
-  // The next core instance starts again at lsn 1.
+  // The next core instance continues the log after its durable end: position 3 is taken again.
   log.NewIncarnation();
-  EXPECT_EQ(log.durable_lsn(), 0u);
-  log.Append(Rec(1, RecordType::kAborted, 11));
-  ASSERT_EQ(TickUntilDurable(log, rng, at + 20, &at), std::optional<Lsn>(1));
+  EXPECT_EQ(log.durable_lsn(), 2u);
+  EXPECT_EQ(log.next_position(), 3u);
+  log.Append(Rec(3, RecordType::kAborted, 11));
+  ASSERT_EQ(TickUntilDurable(log, rng, at + 20, &at), std::optional<Lsn>(3));
   ASSERT_EQ(log.durable().size(), 3u);
-  EXPECT_EQ(log.durable()[2], Rec(1, RecordType::kAborted, 11));
+  EXPECT_EQ(log.durable()[2], Rec(3, RecordType::kAborted, 11));
 }
 
 // --------------------------------------------------------------------------------------------
@@ -397,13 +398,14 @@ TEST(SharedDecisionLogTest, FenceRejectsDeposedWritersAndReadReturnsOnlyDurable)
   EXPECT_EQ(log.appends_rejected(), 1u);
   EXPECT_EQ(log.not_durable(), 0u);
 
-  ASSERT_TRUE(log.Append(2, Rec(1, RecordType::kCoordEnd, 1)));
-  EXPECT_EQ(TickUntilNews(log, rng, at + 1, &at), (std::vector<WriterDurable>{{2, 1}}));
+  // The new writer continues the log after the durable end (position 2 again).
+  ASSERT_TRUE(log.Append(2, Rec(2, RecordType::kCoordEnd, 1)));
+  EXPECT_EQ(TickUntilNews(log, rng, at + 1, &at), (std::vector<WriterDurable>{{2, 2}}));
   for (Ticks t = at + 1; t < at + 20; ++t) EXPECT_TRUE(log.Tick(t, rng).empty());
   ASSERT_EQ(log.durable().size(), 2u);
-  EXPECT_EQ(log.durable()[1], Rec(1, RecordType::kCoordEnd, 1));
+  EXPECT_EQ(log.durable()[1], Rec(2, RecordType::kCoordEnd, 1));
   EXPECT_EQ(log.durable_lsn(1), 1u);
-  EXPECT_EQ(log.durable_lsn(2), 1u);
+  EXPECT_EQ(log.durable_lsn(2), 2u);
 }
 
 TEST(SharedDecisionLogTest, FenceDropsDeposedWritersBatchInFlight) {
@@ -419,23 +421,24 @@ TEST(SharedDecisionLogTest, FenceDropsDeposedWritersBatchInFlight) {
   EXPECT_TRUE(log.durable().empty());
 }
 
-TEST(SharedDecisionLogTest, EachWriterHearsOfItsOwnLsnsAndCrashWriterDropsOnlyItsOwn) {
+TEST(SharedDecisionLogTest, CrashWriterDropsItsUnsyncedRecordsAndTheNextWriterContinues) {
   Rng rng(8);
   SharedDecisionLog log(2);
   log.FenceAndRead(2);
-  // Writer 3 appends before fencing (accepted: at or above the fence); both share one batch.
   ASSERT_TRUE(log.Append(2, Rec(1)));
-  ASSERT_TRUE(log.Append(3, Rec(1)));
   ASSERT_TRUE(log.Append(2, Rec(2)));
   Ticks at = 0;
-  EXPECT_EQ(TickUntilNews(log, rng, 0, &at), (std::vector<WriterDurable>{{2, 2}, {3, 1}}));
+  EXPECT_EQ(TickUntilNews(log, rng, 0, &at), (std::vector<WriterDurable>{{2, 2}}));
 
   ASSERT_TRUE(log.Append(2, Rec(3)));
-  ASSERT_TRUE(log.Append(3, Rec(2)));
-  log.CrashWriter(3);
+  log.CrashWriter(2);
   EXPECT_EQ(log.records_lost_in_crash(), 1u);
-  EXPECT_EQ(TickUntilNews(log, rng, at + 1, &at), (std::vector<WriterDurable>{{2, 3}}));
-  EXPECT_EQ(log.durable_lsn(3), 1u);
+  EXPECT_EQ(log.not_durable(), 0u);
+  ASSERT_EQ(log.FenceAndRead(3).size(), 2u);
+  ASSERT_TRUE(log.Append(3, Rec(3, RecordType::kCoordEnd, 1)));
+  EXPECT_EQ(TickUntilNews(log, rng, at + 1, &at), (std::vector<WriterDurable>{{3, 3}}));
+  EXPECT_EQ(log.durable_lsn(2), 2u);
+  EXPECT_EQ(log.durable()[2], Rec(3, RecordType::kCoordEnd, 1));
 }
 
 // --------------------------------------------------------------------------------------------

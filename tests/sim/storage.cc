@@ -14,8 +14,7 @@ SimLog::SimLog(int64_t max_sync_ticks) : max_sync_ticks_(max_sync_ticks) {
 }
 
 void SimLog::Append(const Record& r) {
-  TXC_CHECK_MSG(r.lsn > last_appended_lsn_, "SimLog: lsn not increasing (NewIncarnation?)");
-  last_appended_lsn_ = r.lsn;
+  TXC_CHECK_MSG(r.lsn == next_position(), "SimLog: a record's lsn must be its log position");
   pending_.push_back(r);
 }
 
@@ -23,13 +22,13 @@ std::optional<Lsn> SimLog::Tick(Ticks now, Rng& rng) {
   std::optional<Lsn> newly_durable;
   if (!syncing_.empty() && now >= sync_done_at_) {
     for (Record& r : syncing_) {
-      durable_lsn_ = r.lsn;  // batches are in append order, so lsns increase
+      TXC_CHECK(r.lsn == durable_.size() + 1);
       durable_.push_back(std::move(r));
     }
     records_durable_ += syncing_.size();
     ++syncs_;
     syncing_.clear();
-    newly_durable = durable_lsn_;
+    newly_durable = durable_.size();
   }
   if (syncing_.empty() && !pending_.empty()) {
     syncing_.swap(pending_);
@@ -47,8 +46,6 @@ std::vector<Record> SimLog::Crash() {
 
 void SimLog::NewIncarnation() {
   TXC_CHECK_MSG(pending_.empty() && syncing_.empty(), "SimLog: NewIncarnation with unsynced data");
-  last_appended_lsn_ = 0;
-  durable_lsn_ = 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -63,9 +60,10 @@ bool SharedDecisionLog::Append(Epoch writer, const Record& r) {
     ++appends_rejected_;
     return false;
   }
-  Lsn& last = last_appended_[writer];
-  TXC_CHECK_MSG(r.lsn > last, "SharedDecisionLog: lsn not increasing for this writer");
-  last = r.lsn;
+  // One writer at a time appends (every older one is fenced or crashed), so its lsns are the
+  // log's positions.
+  TXC_CHECK_MSG(r.lsn == durable_.size() + syncing_.size() + pending_.size() + 1,
+                "SharedDecisionLog: a record's lsn must be its log position");
   pending_.push_back({writer, r});
   return true;
 }

@@ -30,8 +30,8 @@ class SimLog {
   // REQUIRES: max_sync_ticks >= 1.
   explicit SimLog(int64_t max_sync_ticks = 3);
 
-  // Stores r as pending (not durable). r.lsn is the core's lsn and is kept as is.
-  // REQUIRES: r.lsn is greater than every lsn appended in this incarnation.
+  // Stores r as pending (not durable). REQUIRES: r.lsn == next_position() (a record's lsn is
+  // its position in the log, in every incarnation).
   void Append(const Record& r);
 
   // Advances the disk to time now: completes a sync whose latency has elapsed, then starts a sync
@@ -44,15 +44,17 @@ class SimLog {
   // to rebuild the node's core from. Call NewIncarnation() before the new core appends.
   std::vector<Record> Crash();
 
-  // Starts a new core incarnation, whose lsns restart at 1: forgets the current incarnation's
-  // lsns. Durable records of earlier incarnations stay in durable().
+  // Starts a new core incarnation, which continues the log after its durable records (the
+  // positions of records lost in the crash are taken again).
   // REQUIRES: nothing pending and no sync in flight (Crash() ensures this).
   void NewIncarnation();
 
   // Every durable record of every incarnation, in append order.
   const std::vector<Record>& durable() const { return durable_; }
-  // Highest lsn of the current incarnation that is durable (0 if none).
-  Lsn durable_lsn() const { return durable_lsn_; }
+  // The position of the last durable record (0 if none).
+  Lsn durable_lsn() const { return durable_.size(); }
+  // The position the next appended record takes.
+  Lsn next_position() const { return durable_.size() + syncing_.size() + pending_.size() + 1; }
   // Records appended but not yet durable (pending or in the sync in flight).
   size_t not_durable() const { return pending_.size() + syncing_.size(); }
   bool sync_in_flight() const { return !syncing_.empty(); }
@@ -68,8 +70,6 @@ class SimLog {
   std::vector<Record> syncing_;  // the batch of the sync in flight (empty: none)
   Ticks sync_done_at_ = 0;
   std::vector<Record> durable_;
-  Lsn last_appended_lsn_ = 0;  // of the current incarnation
-  Lsn durable_lsn_ = 0;        // of the current incarnation
 
   uint64_t syncs_ = 0;
   uint64_t records_durable_ = 0;
@@ -90,11 +90,10 @@ class SharedDecisionLog {
 
   // Appends r on behalf of the coordinator incarnation with epoch `writer`. Returns false and
   // stores nothing (counted in appends_rejected()) if writer < fence(): a deposed coordinator can
-  // change nothing. Otherwise r is pending like in SimLog. Each writer has its own lsn sequence
-  // (a new core instance starts at 1). A writer is expected to have raised the fence to its own
-  // epoch with FenceAndRead before appending; a writer above the fence is accepted as is.
-  // REQUIRES: r.lsn is greater than every lsn this writer appended before; so every coordinator
-  // incarnation needs an epoch of its own (as DESIGN.md section 4 already demands).
+  // change nothing. Otherwise r is pending like in SimLog. A writer is expected to have raised the
+  // fence to its own epoch with FenceAndRead before appending (a writer above the fence is
+  // accepted as is), so one writer appends at a time. REQUIRES: r.lsn is the record's position in
+  // the log (the writer was restored with the durable log's end).
   bool Append(Epoch writer, const Record& r);
 
   // Advances the disk as SimLog::Tick does. Returns, for each writer with records that became
@@ -141,7 +140,6 @@ class SharedDecisionLog {
   std::vector<Entry> syncing_;
   Ticks sync_done_at_ = 0;
   std::vector<Record> durable_;
-  std::map<Epoch, Lsn> last_appended_;  // per writer
   std::map<Epoch, Lsn> durable_lsn_;    // per writer
 
   uint64_t syncs_ = 0;

@@ -1015,7 +1015,8 @@ TEST_F(CoordinatorStepTest, RestoreOfCommitWithoutEndResendsCommit) {
               .protocol = Protocol::kTwoPc, .participants = {1, 3}},
              {.lsn = 2, .type = RecordType::kCoordCommit, .txn = TxnId{4, 10}, .epoch = 4,
               .protocol = Protocol::kTwoPc, .participants = {2}},
-             {.lsn = 3, .type = RecordType::kCoordEnd, .txn = TxnId{4, 10}, .epoch = 4}});
+             {.lsn = 3, .type = RecordType::kCoordEnd, .txn = TxnId{4, 10}, .epoch = 4}},
+            /*log_end=*/3);
   Ready rd = c.TakeReady();
   EXPECT_TRUE(rd.records.empty()) << "the decision is already durable";
   EXPECT_TRUE(rd.deferred_messages.empty());
@@ -1041,14 +1042,40 @@ TEST_F(CoordinatorStepTest, RestoreOfCommitWithoutEndResendsCommit) {
   ASSERT_EQ(rd.records.size(), 1u);
   EXPECT_EQ(rd.records[0].type, RecordType::kCoordEnd);
   EXPECT_EQ(rd.records[0].txn, old);
+  EXPECT_EQ(rd.records[0].lsn, 4u) << "one numbering: the record continues the restored log";
   EXPECT_EQ(c.live_transactions(), 0u);
+}
+
+TEST_F(CoordinatorStepTest, RestoreContinuesTheLogPastATruncatedEnd) {
+  // Everything before position 41 was truncated away: no record, but the log goes on at 41.
+  CoordinatorCore& c = Make({.epoch = 5});
+  c.Restore({}, /*log_end=*/40);
+  const TxnId t = c.Begin(Protocol::kTwoPc);
+  uint64_t req = 1;
+  c.Commit(req, t, {1, 2});
+  c.TakeReady();
+  c.Step(VoteFrom(1, t, Vote::kYes));
+  c.Step(VoteFrom(2, t, Vote::kYes));
+  Ready rd = c.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].lsn, 41u);
+  c.OnDurable(41);
+  EXPECT_EQ(Targets(c.TakeReady().messages, MsgType::kCommit), (std::vector<ShardId>{1, 2}));
+}
+
+TEST_F(CoordinatorStepTest, DurablePositionGoingBackwardsStopsTheProcess) {
+  CoordinatorCore& c = Make({.epoch = 5});
+  c.Restore({}, /*log_end=*/10);
+  EXPECT_DEATH(c.OnDurable(9), "durable position went backwards");
+  EXPECT_DEATH(c.OnDurable(11), "past the last appended record");
 }
 
 TEST_F(CoordinatorStepTest, RestoreOfPreCommitRunsTerminationNeverCommitDirectly) {
   CoordinatorCore& c = Make({.epoch = 5});
   const TxnId old{4, 2};
   c.Restore({{.lsn = 1, .type = RecordType::kCoordPreCommit, .txn = old, .epoch = 4,
-              .protocol = Protocol::kThreePc, .participants = {1, 2, 3}}});
+              .protocol = Protocol::kThreePc, .participants = {1, 2, 3}}},
+            /*log_end=*/1);
   Ready rd = c.TakeReady();
   EXPECT_TRUE(OfType(rd.messages, MsgType::kCommit).empty());
   EXPECT_TRUE(OfType(rd.messages, MsgType::kPreCommit).empty());

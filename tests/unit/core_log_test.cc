@@ -1,5 +1,5 @@
-// Proves wal/core_log.h, the bridge between a core's lsns and the node's log positions: the lsn a
-// durable position covers (none from an earlier incarnation), COMMITTED writes reaching the store
+// Proves wal/core_log.h: a record's lsn is its log position (anything else stops the process),
+// COMMITTED writes reaching the store
 // with their record, and the truncation policy -- records of a live transaction are never
 // deleted, a finished one's are kept until `retain_finished` newer ones finished, records of an
 // earlier incarnation are kept until the core finished their transaction, and positions are
@@ -43,22 +43,29 @@ std::set<uint64_t> SeqsInLog(const Wal& wal) {
   return seqs;
 }
 
-TEST(CoreLogTest, MapsDurablePositionsToThisIncarnationsLsns) {
+TEST(CoreLogTest, CommittedWritesReachTheStoreWithTheirRecord) {
   TempDir dir;
   auto wal = Wal::Open(dir.path());
   ASSERT_TRUE(wal.ok());
   Wal& w = *wal.value();
   ASSERT_TRUE(w.Append({Rec(1, RecordType::kPrepared, 99)}).ok());  // an earlier incarnation's
   CoreLog log(&w, /*apply_writes=*/true, /*retain_finished=*/0);
-  EXPECT_EQ(log.LsnAt(1), 0u);
-  Record commit = Rec(2, RecordType::kCommitted, 2);
+  Record commit = Rec(3, RecordType::kCommitted, 2);
   commit.writes = {{"k", "v"}};
-  ASSERT_TRUE(log.Append({Rec(1, RecordType::kPrepared, 2), commit}).ok());
+  ASSERT_TRUE(log.Append({Rec(2, RecordType::kPrepared, 2), commit}).ok());
   ASSERT_TRUE(w.WaitDurable(3).ok());
-  EXPECT_EQ(log.LsnAt(1), 0u) << "position 1 is not this core's";
-  EXPECT_EQ(log.LsnAt(2), 1u);
-  EXPECT_EQ(log.LsnAt(3), 2u);
   EXPECT_EQ(w.Get("k").value(), std::optional<std::string>("v"));
+}
+
+TEST(CoreLogTest, ARecordsLsnIsItsPosition) {
+  TempDir dir;
+  auto wal = Wal::Open(dir.path());
+  ASSERT_TRUE(wal.ok());
+  Wal& w = *wal.value();
+  CoreLog log(&w, false, 0);
+  ASSERT_TRUE(log.Append({Rec(1, RecordType::kPrepared, 1)}).ok());
+  EXPECT_DEATH((void)log.Append({Rec(3, RecordType::kPrepared, 2)}), "lsn is its position");
+  EXPECT_EQ(w.next_position(), 2u);
 }
 
 TEST(CoreLogTest, TruncatesOnlyWhatNoLiveOrRetainedTransactionNeeds) {
@@ -107,7 +114,7 @@ TEST(CoreLogTest, RecordsOfAnEarlierIncarnationAreKeptUntilTheirTransactionFinis
                  log.Restored(p, r);
                  return true;
                }).ok());
-  ASSERT_TRUE(log.Append({Rec(1, RecordType::kPrepared, 8)}).ok());
+  ASSERT_TRUE(log.Append({Rec(2, RecordType::kPrepared, 8)}).ok());
   ASSERT_TRUE(w.WaitDurable(2).ok());
   bool seven_live = true;
   auto is_live = [&](TxnId t) { return t.seq == 7 ? seven_live : false; };
@@ -117,7 +124,8 @@ TEST(CoreLogTest, RecordsOfAnEarlierIncarnationAreKeptUntilTheirTransactionFinis
   ASSERT_TRUE(log.MaybeTruncate(3, 1).value());
   EXPECT_TRUE(SeqsInLog(w).empty());
   // Positions go on from where they were.
-  EXPECT_EQ(w.Append({Rec(2, RecordType::kPrepared, 9)}).value(), 3u);
+  EXPECT_EQ(w.next_position(), 3u);
+  EXPECT_TRUE(w.Append({Rec(3, RecordType::kPrepared, 9)}).ok());
 }
 
 }  // namespace

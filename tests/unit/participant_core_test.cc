@@ -331,7 +331,8 @@ TEST_F(ParticipantStepTest, OnePhaseAnswersRepeatTheirReads) {
   EXPECT_EQ(committed.type, RecordType::kCommitted);
   EXPECT_EQ(committed.reads, reads);
   ParticipantCore& restarted = Make({.shard = kShard}, /*see_epoch_1=*/false);  // p is gone
-  restarted.Restore({{.lsn = 1, .type = RecordType::kEpochSeen, .epoch = 1}, committed});
+  restarted.Restore({{.lsn = 0, .type = RecordType::kEpochSeen, .epoch = 1}, committed},
+                    committed.lsn);
   restarted.Step(Prepare(rw, {kShard}, Protocol::kTwoPc, true, {Get("a"), Put("b", "2")}));
   votes = OfType(restarted.TakeReady().messages, MsgType::kVote);
   ASSERT_EQ(votes.size(), 1u);
@@ -1051,7 +1052,7 @@ TEST_F(ParticipantStepTest, RestoreOfPreparedRetakesWriteLocksAndGoesInDoubt) {
        .writes = {{"c", "1"}}},
       {.lsn = 4, .type = RecordType::kPrepared, .txn = prepared, .epoch = 2,
        .participants = {1, 2}, .writes = {{"x", "1"}, {"y", std::nullopt}}},
-  });
+  }, /*log_end=*/4);
   EXPECT_TRUE(p.TakeReady().empty()) << "restoring appends nothing";
   EXPECT_EQ(p.max_epoch(), 2u);
   EXPECT_EQ(p.StateOf(prepared), TxnState::kPrepared);
@@ -1108,7 +1109,8 @@ TEST_F(ParticipantStepTest, PreparedRecordKeepsReadLocksAndOneShotReadsAcrossRes
   EXPECT_EQ(prepared.reads[0].key, "a");
 
   ParticipantCore& restarted = Make({.shard = kShard}, /*see_epoch_1=*/false);  // p is gone
-  restarted.Restore({{.lsn = 1, .type = RecordType::kEpochSeen, .epoch = 1}, prepared});
+  restarted.Restore({{.lsn = 0, .type = RecordType::kEpochSeen, .epoch = 1}, prepared},
+                    prepared.lsn);
   restarted.TakeReady();
   // The shared lock on "a" is back: a writer conflicts, a reader does not.
   restarted.Execute(1, TxnId{1, 41}, 1, {Put("a", "9")});
@@ -1148,7 +1150,7 @@ TEST_F(ParticipantStepTest, DecisionAckEchoesTheEpochOfTheCommitItAnswers) {
 TEST_F(ParticipantStepTest, RestoreOfAbortedVotesNoOnLatePrepare) {
   ParticipantCore& p = Make({.shard = kShard}, false);
   const TxnId aborted{1, 1};
-  p.Restore({{.lsn = 1, .type = RecordType::kAborted, .txn = aborted, .epoch = 1}});
+  p.Restore({{.lsn = 1, .type = RecordType::kAborted, .txn = aborted, .epoch = 1}}, 1);
   EXPECT_EQ(p.StateOf(aborted), TxnState::kAborted);
   EXPECT_EQ(p.locks_held(), 0u);
   p.Step(Prepare(aborted, {1, 2}, Protocol::kThreePc, false, {Put("a", "1")}));

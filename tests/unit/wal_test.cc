@@ -51,6 +51,18 @@ std::vector<std::pair<uint64_t, Record>> ScanAll(const Wal& wal, uint64_t from =
   return out;
 }
 
+// Appends records at the log's end (their lsns set to their positions) and returns the last
+// position. Appenders on several threads take one lock, as a node's single io thread would be.
+Result<uint64_t> AppendNext(Wal& wal, std::vector<Record> records,
+                            const std::vector<Write>& data = {}, bool lazy = false) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  const uint64_t first = wal.next_position();
+  for (size_t i = 0; i < records.size(); ++i) records[i].lsn = first + i;
+  if (Status s = wal.Append(records, data, lazy); !s.ok()) return s;
+  return first + records.size() - 1;
+}
+
 TEST(RecordCodecTest, EveryTypeRoundTrips) {
   for (RecordType t : {RecordType::kCoordPreCommit, RecordType::kCoordCommit,
                        RecordType::kCoordEnd, RecordType::kPrepared, RecordType::kPreCommitted,
@@ -103,7 +115,9 @@ TEST(WalTest, AppendsAreScannedBackInOrderAfterReopen) {
       a.txn.seq = static_cast<uint64_t>(2 * i);
       Record b = a;
       b.type = RecordType::kCommitted;
-      Result<uint64_t> last = wal.value()->Append({a, b});
+      a.lsn = static_cast<uint64_t>(2 * i + 1);
+      b.lsn = a.lsn + 1;
+      Result<uint64_t> last = AppendNext(*wal.value(), {a, b});
       ASSERT_TRUE(last.ok());
       EXPECT_EQ(last.value(), static_cast<uint64_t>(2 * i + 2)) << "one position per record";
       written.push_back(a);
@@ -120,7 +134,20 @@ TEST(WalTest, AppendsAreScannedBackInOrderAfterReopen) {
     EXPECT_EQ(scanned[i].second, written[i]);
   }
   EXPECT_EQ(ScanAll(*wal.value(), 7).size(), 4u) << "a scan starts at its position";
-  EXPECT_EQ(wal.value()->Append({FullRecord()}).value(), 11u) << "positions continue";
+  EXPECT_EQ(AppendNext(*wal.value(), {FullRecord()}).value(), 11u) << "positions continue";
+}
+
+TEST(WalTest, ARecordThatDoesNotContinueTheLogStopsTheProcess) {
+  TempDir dir;
+  auto wal = Wal::Open(dir.path());
+  ASSERT_TRUE(wal.ok());
+  ASSERT_TRUE(AppendNext(*wal.value(), {FullRecord()}).ok());
+  Record gap = FullRecord();
+  gap.lsn = 3;  // position 2 is next
+  EXPECT_DEATH((void)wal.value()->Append({gap}), "continue the log");
+  Record again = FullRecord();
+  again.lsn = 1;
+  EXPECT_DEATH((void)wal.value()->Append({again}), "continue the log");
 }
 
 TEST(WalTest, DataWritesAreReadableWithTheirRecordAndSurviveReopen) {
@@ -131,8 +158,8 @@ TEST(WalTest, DataWritesAreReadableWithTheirRecordAndSurviveReopen) {
     Record commit = FullRecord();
     commit.type = RecordType::kCommitted;
     Wal& w = *wal.value();
-    ASSERT_TRUE(w.Append({commit}, {{"acct/1", "90"}, {"acct/2", std::nullopt}}).ok());
-    const uint64_t second = w.Append({commit}, {{"acct/2", "110"}}).value();
+    ASSERT_TRUE(AppendNext(w, {commit}, {{"acct/1", "90"}, {"acct/2", std::nullopt}}).ok());
+    const uint64_t second = AppendNext(w, {commit}, {{"acct/2", "110"}}).value();
     ASSERT_TRUE(w.WaitDurable(second).ok());
     EXPECT_EQ(w.Get("acct/1").value(), std::optional<std::string>("90"));
     EXPECT_EQ(w.Get("acct/2").value(), std::optional<std::string>("110"));
@@ -168,7 +195,7 @@ TEST(WalTest, TruncationDropsOldRecordsAndNeverReusesPositions) {
     ASSERT_TRUE(wal.ok());
     Wal& w = *wal.value();
     uint64_t last = 0;
-    for (int i = 0; i < 6; ++i) last = w.Append({FullRecord()}).value();
+    for (int i = 0; i < 6; ++i) last = AppendNext(w, {FullRecord()}).value();
     ASSERT_TRUE(w.WaitDurable(last).ok());
     ASSERT_TRUE(w.TruncateBefore(5).ok());
     const auto left = ScanAll(w);
@@ -179,7 +206,7 @@ TEST(WalTest, TruncationDropsOldRecordsAndNeverReusesPositions) {
   }
   auto wal = Wal::Open(dir.path());
   ASSERT_TRUE(wal.ok());
-  EXPECT_EQ(wal.value()->Append({FullRecord()}).value(), 7u) << "not 1: positions are never reused";
+  EXPECT_EQ(AppendNext(*wal.value(), {FullRecord()}).value(), 7u) << "not 1: positions are never reused";
 }
 
 TEST(WalTest, ConcurrentAppendersAllBecomeDurableInOrder) {
@@ -204,7 +231,7 @@ TEST(WalTest, ConcurrentAppendersAllBecomeDurableInOrder) {
       for (int i = 0; i < kPerThread; ++i) {
         Record r = FullRecord();
         r.txn = {1, static_cast<uint64_t>(t * 1000 + i)};
-        const uint64_t p = w.Append({r}).value();
+        const uint64_t p = AppendNext(w, {r}).value();
         ASSERT_TRUE(w.WaitDurable(p).ok());
         {
           std::lock_guard<std::mutex> lock(mu);
@@ -240,15 +267,15 @@ TEST(WalTest, LazyAppendsRideTheNextSyncOrGetTheirOwnSoon) {
     reported.push_back(p);
   });
   // Alone, a lazy append is written without an fsync, then synced by the syncer on its own.
-  const uint64_t lazy = w.Append({FullRecord()}, {}, /*lazy=*/true).value();
+  const uint64_t lazy = AppendNext(w, {FullRecord()}, {}, /*lazy=*/true).value();
   ASSERT_TRUE(w.WaitDurable(lazy).ok());
   WalStats stats = w.stats();
   EXPECT_EQ(stats.lazy_writes, 1u);
   EXPECT_EQ(stats.syncs, 1u);
   // Lazy then urgent, queued together or not: every position up to the urgent one is durable
   // after the urgent one's sync, and never reported before a sync (syncs + lazy writes = rounds).
-  const uint64_t lazy2 = w.Append({FullRecord()}, {}, true).value();
-  const uint64_t urgent = w.Append({FullRecord()}).value();
+  const uint64_t lazy2 = AppendNext(w, {FullRecord()}, {}, true).value();
+  const uint64_t urgent = AppendNext(w, {FullRecord()}).value();
   ASSERT_TRUE(w.WaitDurable(urgent).ok());
   EXPECT_GT(urgent, lazy2);
   stats = w.stats();
@@ -268,10 +295,10 @@ TEST(WalTest, AStreamOfLazyAppendsStillBecomesDurableSoon) {
   // the delay counts from the first unsynced append, so the syncer syncs about every
   // kLazySyncDelay (about 100 times; at least 10 on the slowest machine), not only once the
   // stream pauses (which it may do by chance a few times).
-  const uint64_t first = w.Append({FullRecord()}, {}, /*lazy=*/true).value();
+  const uint64_t first = AppendNext(w, {FullRecord()}, {}, /*lazy=*/true).value();
   const auto end = std::chrono::steady_clock::now() + 100 * kLazySyncDelay;
   while (std::chrono::steady_clock::now() < end) {
-    ASSERT_TRUE(w.Append({FullRecord()}, {}, true).ok());
+    ASSERT_TRUE(AppendNext(w, {FullRecord()}, {}, true).ok());
     std::this_thread::sleep_for(kLazySyncDelay / 4);
   }
   EXPECT_GE(w.durable_position(), first);
@@ -283,7 +310,7 @@ TEST(WalTest, ManualFlushModeIsDurableToo) {
   {
     auto wal = Wal::Open(dir.path(), {.sync_mode = WalOptions::SyncMode::kManualFlush});
     ASSERT_TRUE(wal.ok()) << wal.status().ToString();
-    const uint64_t p = wal.value()->Append({FullRecord()}, {{"k", "v"}}).value();
+    const uint64_t p = AppendNext(*wal.value(), {FullRecord()}, {{"k", "v"}}).value();
     ASSERT_TRUE(wal.value()->WaitDurable(p).ok());
   }
   auto wal = Wal::Open(dir.path());
@@ -297,7 +324,7 @@ TEST(WalTest, ACorruptRecordStopsTheScanWithItsPosition) {
   {
     auto wal = Wal::Open(dir.path());
     ASSERT_TRUE(wal.ok());
-    ASSERT_TRUE(wal.value()->WaitDurable(wal.value()->Append({FullRecord(), FullRecord()}).value()).ok());
+    ASSERT_TRUE(wal.value()->WaitDurable(AppendNext(*wal.value(), {FullRecord(), FullRecord()}).value()).ok());
   }
   {
     // Overwrite record 2 with garbage through RocksDB itself.
