@@ -64,10 +64,15 @@ struct RunResult {
   double appends_per_s = 0, appends_per_sync = 0, p50_us = 0, p99_us = 0;
 };
 
-RunResult Run(const std::string& dir, txcoord::wal::WalOptions::SyncMode mode, int appenders,
+RunResult Run(const std::string& dir, txcoord::wal::DbOptions::SyncMode mode, int appenders,
               double seconds) {
   std::filesystem::remove_all(dir);
-  auto opened = txcoord::wal::Wal::Open(dir, {.sync_mode = mode});
+  auto db = txcoord::wal::Db::Open(dir, {.sync_mode = mode});
+  if (!db.ok()) {
+    std::fprintf(stderr, "wal_bench: %s\n", db.status().ToString().c_str());
+    std::exit(1);
+  }
+  auto opened = txcoord::wal::Wal::Open(db.value());
   if (!opened.ok()) {
     std::fprintf(stderr, "wal_bench: %s\n", opened.status().ToString().c_str());
     std::exit(1);
@@ -159,8 +164,8 @@ int main(int argc, char** argv) {
               "appends/fsync", "p50 us", "p99 us", "p50 / floor");
   for (const std::string m : {"sync", "flush"}) {
     if (mode != "both" && mode != m) continue;
-    const auto sync_mode = m == "sync" ? txcoord::wal::WalOptions::SyncMode::kSyncWrite
-                                       : txcoord::wal::WalOptions::SyncMode::kManualFlush;
+    const auto sync_mode = m == "sync" ? txcoord::wal::DbOptions::SyncMode::kSyncWrite
+                                       : txcoord::wal::DbOptions::SyncMode::kManualFlush;
     for (int n : appenders) {
       const RunResult r = Run(dir + "/wal", sync_mode, n, seconds);
       std::printf("%-6s %9d %12.0f %16.1f %9.0f %9.0f %14.2f\n", m.c_str(), n, r.appends_per_s,

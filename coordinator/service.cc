@@ -38,16 +38,16 @@ Result<std::shared_ptr<CoordinatorService>> CoordinatorService::Start(
 }
 
 Status CoordinatorService::Init() {
-  Result<std::vector<Record>> log = OpenLog(/*apply_writes=*/false);
+  Result<std::vector<Record>> log = OpenLog();
   if (!log.ok()) return log.status();
   // A new epoch, durable before anything is served: transaction ids carry it, and shards fence
   // every earlier incarnation with it.
-  Result<std::optional<std::string>> stored = wal_->GetMeta(kEpochKey);
+  Result<std::optional<std::string>> stored = db_->GetMeta(kEpochKey);
   if (!stored.ok()) return stored.status();
   Epoch epoch = 1;
   if (stored.value()) epoch = std::stoull(*stored.value()) + 1;
   for (const Record& r : log.value()) epoch = std::max(epoch, r.epoch + 1);
-  if (Status s = wal_->PutMeta(kEpochKey, std::to_string(epoch)); !s.ok()) return s;
+  if (Status s = db_->PutMeta(kEpochKey, std::to_string(epoch)); !s.ok()) return s;
 
   CoordinatorOptions options;
   options.epoch = epoch;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <iostream>
 
@@ -26,21 +27,25 @@ NodeDriver::NodeDriver(boost::asio::io_context& io, cluster::NodeConfig config)
 
 NodeDriver::~NodeDriver() = default;
 
-Result<std::vector<Record>> NodeDriver::OpenLog(bool apply_writes) {
-  wal::WalOptions options;
-  options.sync_mode = config_.wal_sync == "manual_flush" ? wal::WalOptions::SyncMode::kManualFlush
-                                                         : wal::WalOptions::SyncMode::kSyncWrite;
-  Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(config_.data_dir, options);
+Result<std::vector<Record>> NodeDriver::OpenLog() {
+  wal::DbOptions options;
+  options.sync_mode = config_.wal_sync == "manual_flush" ? wal::DbOptions::SyncMode::kManualFlush
+                                                         : wal::DbOptions::SyncMode::kSyncWrite;
+  Result<std::shared_ptr<wal::Db>> db = wal::Db::Open(config_.data_dir, options);
+  if (!db.ok()) return db.status();
+  db_ = std::move(db.value());
+  Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(db_);
   if (!opened.ok()) return opened.status();
   wal_ = std::move(opened.value());
-  log_ = std::make_unique<wal::CoreLog>(wal_.get(), apply_writes, config_.retain_finished);
+  retention_ = std::make_unique<wal::LogRetention>(config_.retain_finished);
   std::vector<Record> records;
-  Status s = wal_->Scan(0, [&](uint64_t position, const Record& r) {
-    log_->Restored(position, r);
+  Status s = wal_->Scan(0, [&](uint64_t, const Record& r) {
+    retention_->Track(r);
     records.push_back(r);
     return true;
   });
   if (!s.ok()) return s;
+  truncated_before_ = records.empty() ? wal_->next_position() : records.front().lsn;
   durable_lsn_ = log_end();
   std::weak_ptr<NodeDriver> weak = weak_from_this();
   wal_->SetOnDurable([weak, &io = io_](uint64_t position) {
@@ -83,19 +88,22 @@ void NodeDriver::OnTick() {
   if (next_tick_ < now - std::chrono::milliseconds(config_.tick_ms)) next_tick_ = now;
   if (!dying_) {
     TickCore();
-    if (++ticks_ % kTruncateEveryTicks == 0) {
-      const uint64_t floor =
-          log_->Floor([this](TxnId t) { return IsLive(t); }, wal_->durable_position());
-      if (floor > log_->truncated_before() + kTruncateMinRecords) {
-        if (Status s = BeforeTruncate(); !s.ok()) {
-          std::cerr << "txcoord: not truncating the log: " << s.ToString() << "\n";
-        } else if (Result<bool> t = log_->MaybeTruncate(floor, kTruncateMinRecords); !t.ok()) {
-          std::cerr << "txcoord: truncating the log failed: " << t.status().ToString() << "\n";
-        }
-      }
-    }
+    if (++ticks_ % kTruncateEveryTicks == 0) MaybeTruncate();
   }
   ScheduleTick();
+}
+
+void NodeDriver::MaybeTruncate() {
+  const uint64_t floor =
+      retention_->Floor([this](TxnId t) { return IsLive(t); }, wal_->durable_position());
+  if (floor < truncated_before_ + kTruncateMinRecords) return;
+  if (Status s = BeforeTruncate(); !s.ok()) {
+    std::cerr << "txcoord: not truncating the log: " << s.ToString() << "\n";
+  } else if (s = wal_->TruncateBefore(floor); !s.ok()) {
+    std::cerr << "txcoord: truncating the log failed: " << s.ToString() << "\n";
+  } else {
+    truncated_before_ = floor;
+  }
 }
 
 void NodeDriver::OnDurablePosition(uint64_t position) {
@@ -109,11 +117,14 @@ void NodeDriver::OnDurablePosition(uint64_t position) {
 
 void NodeDriver::AppendRecords(const std::vector<Record>& records) {
   if (records.empty() || dying_) return;
-  if (Status s = log_->Append(records); !s.ok()) {
+  const bool lazy =
+      std::all_of(records.begin(), records.end(), [](const Record& r) { return r.lazy; });
+  if (Status s = wal_->Append(records, WritesWith(records), lazy); !s.ok()) {
     std::cerr << "txcoord: the log failed, stopping so that nothing undurable is acknowledged: "
               << s.ToString() << "\n";
     ::_exit(2);
   }
+  for (const Record& r : records) retention_->Track(r);
 }
 
 void NodeDriver::CrashSoon(const char* point) {
@@ -133,6 +144,7 @@ void NodeDriver::Stop() {
     // last sync, at close, is not in it.
     const wal::WalStats stats = wal_->stats();
     wal_.reset();  // syncs what was appended, joins the syncer
+    db_.reset();
     std::cerr << "txcoord: wal stats: appends=" << stats.appends << " records=" << stats.records
               << " syncs=" << stats.syncs << "\n";
   }

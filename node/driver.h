@@ -1,7 +1,7 @@
 // NodeDriver: the production driver's plumbing shared by the coordinator and shard services
 // (DESIGN.md section 3: the same pure core runs under the simulator and under this driver).
 //
-// It owns the node's log (a Wal and the CoreLog mapping core lsns to positions), its outgoing
+// It owns the node's database and log (a Db, its Wal and the log's retention), its outgoing
 // protocol traffic (PeerSender), its RPC server and a tick timer, and it feeds a core from them:
 //   - Tick() every config.tick_ms on a steady timer;
 //   - OnDurable(lsn) when the Wal's syncer reports a durable position (posted to the io thread);
@@ -31,7 +31,8 @@
 #include "common/status.h"
 #include "rpc/peer_sender.h"
 #include "rpc/server.h"
-#include "wal/core_log.h"
+#include "wal/db.h"
+#include "wal/retention.h"
 #include "wal/wal.h"
 
 namespace txcoord::node {
@@ -50,9 +51,9 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
  protected:
   NodeDriver(boost::asio::io_context& io, cluster::NodeConfig config);
 
-  // Opens the Wal in config.data_dir and returns every record in it (for the core's Restore),
-  // tracking them for truncation. apply_writes: a shard (COMMITTED writes go to the store).
-  Result<std::vector<Record>> OpenLog(bool apply_writes);
+  // Opens the database and its log in config.data_dir and returns every record in it (for the
+  // core's Restore), tracking them for truncation.
+  Result<std::vector<Record>> OpenLog();
   // The position of the log's last record: what the core is restored with (its records continue
   // the log from the next position).
   Lsn log_end() const { return wal_->next_position() - 1; }
@@ -75,6 +76,8 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
   // Called before records are deleted: keep elsewhere what the deleted records said that is not
   // about a transaction (a shard's newest seen epoch).
   virtual Status BeforeTruncate() { return Status::Ok(); }
+  // Writes of other column families to make durable with these records (a shard's store).
+  virtual std::vector<wal::DbWrite> WritesWith(const std::vector<Record>&) { return {}; }
 
   static Ticks MsToTicks(uint32_t ms, uint32_t tick_ms) {
     return std::max<Ticks>(1, static_cast<Ticks>((ms + tick_ms - 1) / tick_ms));
@@ -82,18 +85,22 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
 
   boost::asio::io_context& io_;
   cluster::NodeConfig config_;
+  std::shared_ptr<wal::Db> db_;
   std::unique_ptr<wal::Wal> wal_;
-  std::unique_ptr<wal::CoreLog> log_;
   rpc::PeerSender peers_;
 
  private:
   void ScheduleTick();
   void OnTick();
   void OnDurablePosition(uint64_t position);
+  // Deletes the records no transaction needs any more, when that frees enough of them.
+  void MaybeTruncate();
 
   std::unique_ptr<rpc::Server> server_;
   boost::asio::steady_timer ticker_;
   std::unique_ptr<boost::asio::steady_timer> crash_timer_;
+  std::unique_ptr<wal::LogRetention> retention_;
+  uint64_t truncated_before_ = 0;  // the first position the log may still hold
   std::chrono::steady_clock::time_point next_tick_;
   uint64_t ticks_ = 0;
   Lsn durable_lsn_ = 0;

@@ -33,11 +33,11 @@ Result<std::shared_ptr<ShardService>> ShardService::Start(boost::asio::io_contex
 }
 
 Status ShardService::Init() {
-  Result<std::vector<Record>> log = OpenLog(/*apply_writes=*/true);
+  Result<std::vector<Record>> log = OpenLog();
   if (!log.ok()) return log.status();
   std::vector<Record> records;
   // What truncated EPOCH-SEEN records said, first: fencing survives truncation.
-  Result<std::optional<std::string>> epoch = wal_->GetMeta(kMaxEpochKey);
+  Result<std::optional<std::string>> epoch = db_->GetMeta(kMaxEpochKey);
   if (!epoch.ok()) return epoch.status();
   if (epoch.value()) {
     records.push_back({.type = RecordType::kEpochSeen, .epoch = std::stoull(*epoch.value())});
@@ -50,7 +50,8 @@ Status ShardService::Init() {
   options.in_doubt_first_ticks = MsToTicks(300, config_.tick_ms);
   options.in_doubt_max_ticks = MsToTicks(2400, config_.tick_ms);
   options.retain_finished = config_.retain_finished;
-  core_ = std::make_unique<ParticipantCore>(options, this, &rng_);
+  store_ = std::make_unique<ShardStore>(db_);
+  core_ = std::make_unique<ParticipantCore>(options, store_.get(), &rng_);
   core_->Restore(records, log_end());
   const std::vector<InDoubtTxn> in_doubt = core_->InDoubt();
   std::cerr << "txcoord shard " << config_.shard << ": " << log.value().size()
@@ -67,14 +68,8 @@ Status ShardService::Init() {
   return StartServing(rpc::MakeThriftHandler(processor));
 }
 
-std::optional<std::string> ShardService::Get(const std::string& key) const {
-  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-  Result<std::optional<std::string>> value = wal_->Get(key);
-  // A store that cannot be read cannot run transactions correctly: stop, restart recovers.
-  TXC_CHECK_MSG(value.ok(), "the shard store cannot be read");
-  if (cache_.size() >= kCacheEntries) cache_.clear();
-  cache_.emplace(key, value.value());
-  return value.value();
+std::vector<wal::DbWrite> ShardService::WritesWith(const std::vector<Record>& records) {
+  return store_->WritesOf(records);
 }
 
 void ShardService::TickCore() {
@@ -96,7 +91,7 @@ void ShardService::CoreDurable(Lsn lsn) {
 }
 
 Status ShardService::BeforeTruncate() {
-  return wal_->PutMeta(kMaxEpochKey, std::to_string(core_->max_epoch()));
+  return db_->PutMeta(kMaxEpochKey, std::to_string(core_->max_epoch()));
 }
 
 void ShardService::Drain() {
@@ -104,11 +99,6 @@ void ShardService::Drain() {
   Ready ready = core_->TakeReady();
   for (const Record& r : ready.records) {
     if (r.type == RecordType::kPrepared) CrashPoint("shard.before_prepared_durable");
-    if (r.type != RecordType::kCommitted) continue;
-    for (const Write& w : r.writes) {
-      if (cache_.size() >= kCacheEntries) cache_.clear();
-      cache_[w.key] = w.value;
-    }
   }
   AppendRecords(ready.records);
   for (const Message& m : ready.messages) {

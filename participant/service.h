@@ -1,6 +1,6 @@
 // The shard service: the pure ParticipantCore under the production driver (node/driver.h), with
-// the shard's committed data in the same RocksDB database as its log (wal/: a COMMITTED record and
-// its writes are one atomic batch). Serves Participant.run to clients and the coordinator, and
+// the shard's committed data (store.h) in the same RocksDB database as its log (wal/: a COMMITTED
+// record and its writes are one atomic batch). Serves Participant.run to clients and the coordinator, and
 // Peer.deliver to the coordinator and the other shards.
 //
 // Start: the log is scanned and handed to ParticipantCore::Restore: PREPARED transactions get their
@@ -26,10 +26,11 @@
 #include "common/rng.h"
 #include "node/driver.h"
 #include "participant/core/participant_core.h"
+#include "participant/store.h"
 
 namespace txcoord::participant {
 
-class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf, public KvReader {
+class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf {
  public:
   static Result<std::shared_ptr<ShardService>> Start(boost::asio::io_context& io,
                                                      const cluster::NodeConfig& config);
@@ -42,9 +43,6 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf,
   void states(std::function<void(const std::vector<thrift::TxnState::type>&)> cob, Exn exn,
               const std::vector<thrift::TxnId>& txns) override;
 
-  // KvReader: the committed value of key.
-  std::optional<std::string> Get(const std::string& key) const override;
-
  private:
   ShardService(boost::asio::io_context& io, const cluster::NodeConfig& config);
   Status Init();
@@ -53,17 +51,12 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf,
   void CoreDurable(Lsn lsn) override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
   Status BeforeTruncate() override;
+  std::vector<wal::DbWrite> WritesWith(const std::vector<Record>& records) override;
 
   void Drain();
 
-  // Committed values recently read or written here, so that the core's reads (every GET and ADD)
-  // seldom search RocksDB's memtable. A COMMITTED record's writes enter it when the record is
-  // appended: its keys stay locked until the record is durable, so no read sees them early.
-  // Bounded: cleared when full.
-  static constexpr size_t kCacheEntries = size_t{1} << 20;
-  mutable std::unordered_map<std::string, std::optional<std::string>> cache_;
-
   Rng rng_;
+  std::unique_ptr<ShardStore> store_;
   std::unique_ptr<ParticipantCore> core_;
   uint64_t next_request_ = 1;
   std::map<uint64_t, std::function<void(const ClientReply&)>> waiting_;

@@ -17,7 +17,7 @@ inline constexpr uint8_t kRecordFormatVersion = 1;
 // CRC32C (Castagnoli), the checksum LevelDB and RocksDB use.
 uint32_t Crc32c(std::string_view data);
 
-// Encodes every field of r except lsn, which belongs to the core incarnation that wrote it.
+// Encodes every field of r except lsn, which is the record's position (the key it is stored under).
 std::string EncodeRecord(const Record& r);
 Result<Record> DecodeRecord(std::string_view bytes);
 

@@ -12,71 +12,22 @@
 namespace txcoord::wal {
 namespace {
 
-constexpr char kFormatKey[] = "txcoord.wal.format";
-constexpr char kFormatValue[] = "1";
 constexpr char kTruncatedKey[] = "txcoord.wal.truncated_before";
-
-Status FromRocks(const rocksdb::Status& s, const std::string& what) {
-  if (s.ok()) return Status::Ok();
-  if (s.IsCorruption()) return Status::Corruption(what + ": " + s.ToString());
-  return Status::IoError(what + ": " + s.ToString());
-}
 
 }  // namespace
 
-Result<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, WalOptions options) {
+Result<std::unique_ptr<Wal>> Wal::Open(std::shared_ptr<Db> db) {
+  TXC_CHECK(db != nullptr);
   std::unique_ptr<Wal> wal(new Wal());
-  wal->options_ = options;
-  rocksdb::DBOptions db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
-  db_options.manual_wal_flush = options.sync_mode == WalOptions::SyncMode::kManualFlush;
-  // Records are appended in position order and read back only by scans (at open): an unsorted
-  // vector memtable takes each in O(1), where the default skip list pays a cache-missing
-  // O(log n) search per record (a sixth of a shard's CPU under load). It needs one memtable
-  // writer at a time, which RocksDB's write queue gives us.
-  rocksdb::ColumnFamilyOptions log_options;
-  log_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
-  db_options.allow_concurrent_memtable_write = false;
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {"log", log_options},
-      {"data", rocksdb::ColumnFamilyOptions()},
-  };
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  Status s = FromRocks(rocksdb::DB::Open(db_options, dir, families, &handles, &wal->db_),
-                       "opening the log in " + dir);
-  if (!s.ok()) return s;
-  wal->meta_ = handles[0];
-  wal->log_ = handles[1];
-  wal->data_ = handles[2];
-
-  // The format version: written once, checked on every open.
-  std::string format;
-  rocksdb::Status rs = wal->db_->Get(rocksdb::ReadOptions(), wal->meta_, kFormatKey, &format);
-  if (rs.IsNotFound()) {
-    rocksdb::WriteOptions sync;
-    sync.sync = true;
-    s = FromRocks(wal->db_->Put(sync, wal->meta_, kFormatKey, kFormatValue), "writing format");
-    if (!s.ok()) return s;
-    if (db_options.manual_wal_flush) {
-      s = FromRocks(wal->db_->FlushWAL(true), "syncing format");
-      if (!s.ok()) return s;
-    }
-  } else if (!rs.ok()) {
-    return FromRocks(rs, "reading the log format");
-  } else if (format != kFormatValue) {
-    return Status::Corruption("log in " + dir + " has format " + format + "; this build reads " +
-                              kFormatValue + " (a migration is needed)");
-  }
-
+  wal->db_ = std::move(db);
+  rocksdb::DB* rocks = wal->db_->rocks();
   // Positions continue after the last record, or after the truncation floor.
   uint64_t next = 1;
   std::string floor;
-  if (wal->db_->Get(rocksdb::ReadOptions(), wal->meta_, kTruncatedKey, &floor).ok()) {
+  if (rocks->Get(rocksdb::ReadOptions(), wal->db_->meta(), kTruncatedKey, &floor).ok()) {
     next = DecodePositionKey(floor);
   }
-  std::unique_ptr<rocksdb::Iterator> it(wal->db_->NewIterator(rocksdb::ReadOptions(), wal->log_));
+  std::unique_ptr<rocksdb::Iterator> it(rocks->NewIterator(rocksdb::ReadOptions(), wal->db_->log()));
   it->SeekToLast();
   if (it->Valid()) next = std::max(next, DecodePositionKey(it->key().ToStringView()) + 1);
   if (!it->status().ok()) return FromRocks(it->status(), "scanning the log tail");
@@ -94,22 +45,16 @@ Wal::~Wal() {
   }
   work_cv_.notify_all();
   if (syncer_.joinable()) syncer_.join();
-  if (db_ != nullptr) {
-    for (auto* h : {meta_, log_, data_}) {
-      if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
-    }
-    db_->Close();
-    delete db_;
-  }
 }
 
-Status Wal::Append(const std::vector<Record>& records, const std::vector<Write>& data, bool lazy) {
+Status Wal::Append(const std::vector<Record>& records, const std::vector<DbWrite>& with,
+                   bool lazy) {
   TXC_CHECK(!records.empty());
   Pending p;
   p.lazy = lazy;
   p.records.reserve(records.size());
   for (const Record& r : records) p.records.push_back(EncodeRecord(r));  // outside the lock
-  p.data = data;
+  p.with = with;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!status_.ok()) return status_;
@@ -146,7 +91,7 @@ void Wal::SyncLoop() {
       if (!more || pending_.empty() || std::chrono::steady_clock::now() >= lazy_deadline_) {
         const uint64_t last = written_;
         lock.unlock();
-        Status s = FromRocks(db_->SyncWAL(), "log sync of lazy appends");
+        Status s = FromRocks(db_->rocks()->SyncWAL(), "log sync of lazy appends");
         lock.lock();
         if (!Durable(lock, s, last)) return;
         continue;
@@ -166,13 +111,13 @@ void Wal::SyncLoop() {
     for (const Pending& p : batch) {
       sync = sync || !p.lazy;
       for (size_t i = 0; i < p.records.size(); ++i) {
-        wb.Put(log_, PositionKey(p.first_position + i), p.records[i]);
+        wb.Put(db_->log(), PositionKey(p.first_position + i), p.records[i]);
       }
-      for (const Write& w : p.data) {
+      for (const DbWrite& w : p.with) {
         if (w.value) {
-          wb.Put(data_, w.key, *w.value);
+          wb.Put(w.family, w.key, *w.value);
         } else {
-          wb.Delete(data_, w.key);
+          wb.Delete(w.family, w.key);
         }
       }
       last = p.first_position + p.records.size() - 1;
@@ -180,12 +125,12 @@ void Wal::SyncLoop() {
     }
     rocksdb::WriteOptions wo;
     Status s;
-    if (options_.sync_mode == WalOptions::SyncMode::kSyncWrite) {
+    if (db_->options().sync_mode == DbOptions::SyncMode::kSyncWrite) {
       wo.sync = sync;
-      s = FromRocks(db_->Write(wo, &wb), "log group commit");
+      s = FromRocks(db_->rocks()->Write(wo, &wb), "log group commit");
     } else {
-      s = FromRocks(db_->Write(wo, &wb), "log group commit");
-      if (s.ok()) s = FromRocks(db_->FlushWAL(sync), "log group commit sync");
+      s = FromRocks(db_->rocks()->Write(wo, &wb), "log group commit");
+      if (s.ok()) s = FromRocks(db_->rocks()->FlushWAL(sync), "log group commit sync");
     }
 
     lock.lock();
@@ -231,7 +176,7 @@ uint64_t Wal::durable_position() const {
 }
 
 Status Wal::Scan(uint64_t from, const std::function<bool(uint64_t, const Record&)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
+  std::unique_ptr<rocksdb::Iterator> it(db_->rocks()->NewIterator(rocksdb::ReadOptions(), db_->log()));
   for (it->Seek(PositionKey(from)); it->Valid(); it->Next()) {
     const uint64_t position = DecodePositionKey(it->key().ToStringView());
     Result<Record> r = DecodeRecord(it->value().ToStringView());
@@ -251,40 +196,13 @@ Status Wal::TruncateBefore(uint64_t position) {
     TXC_CHECK_MSG(position <= durable_ + 1, "truncating past the durable end of the log");
   }
   rocksdb::WriteBatch wb;
-  wb.DeleteRange(log_, PositionKey(0), PositionKey(position));
-  wb.Put(meta_, kTruncatedKey, PositionKey(position));  // positions are never reused
+  wb.DeleteRange(db_->log(), PositionKey(0), PositionKey(position));
+  wb.Put(db_->meta(), kTruncatedKey, PositionKey(position));  // positions are never reused
   rocksdb::WriteOptions wo;
-  wo.sync = options_.sync_mode == WalOptions::SyncMode::kSyncWrite;
-  Status s = FromRocks(db_->Write(wo, &wb), "truncating the log");
-  if (s.ok() && !wo.sync) s = FromRocks(db_->FlushWAL(true), "syncing the truncation");
+  wo.sync = db_->options().sync_mode == DbOptions::SyncMode::kSyncWrite;
+  Status s = FromRocks(db_->rocks()->Write(wo, &wb), "truncating the log");
+  if (s.ok() && !wo.sync) s = FromRocks(db_->rocks()->FlushWAL(true), "syncing the truncation");
   return s;
-}
-
-Result<std::optional<std::string>> Wal::Get(const std::string& key) const {
-  std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), data_, key, &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  if (!s.ok()) return FromRocks(s, "reading " + key);
-  return std::optional<std::string>(std::move(value));
-}
-
-Status Wal::PutMeta(const std::string& key, const std::string& value) {
-  TXC_CHECK_MSG(key.rfind("txcoord.wal.", 0) != 0, "reserved metadata key");
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  Status s = FromRocks(db_->Put(sync, meta_, key, value), "writing metadata " + key);
-  if (s.ok() && options_.sync_mode == WalOptions::SyncMode::kManualFlush) {
-    s = FromRocks(db_->FlushWAL(true), "syncing metadata " + key);
-  }
-  return s;
-}
-
-Result<std::optional<std::string>> Wal::GetMeta(const std::string& key) const {
-  std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  if (!s.ok()) return FromRocks(s, "reading metadata " + key);
-  return std::optional<std::string>(std::move(value));
 }
 
 Status Wal::status() const {

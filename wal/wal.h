@@ -1,12 +1,12 @@
-// The write-ahead log of one node: a RocksDB database with three column families --
-//   "log":  the records, keyed by their position (8 bytes big-endian), encoded by record_codec;
-//   "data": a shard's committed key/values (empty on a coordinator);
-//   "default": metadata (format version, the truncation floor).
+// The write-ahead log of one node: the records in the "log" column family of the node's Db
+// (db.h), keyed by their position (8 bytes big-endian), encoded by record_codec, with the
+// truncation floor in the metadata.
 // Group commit: Append() only queues; one syncer thread takes everything queued, writes it as ONE
 // RocksDB WriteBatch and makes it durable with one fsync, then reports the highest durable
 // position. Appends that arrive during a sync ride the next one, so the number of fsyncs per
-// append falls as load rises. A shard's committed writes travel in the same WriteBatch as the
-// COMMITTED record that carries them: both are durable, or neither.
+// append falls as load rises. Writes of other column families handed to Append (a shard's
+// committed writes, participant/store.h) travel in the same WriteBatch as the records they go
+// with: both are durable, or neither.
 //
 // Lazy appends: records whose durability nobody waits for urgently (a participant's COMMITTED
 // after a coordinator's decision, the coordinator's END) are written without an fsync of their
@@ -30,21 +30,9 @@
 
 #include "common/protocol.h"
 #include "common/status.h"
-
-namespace rocksdb {
-class DB;
-class ColumnFamilyHandle;
-}  // namespace rocksdb
+#include "wal/db.h"
 
 namespace txcoord::wal {
-
-struct WalOptions {
-  enum class SyncMode {
-    kSyncWrite,    // WriteBatch with WriteOptions::sync
-    kManualFlush,  // manual_wal_flush: unsynced write, then FlushWAL(sync=true)
-  };
-  SyncMode sync_mode = SyncMode::kSyncWrite;
-};
 
 struct WalStats {
   uint64_t appends = 0;  // Append() calls made durable
@@ -59,21 +47,20 @@ inline constexpr std::chrono::microseconds kLazySyncDelay{2000};
 
 class Wal {
  public:
-  // Opens (creating if needed) the log in `dir`. Fails with a Status naming the problem: an
-  // unreadable directory, a database of another format version.
-  static Result<std::unique_ptr<Wal>> Open(const std::string& dir, WalOptions options = {});
-  // Makes everything appended so far durable, then closes.
+  // Opens the log in db (which must outlive it; the Wal keeps a reference).
+  static Result<std::unique_ptr<Wal>> Open(std::shared_ptr<Db> db);
+  // Makes everything appended so far durable, then stops the syncer.
   ~Wal();
   Wal(const Wal&) = delete;
   Wal& operator=(const Wal&) = delete;
 
-  // Queues records (and, for a shard, the committed writes to apply with them) for the next
-  // group commit. Thread-safe. A record's lsn is its position in the log: the caller numbers its
+  // Queues records (and writes of other column families to make durable with them: a shard's
+  // committed writes) for the next group commit. Thread-safe. A record's lsn is its position in the log: the caller numbers its
   // records, and they must continue the log exactly (records[i].lsn == next_position() + i,
   // checked). Positions increase by one per record, across restarts, and are never reused after
   // a truncation. REQUIRES: !records.empty(). Fails only once the log has failed (see
   // status()). `lazy`: see the top of this file.
-  Status Append(const std::vector<Record>& records, const std::vector<Write>& data = {},
+  Status Append(const std::vector<Record>& records, const std::vector<DbWrite>& with = {},
                 bool lazy = false);
   // The position the next appended record takes: one past the last record ever appended (or the
   // truncation floor of an emptied log).
@@ -95,14 +82,7 @@ class Wal {
   // durable or below it.
   Status TruncateBefore(uint64_t position);
 
-  // The shard store: reads the committed value of key (what durable COMMITTED records applied).
-  Result<std::optional<std::string>> Get(const std::string& key) const;
-
-  // Node metadata outside the log (a coordinator's epoch, a shard's newest seen epoch), in the
-  // "default" column family under keys the caller chooses (they must not start with "txcoord.wal.",
-  // which is the log's own). PutMeta is durable when it returns (a synced write of its own).
-  Status PutMeta(const std::string& key, const std::string& value);
-  Result<std::optional<std::string>> GetMeta(const std::string& key) const;
+  Db& db() const { return *db_; }
 
   // Sticky: once a write or sync failed, the log refuses appends (the process must restart and
   // recover; continuing could acknowledge what is not durable).
@@ -113,7 +93,7 @@ class Wal {
   struct Pending {
     uint64_t first_position;
     std::vector<std::string> records;  // encoded
-    std::vector<Write> data;
+    std::vector<DbWrite> with;
     bool lazy = false;
   };
 
@@ -123,11 +103,7 @@ class Wal {
   // the failure sticky (returns false). REQUIRES: lock holds mu_ (released around the callback).
   bool Durable(std::unique_lock<std::mutex>& lock, const Status& s, uint64_t last);
 
-  WalOptions options_;
-  rocksdb::DB* db_ = nullptr;
-  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
-  rocksdb::ColumnFamilyHandle* log_ = nullptr;
-  rocksdb::ColumnFamilyHandle* data_ = nullptr;
+  std::shared_ptr<Db> db_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;     // pending_ is not empty, or stop_

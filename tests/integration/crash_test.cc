@@ -236,7 +236,9 @@ TEST_P(CrashTest, BankSurvivesTheCrashAndRecovery) {
   }
   std::map<TxnId, std::map<ShardId, TxnState>> final_states;
   for (ShardId s = 0; s < 3; ++s) {
-    auto wal = wal::Wal::Open(cluster_.data_dir(s));
+    auto db = wal::Db::Open(cluster_.data_dir(s));
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto wal = wal::Wal::Open(db.value());
     ASSERT_TRUE(wal.ok()) << wal.status().ToString();
     std::vector<Record> records;
     ASSERT_TRUE(wal.value()

@@ -51,10 +51,26 @@ std::vector<std::pair<uint64_t, Record>> ScanAll(const Wal& wal, uint64_t from =
   return out;
 }
 
+// A Wal over a fresh Db in dir (the Wal keeps the Db alive).
+Result<std::unique_ptr<Wal>> OpenWal(const std::string& dir, DbOptions options = {}) {
+  Result<std::shared_ptr<Db>> db = Db::Open(dir, options);
+  if (!db.ok()) return db.status();
+  return Wal::Open(db.value());
+}
+
+// The value of key in the data column family, read through RocksDB itself.
+std::optional<std::string> DataValue(const Wal& wal, const std::string& key) {
+  std::string value;
+  rocksdb::Status s = wal.db().rocks()->Get(rocksdb::ReadOptions(), wal.db().data(), key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return value;
+}
+
 // Appends records at the log's end (their lsns set to their positions) and returns the last
 // position. Appenders on several threads take one lock, as a node's single io thread would be.
 Result<uint64_t> AppendNext(Wal& wal, std::vector<Record> records,
-                            const std::vector<Write>& data = {}, bool lazy = false) {
+                            const std::vector<DbWrite>& data = {}, bool lazy = false) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   const uint64_t first = wal.next_position();
@@ -108,7 +124,7 @@ TEST(WalTest, AppendsAreScannedBackInOrderAfterReopen) {
   TempDir dir;
   std::vector<Record> written;
   {
-    auto wal = Wal::Open(dir.path());
+    auto wal = OpenWal(dir.path());
     ASSERT_TRUE(wal.ok()) << wal.status().ToString();
     for (int i = 0; i < 5; ++i) {
       Record a = FullRecord();
@@ -125,7 +141,7 @@ TEST(WalTest, AppendsAreScannedBackInOrderAfterReopen) {
     }
     ASSERT_TRUE(wal.value()->WaitDurable(10).ok());
   }
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   const auto scanned = ScanAll(*wal.value());
   ASSERT_EQ(scanned.size(), written.size());
@@ -139,7 +155,7 @@ TEST(WalTest, AppendsAreScannedBackInOrderAfterReopen) {
 
 TEST(WalTest, ARecordThatDoesNotContinueTheLogStopsTheProcess) {
   TempDir dir;
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   ASSERT_TRUE(AppendNext(*wal.value(), {FullRecord()}).ok());
   Record gap = FullRecord();
@@ -153,37 +169,38 @@ TEST(WalTest, ARecordThatDoesNotContinueTheLogStopsTheProcess) {
 TEST(WalTest, DataWritesAreReadableWithTheirRecordAndSurviveReopen) {
   TempDir dir;
   {
-    auto wal = Wal::Open(dir.path());
+    auto wal = OpenWal(dir.path());
     ASSERT_TRUE(wal.ok());
     Record commit = FullRecord();
     commit.type = RecordType::kCommitted;
     Wal& w = *wal.value();
-    ASSERT_TRUE(AppendNext(w, {commit}, {{"acct/1", "90"}, {"acct/2", std::nullopt}}).ok());
-    const uint64_t second = AppendNext(w, {commit}, {{"acct/2", "110"}}).value();
+    auto* data = w.db().data();
+    ASSERT_TRUE(AppendNext(w, {commit}, {{data, "acct/1", "90"}, {data, "acct/2", std::nullopt}}).ok());
+    const uint64_t second = AppendNext(w, {commit}, {{data, "acct/2", "110"}}).value();
     ASSERT_TRUE(w.WaitDurable(second).ok());
-    EXPECT_EQ(w.Get("acct/1").value(), std::optional<std::string>("90"));
-    EXPECT_EQ(w.Get("acct/2").value(), std::optional<std::string>("110"));
-    EXPECT_EQ(w.Get("acct/3").value(), std::nullopt);
+    EXPECT_EQ(DataValue(w, "acct/1"), std::optional<std::string>("90"));
+    EXPECT_EQ(DataValue(w, "acct/2"), std::optional<std::string>("110"));
+    EXPECT_EQ(DataValue(w, "acct/3"), std::nullopt);
   }
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
-  EXPECT_EQ(wal.value()->Get("acct/2").value(), std::optional<std::string>("110"));
+  EXPECT_EQ(DataValue(*wal.value(), "acct/2"), std::optional<std::string>("110"));
 }
 
 TEST(WalTest, MetadataSurvivesReopenInBothSyncModes) {
-  for (WalOptions::SyncMode mode :
-       {WalOptions::SyncMode::kSyncWrite, WalOptions::SyncMode::kManualFlush}) {
+  for (DbOptions::SyncMode mode :
+       {DbOptions::SyncMode::kSyncWrite, DbOptions::SyncMode::kManualFlush}) {
     TempDir dir;
     {
-      auto wal = Wal::Open(dir.path(), {.sync_mode = mode});
+      auto wal = OpenWal(dir.path(), {.sync_mode = mode});
       ASSERT_TRUE(wal.ok());
-      EXPECT_EQ(wal.value()->GetMeta("epoch").value(), std::nullopt);
-      ASSERT_TRUE(wal.value()->PutMeta("epoch", "1").ok());
-      ASSERT_TRUE(wal.value()->PutMeta("epoch", "2").ok());
+      EXPECT_EQ(wal.value()->db().GetMeta("epoch").value(), std::nullopt);
+      ASSERT_TRUE(wal.value()->db().PutMeta("epoch", "1").ok());
+      ASSERT_TRUE(wal.value()->db().PutMeta("epoch", "2").ok());
     }
-    auto wal = Wal::Open(dir.path(), {.sync_mode = mode});
+    auto wal = OpenWal(dir.path(), {.sync_mode = mode});
     ASSERT_TRUE(wal.ok());
-    EXPECT_EQ(wal.value()->GetMeta("epoch").value(), std::optional<std::string>("2"));
+    EXPECT_EQ(wal.value()->db().GetMeta("epoch").value(), std::optional<std::string>("2"));
     EXPECT_TRUE(ScanAll(*wal.value()).empty()) << "metadata is not a log record";
   }
 }
@@ -191,7 +208,7 @@ TEST(WalTest, MetadataSurvivesReopenInBothSyncModes) {
 TEST(WalTest, TruncationDropsOldRecordsAndNeverReusesPositions) {
   TempDir dir;
   {
-    auto wal = Wal::Open(dir.path());
+    auto wal = OpenWal(dir.path());
     ASSERT_TRUE(wal.ok());
     Wal& w = *wal.value();
     uint64_t last = 0;
@@ -204,14 +221,14 @@ TEST(WalTest, TruncationDropsOldRecordsAndNeverReusesPositions) {
     ASSERT_TRUE(w.TruncateBefore(7).ok()) << "everything, up to the durable end";
     EXPECT_TRUE(ScanAll(w).empty());
   }
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   EXPECT_EQ(AppendNext(*wal.value(), {FullRecord()}).value(), 7u) << "not 1: positions are never reused";
 }
 
 TEST(WalTest, ConcurrentAppendersAllBecomeDurableInOrder) {
   TempDir dir;
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   Wal& w = *wal.value();
   std::mutex mu;
@@ -257,7 +274,7 @@ TEST(WalTest, ConcurrentAppendersAllBecomeDurableInOrder) {
 
 TEST(WalTest, LazyAppendsRideTheNextSyncOrGetTheirOwnSoon) {
   TempDir dir;
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   Wal& w = *wal.value();
   std::mutex mu;
@@ -288,7 +305,7 @@ TEST(WalTest, LazyAppendsRideTheNextSyncOrGetTheirOwnSoon) {
 
 TEST(WalTest, AStreamOfLazyAppendsStillBecomesDurableSoon) {
   TempDir dir;
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   Wal& w = *wal.value();
   // Lazy appends closer together than kLazySyncDelay, for 100 times that long, and no urgent one:
@@ -308,21 +325,21 @@ TEST(WalTest, AStreamOfLazyAppendsStillBecomesDurableSoon) {
 TEST(WalTest, ManualFlushModeIsDurableToo) {
   TempDir dir;
   {
-    auto wal = Wal::Open(dir.path(), {.sync_mode = WalOptions::SyncMode::kManualFlush});
+    auto wal = OpenWal(dir.path(), {.sync_mode = DbOptions::SyncMode::kManualFlush});
     ASSERT_TRUE(wal.ok()) << wal.status().ToString();
-    const uint64_t p = AppendNext(*wal.value(), {FullRecord()}, {{"k", "v"}}).value();
+    const uint64_t p = AppendNext(*wal.value(), {FullRecord()}, {{wal.value()->db().data(), "k", "v"}}).value();
     ASSERT_TRUE(wal.value()->WaitDurable(p).ok());
   }
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   EXPECT_EQ(ScanAll(*wal.value()).size(), 1u);
-  EXPECT_EQ(wal.value()->Get("k").value(), std::optional<std::string>("v"));
+  EXPECT_EQ(DataValue(*wal.value(), "k"), std::optional<std::string>("v"));
 }
 
 TEST(WalTest, ACorruptRecordStopsTheScanWithItsPosition) {
   TempDir dir;
   {
-    auto wal = Wal::Open(dir.path());
+    auto wal = OpenWal(dir.path());
     ASSERT_TRUE(wal.ok());
     ASSERT_TRUE(wal.value()->WaitDurable(AppendNext(*wal.value(), {FullRecord(), FullRecord()}).value()).ok());
   }
@@ -337,7 +354,7 @@ TEST(WalTest, ACorruptRecordStopsTheScanWithItsPosition) {
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
     delete db;
   }
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   int seen = 0;
   Status s = wal.value()->Scan(0, [&](uint64_t, const Record&) { return ++seen > 0; });
@@ -357,7 +374,7 @@ TEST(WalTest, ALogOfAnotherFormatRefusesToOpen) {
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "txcoord.wal.format", "2").ok());
     delete db;
   }
-  auto wal = Wal::Open(dir.path());
+  auto wal = OpenWal(dir.path());
   ASSERT_FALSE(wal.ok());
   EXPECT_NE(wal.status().message().find("format 2"), std::string::npos) << wal.status().ToString();
 }
