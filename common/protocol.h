@@ -200,6 +200,19 @@ struct Ready {
   }
 };
 
+// What every protocol core is to the one loop that drives it (node/core_runner.h): inputs
+// Step/Tick/OnDurable and output TakeReady, like etcd raft's Node. Client requests are each
+// core's own methods; the driver drains the core after calling one.
+class ProtocolCore {
+ public:
+  virtual ~ProtocolCore() = default;
+  virtual void Step(const Message& m) = 0;
+  virtual void Tick() = 0;
+  // Every record up to lsn is durable. REQUIRES: lsn never decreases and was appended.
+  virtual void OnDurable(Lsn lsn) = 0;
+  virtual Ready TakeReady() = 0;
+};
+
 // Holds messages and replies until the log is durable far enough. Both cores use it. Items are
 // kept by the lsn they wait for (in hold order within one lsn), so a Release that frees nothing
 // costs one comparison: cores call it after every input.

@@ -66,7 +66,7 @@ Status CoordinatorService::Init() {
     std::cerr << "txcoord coordinator: recovering " << t.txn.ToString() << " (" << t.phase << ", "
               << t.participants << " participant(s))\n";
   }
-  Drain();
+  RunCore(*core_);
   auto self = std::static_pointer_cast<CoordinatorService>(shared_from_this());
   auto processor = std::make_shared<thrift::CoordinatorAsyncProcessor>(
       std::shared_ptr<thrift::CoordinatorCobSvIf>(self, self.get()));
@@ -75,9 +75,7 @@ Status CoordinatorService::Init() {
 
 // ---- driving the core ----------------------------------------------------------------------
 
-void CoordinatorService::TickCore() {
-  core_->Tick();
-  Drain();
+void CoordinatorService::AfterTick() {
   if (++ticks_ % kSweepEveryTicks == 0) {
     for (auto it = touched_.begin(); it != touched_.end();) {
       it = core_->IsActive(it->first) ? std::next(it) : touched_.erase(it);
@@ -85,53 +83,33 @@ void CoordinatorService::TickCore() {
   }
 }
 
-void CoordinatorService::CoreDurable(Lsn lsn) {
-  core_->OnDurable(lsn);
-  Drain();
-}
-
-void CoordinatorService::Drain() {
-  if (dying()) return;
-  Ready ready = core_->TakeReady();
-  AppendRecords(ready.records);
-  SendMessages(ready.messages);
-  for (const ClientReply& reply : ready.replies) {
-    auto it = waiting_.find(reply.request_id);
-    if (it == waiting_.end()) continue;  // an internal request (e.g. an abort after a failure)
-    auto done = std::move(it->second);
-    waiting_.erase(it);
-    done(reply);
-  }
-}
-
-void CoordinatorService::SendMessages(std::vector<Message>& messages) {
-  bool prepare_sent = false;
-  std::map<TxnId, int> commits;
+void CoordinatorService::BeforeSend(const std::vector<Message>& messages) {
   for (const Message& m : messages) {
     if (m.type == MsgType::kCommit || m.type == MsgType::kPreCommit) {
       // The decision's record is durable (the gate released these) and nothing has left yet.
       CrashPoint("coordinator.after_decision_durable");
     }
   }
-  for (const Message& m : messages) {
-    if (dying()) return;
-    peers_.Send(m);
-    if (m.type == MsgType::kPrepare) prepare_sent = true;
-    if (m.type == MsgType::kCommit && ++commits[m.txn] == 1) {
-      // One participant has its COMMIT, the others not yet.
-      const bool more = std::any_of(messages.begin(), messages.end(), [&](const Message& o) {
-        return o.type == MsgType::kCommit && o.txn == m.txn && o.to != m.to;
-      });
-      if (more) CrashSoon("coordinator.after_some_commits_sent");
-    }
-  }
-  if (prepare_sent) CrashSoon("coordinator.after_prepare_sent");
 }
 
-uint64_t CoordinatorService::NewRequest(std::function<void(const ClientReply&)> on_reply) {
-  const uint64_t id = next_request_++;
-  waiting_.emplace(id, std::move(on_reply));
-  return id;
+void CoordinatorService::AfterSendOne(const Message& m, const std::vector<Message>& messages) {
+  if (m.type != MsgType::kCommit) return;
+  // The first COMMIT of a transaction whose other participants' COMMITs have not left yet.
+  for (const Message& o : messages) {
+    if (&o == &m) break;
+    if (o.type == MsgType::kCommit && o.txn == m.txn) return;  // not the first
+  }
+  const bool more = std::any_of(messages.begin(), messages.end(), [&](const Message& o) {
+    return o.type == MsgType::kCommit && o.txn == m.txn && o.to != m.to;
+  });
+  if (more) CrashSoon("coordinator.after_some_commits_sent");
+}
+
+void CoordinatorService::AfterSend(const std::vector<Message>& messages) {
+  const bool prepare_sent = std::any_of(messages.begin(), messages.end(), [](const Message& m) {
+    return m.type == MsgType::kPrepare;
+  });
+  if (prepare_sent) CrashSoon("coordinator.after_prepare_sent");
 }
 
 // ---- Peer ------------------------------------------------------------------------------------
@@ -148,9 +126,8 @@ void CoordinatorService::deliver(std::function<void()> cob,
       continue;
     }
     if (!m.value().to.is_coordinator()) continue;
-    core_->Step(m.value());
+    runner().Step(m.value());
   }
-  Drain();
 }
 
 // ---- Coordinator -----------------------------------------------------------------------------
@@ -163,7 +140,7 @@ void CoordinatorService::begin_txn(std::function<void(const thrift::TxnId&)> cob
   if (core_->deposed())
     return exn(wire::InvalidRequestError("this coordinator's epoch is superseded"));
   const TxnId txn = core_->Begin(p.value());
-  Drain();
+  runner().Drain();
   cob(wire::ToWire(txn));
 }
 
@@ -294,7 +271,7 @@ void CoordinatorService::commit(std::function<void(const thrift::CommitResult&)>
         cob(wire::ToCommitResult(r));
       });
   core_->Commit(request, txn, std::move(participants));
-  Drain();
+  runner().Drain();
 }
 
 void CoordinatorService::abort(std::function<void()> cob, Exn exn, const thrift::TxnId& wtxn,
@@ -312,7 +289,7 @@ void CoordinatorService::abort(std::function<void()> cob, Exn exn, const thrift:
                              : "a commit is in flight; its outcome is not known yet: ask status"));
   });
   core_->Abort(request, txn, std::move(participants));
-  Drain();
+  runner().Drain();
 }
 
 void CoordinatorService::status(std::function<void(const thrift::TxnStatus&)> cob, Exn exn,
@@ -328,7 +305,7 @@ void CoordinatorService::status(std::function<void(const thrift::TxnStatus&)> co
     cob(s);
   });
   core_->Status(request, txn.value());
-  Drain();
+  runner().Drain();
 }
 
 void CoordinatorService::execute(std::function<void(const thrift::ExecuteResult&)> cob, Exn exn,
@@ -383,7 +360,7 @@ void CoordinatorService::execute(std::function<void(const thrift::ExecuteResult&
   };
   const uint64_t request = NewRequest(std::move(reply));
   core_->Execute(request, protocol.value(), std::move(by_shard));
-  Drain();
+  runner().Drain();
 }
 
 void CoordinatorService::shard_map(std::function<void(const thrift::ShardMap&)> cob) {

@@ -61,13 +61,12 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
   CoordinatorService(boost::asio::io_context& io, const cluster::NodeConfig& config);
   Status Init();
 
-  void TickCore() override;
-  void CoreDurable(Lsn lsn) override;
+  void AfterTick() override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
+  void BeforeSend(const std::vector<Message>& messages) override;
+  void AfterSendOne(const Message& m, const std::vector<Message>& messages) override;
+  void AfterSend(const std::vector<Message>& messages) override;
 
-  // Moves the core's output: records to the log, messages to the peers, replies to callers.
-  void Drain();
-  void SendMessages(std::vector<Message>& messages);
   // Runs one op (read/write) of the active transaction wtxn at the shard that owns its key, after
   // checking the id, the key and that the transaction is active (typed errors through exn).
   void RunAtShard(const thrift::TxnId& wtxn, Op op,
@@ -77,13 +76,10 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
   // Parses the id and forgets what read/write recorded for it (the participants are fixed now).
   Status ParticipantsOf(const thrift::TxnId& wtxn, const std::vector<int32_t>& touched, TxnId* txn,
                         std::vector<ShardId>* out);
-  uint64_t NewRequest(std::function<void(const ClientReply&)> on_reply);
 
   Rng rng_;
   std::unique_ptr<CoordinatorCore> core_;
-  uint64_t next_request_ = 1;
   uint64_t ticks_ = 0;
-  std::map<uint64_t, std::function<void(const ClientReply&)>> waiting_;
   std::map<TxnId, std::set<ShardId>> touched_;  // shards reached through read/write
 };
 

@@ -46,7 +46,6 @@ Result<std::vector<Record>> NodeDriver::OpenLog() {
   });
   if (!s.ok()) return s;
   truncated_before_ = records.empty() ? wal_->next_position() : records.front().lsn;
-  durable_lsn_ = log_end();
   std::weak_ptr<NodeDriver> weak = weak_from_this();
   wal_->SetOnDurable([weak, &io = io_](uint64_t position) {
     boost::asio::post(io, [weak, position] {
@@ -87,7 +86,8 @@ void NodeDriver::OnTick() {
   const auto now = std::chrono::steady_clock::now();
   if (next_tick_ < now - std::chrono::milliseconds(config_.tick_ms)) next_tick_ = now;
   if (!dying_) {
-    TickCore();
+    runner_->Tick();
+    AfterTick();
     if (++ticks_ % kTruncateEveryTicks == 0) MaybeTruncate();
   }
   ScheduleTick();
@@ -109,14 +109,25 @@ void NodeDriver::MaybeTruncate() {
 void NodeDriver::OnDurablePosition(uint64_t position) {
   if (stopped_ || dying_) return;
   // One numbering: a durable position is the core's durable lsn.
-  TXC_CHECK_MSG(position >= durable_lsn_, "the log's durable position went backwards");
-  if (position == durable_lsn_) return;
-  durable_lsn_ = position;
-  CoreDurable(position);
+  runner_->OnDurable(position);
 }
 
-void NodeDriver::AppendRecords(const std::vector<Record>& records) {
-  if (records.empty() || dying_) return;
+void NodeDriver::RunCore(ProtocolCore& core) {
+  TXC_CHECK(runner_ == nullptr);
+  Effects& effects = *this;  // a private base: the runner is the only one to use it
+  runner_ = std::make_unique<CoreRunner>(core, effects, log_end());
+  runner_->Drain();
+}
+
+uint64_t NodeDriver::NewRequest(std::function<void(const ClientReply&)> on_reply) {
+  const uint64_t id = next_request_++;
+  waiting_.emplace(id, std::move(on_reply));
+  return id;
+}
+
+void NodeDriver::Append(const std::vector<Record>& records) {
+  BeforeAppend(records);
+  if (dying_) return;
   const bool lazy =
       std::all_of(records.begin(), records.end(), [](const Record& r) { return r.lazy; });
   if (Status s = wal_->Append(records, WritesWith(records), lazy); !s.ok()) {
@@ -125,6 +136,24 @@ void NodeDriver::AppendRecords(const std::vector<Record>& records) {
     ::_exit(2);
   }
   for (const Record& r : records) retention_->Track(r);
+}
+
+void NodeDriver::Send(const std::vector<Message>& messages) {
+  BeforeSend(messages);
+  for (const Message& m : messages) {
+    if (dying_) return;
+    peers_.Send(m);
+    AfterSendOne(m, messages);
+  }
+  AfterSend(messages);
+}
+
+void NodeDriver::Reply(const ClientReply& reply) {
+  auto it = waiting_.find(reply.request_id);
+  if (it == waiting_.end()) return;  // an internal request (e.g. an abort after a failure)
+  auto done = std::move(it->second);
+  waiting_.erase(it);
+  done(reply);
 }
 
 void NodeDriver::CrashSoon(const char* point) {

@@ -2,10 +2,12 @@
 // (DESIGN.md section 3: the same pure core runs under the simulator and under this driver).
 //
 // It owns the node's database and log (a Db, its Wal and the log's retention), its outgoing
-// protocol traffic (PeerSender), its RPC server and a tick timer, and it feeds a core from them:
+// protocol traffic (PeerSender), its RPC server and a tick timer, and it drives a core through
+// the one CoreRunner (core_runner.h), being the runner's Effects:
 //   - Tick() every config.tick_ms on a steady timer;
 //   - OnDurable(lsn) when the Wal's syncer reports a durable position (posted to the io thread);
-//   - the records of each Ready go to the log in one group-commit batch, its messages to the peers.
+//   - the records of each Ready go to the log in one group-commit batch, its messages to the
+//     peers, its replies to the callers waiting for them (NewRequest).
 // A derived service supplies the core-specific parts (the virtual methods) and the Thrift methods.
 //
 // Threads: one io thread runs everything that touches a core (handlers, timers, posted durability
@@ -22,6 +24,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +33,7 @@
 #include "cluster/config.h"
 #include "common/protocol.h"
 #include "common/status.h"
+#include "node/core_runner.h"
 #include "rpc/peer_sender.h"
 #include "rpc/server.h"
 #include "wal/db.h"
@@ -37,7 +42,7 @@
 
 namespace txcoord::node {
 
-class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
+class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effects {
  public:
   virtual ~NodeDriver();
   NodeDriver(const NodeDriver&) = delete;
@@ -60,8 +65,12 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
   // Starts the tick timer and the RPC server with `handler`. Call once the core is restored.
   Status StartServing(rpc::Handler handler);
 
-  // Hands a Ready's records to the log; a failed log ends the process.
-  void AppendRecords(const std::vector<Record>& records);
+  // Drives core from now on (call once, after its Restore): ticks, durability, peer messages
+  // through runner(). REQUIRES: core outlives this driver's io work.
+  void RunCore(ProtocolCore& core);
+  CoreRunner& runner() { return *runner_; }
+  // A caller waiting for the client reply with the returned request id.
+  uint64_t NewRequest(std::function<void(const ClientReply&)> on_reply);
 
   // A planned crash that must happen after some messages have left (crash_point.h): the process
   // stops handling anything (no appends, no sends, no deliveries) and dies shortly after, once the
@@ -70,9 +79,14 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
   bool dying() const { return dying_; }
 
   // Core-specific parts.
-  virtual void TickCore() = 0;
-  virtual void CoreDurable(Lsn lsn) = 0;
+  // Each tick, after the core's own (a service's periodic chores).
+  virtual void AfterTick() {}
   virtual bool IsLive(TxnId txn) const = 0;
+  // Crash points (common/crash_point.h) look at the output as it is applied.
+  virtual void BeforeAppend(const std::vector<Record>& /*records*/) {}
+  virtual void BeforeSend(const std::vector<Message>& /*messages*/) {}
+  virtual void AfterSendOne(const Message& /*sent*/, const std::vector<Message>& /*messages*/) {}
+  virtual void AfterSend(const std::vector<Message>& /*messages*/) {}
   // Called before records are deleted: keep elsewhere what the deleted records said that is not
   // about a transaction (a shard's newest seen epoch).
   virtual Status BeforeTruncate() { return Status::Ok(); }
@@ -90,6 +104,12 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
   rpc::PeerSender peers_;
 
  private:
+  // Effects: how the runner applies the core's output. A failed log ends the process.
+  void Append(const std::vector<Record>& records) override;
+  void Send(const std::vector<Message>& messages) override;
+  void Reply(const ClientReply& reply) override;
+  bool halted() const override { return dying_; }
+
   void ScheduleTick();
   void OnTick();
   void OnDurablePosition(uint64_t position);
@@ -103,7 +123,9 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver> {
   uint64_t truncated_before_ = 0;  // the first position the log may still hold
   std::chrono::steady_clock::time_point next_tick_;
   uint64_t ticks_ = 0;
-  Lsn durable_lsn_ = 0;
+  std::unique_ptr<CoreRunner> runner_;
+  uint64_t next_request_ = 1;
+  std::map<uint64_t, std::function<void(const ClientReply&)>> waiting_;
   bool stopped_ = false;
   bool dying_ = false;
 };

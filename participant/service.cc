@@ -61,7 +61,7 @@ Status ShardService::Init() {
     std::cerr << "txcoord shard " << config_.shard << ": in doubt " << t.txn.ToString() << " ("
               << ToString(t.state) << "): asking for its outcome\n";
   }
-  Drain();
+  RunCore(*core_);
   auto self = std::static_pointer_cast<ShardService>(shared_from_this());
   auto processor = std::make_shared<thrift::ParticipantAsyncProcessor>(
       std::shared_ptr<thrift::ParticipantCobSvIf>(self, self.get()));
@@ -72,9 +72,7 @@ std::vector<wal::DbWrite> ShardService::WritesWith(const std::vector<Record>& re
   return store_->WritesOf(records);
 }
 
-void ShardService::TickCore() {
-  core_->Tick();
-  Drain();
+void ShardService::AfterTick() {
   if (++ticks_ % kInDoubtReportTicks == 0) {
     for (const InDoubtTxn& t : core_->InDoubt()) {
       if (t.age_ticks < static_cast<Ticks>(kInDoubtReportTicks)) continue;
@@ -85,37 +83,24 @@ void ShardService::TickCore() {
   }
 }
 
-void ShardService::CoreDurable(Lsn lsn) {
-  core_->OnDurable(lsn);
-  Drain();
-}
-
 Status ShardService::BeforeTruncate() {
   return db_->PutMeta(kMaxEpochKey, std::to_string(core_->max_epoch()));
 }
 
-void ShardService::Drain() {
-  if (dying()) return;
-  Ready ready = core_->TakeReady();
-  for (const Record& r : ready.records) {
+void ShardService::BeforeAppend(const std::vector<Record>& records) {
+  for (const Record& r : records) {
     if (r.type == RecordType::kPrepared) CrashPoint("shard.before_prepared_durable");
   }
-  AppendRecords(ready.records);
-  for (const Message& m : ready.messages) {
+}
+
+void ShardService::BeforeSend(const std::vector<Message>& messages) {
+  for (const Message& m : messages) {
     if (m.type == MsgType::kVote && m.vote == Vote::kYes) {
       CrashPoint("shard.after_prepared_durable");
     }
     if (m.type == MsgType::kDecisionAck && m.state == TxnState::kCommitted) {
       CrashPoint("shard.after_commit_applied");
     }
-  }
-  for (const Message& m : ready.messages) peers_.Send(m);
-  for (const ClientReply& reply : ready.replies) {
-    auto it = waiting_.find(reply.request_id);
-    if (it == waiting_.end()) continue;
-    auto done = std::move(it->second);
-    waiting_.erase(it);
-    done(reply);
   }
 }
 
@@ -131,9 +116,8 @@ void ShardService::deliver(std::function<void()> cob,
       continue;
     }
     if (m.value().to != NodeRef::Shard(config_.shard)) continue;
-    core_->Step(m.value());
+    runner().Step(m.value());
   }
-  Drain();
 }
 
 void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)> cob, Exn exn,
@@ -150,9 +134,8 @@ void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)>
     }
   }
   if (dying()) return exn(wire::InvalidRequestError("shard is stopping"));
-  const uint64_t request = next_request_++;
-  waiting_.emplace(request,
-                   [this, cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
+  const uint64_t request =
+      NewRequest([this, cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
                      if (r.ok) {
                        std::vector<thrift::OpResult> results;
                        for (const OpResult& read : r.reads) results.push_back(wire::ToWire(read));
@@ -171,7 +154,7 @@ void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)>
                      exn(wire::TxnErrorOf(r.txn, Outcome::kAborted, r.reason, r.detail));
                    });
   core_->Execute(request, txn.value(), txn.value().epoch, std::move(ops.value()));
-  Drain();
+  runner().Drain();
 }
 
 void ShardService::states(std::function<void(const std::vector<thrift::TxnState::type>&)> cob,

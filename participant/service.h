@@ -47,19 +47,16 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf 
   ShardService(boost::asio::io_context& io, const cluster::NodeConfig& config);
   Status Init();
 
-  void TickCore() override;
-  void CoreDurable(Lsn lsn) override;
+  void AfterTick() override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
   Status BeforeTruncate() override;
   std::vector<wal::DbWrite> WritesWith(const std::vector<Record>& records) override;
-
-  void Drain();
+  void BeforeAppend(const std::vector<Record>& records) override;
+  void BeforeSend(const std::vector<Message>& messages) override;
 
   Rng rng_;
   std::unique_ptr<ShardStore> store_;
   std::unique_ptr<ParticipantCore> core_;
-  uint64_t next_request_ = 1;
-  std::map<uint64_t, std::function<void(const ClientReply&)>> waiting_;
   uint64_t ticks_ = 0;
 };
 

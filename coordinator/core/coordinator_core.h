@@ -61,7 +61,7 @@ struct CoordinatorStats {
   uint64_t termination_rounds = 0;
 };
 
-class CoordinatorCore {
+class CoordinatorCore : public ProtocolCore {
  public:
   // REQUIRES: options.epoch is larger than every epoch any earlier incarnation ran under.
   CoordinatorCore(CoordinatorOptions options, Rng* rng);
@@ -82,10 +82,10 @@ class CoordinatorCore {
   TxnId Execute(uint64_t request_id, Protocol protocol, std::map<ShardId, std::vector<Op>> ops);
   void Status(uint64_t request_id, TxnId txn);
 
-  void Step(const Message& m);
-  void Tick();
-  void OnDurable(Lsn lsn);
-  Ready TakeReady();
+  void Step(const Message& m) override;
+  void Tick() override;
+  void OnDurable(Lsn lsn) override;
+  Ready TakeReady() override;
 
   Epoch epoch() const { return options_.epoch; }
   bool deposed() const { return deposed_; }

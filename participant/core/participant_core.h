@@ -68,7 +68,7 @@ struct InDoubtTxn {
   int queries;
 };
 
-class ParticipantCore {
+class ParticipantCore : public ProtocolCore {
  public:
   ParticipantCore(ParticipantOptions options, const KvReader* store, Rng* rng);
 
@@ -82,10 +82,10 @@ class ParticipantCore {
   // The reply has ok=false and a reason when the transaction is aborted here.
   void Execute(uint64_t request_id, TxnId txn, Epoch epoch, std::vector<Op> ops);
 
-  void Step(const Message& m);
-  void Tick();
-  void OnDurable(Lsn lsn);
-  Ready TakeReady();
+  void Step(const Message& m) override;
+  void Tick() override;
+  void OnDurable(Lsn lsn) override;
+  Ready TakeReady() override;
 
   // kForgotten for a transaction this shard may have known and no longer remembers (see
   // ParticipantOptions::retain_finished).

@@ -9,6 +9,7 @@
 
 #include "common/check.h"
 #include "coordinator/core/coordinator_core.h"
+#include "node/core_runner.h"
 #include "participant/core/participant_core.h"
 #include "tests/sim/network.h"
 #include "tests/sim/storage.h"
@@ -52,12 +53,16 @@ struct ShardNode {
   SimStore store;
   std::map<std::string, std::string> genesis;
   std::unique_ptr<ParticipantCore> core;
+  std::unique_ptr<node::Effects> effects;  // the simulated disk and network, for the runner
+  std::unique_ptr<node::CoreRunner> runner;
   size_t durable_checked = 0;
 };
 
 struct CoordNode {
   Epoch epoch = 0;
   std::unique_ptr<CoordinatorCore> core;
+  std::unique_ptr<node::Effects> effects;
+  std::unique_ptr<node::CoreRunner> runner;
   Ticks dies_at = INT64_MAX;  // a zombie runs until then
 };
 
@@ -114,10 +119,13 @@ class Simulation {
   void CrashCoordinator(Epoch epoch, const char* why);
   void Failover();
   void InjectFaults();
-  // Moving outputs.
-  void DrainShard(ShardNode& n) { ApplyShardReady(n, n.core->TakeReady()); }
-  void ApplyShardReady(ShardNode& n, Ready r);
-  void DrainCoordinator(CoordNode& c);
+  // Moving outputs: each core runs through the production driver's loop (node/core_runner.h);
+  // these Effects are the simulated disk, network and clients it applies the output to.
+  class ShardEffects;
+  class CoordEffects;
+  void ShardAppend(ShardNode& n, const std::vector<Record>& records);
+  void CoordAppend(CoordNode& c, const std::vector<Record>& records);
+  void CoordSend(CoordNode& c, const std::vector<Message>& messages);
   void SendFrom(int32_t from, const Message& m);
   void Deliver(const Envelope& e);
   void QueueReply(const ClientReply& r);
@@ -184,7 +192,51 @@ class Simulation {
   std::vector<PendingReply> replies_;
   std::map<TxnId, TxnFacts> facts_;
   std::map<TxnId, std::set<ShardId>> committed_at_, aborted_at_;  // durable, per shard
+  bool stale_delivery_ = false;  // a deposed coordinator's message is being stepped
   SeedResult result_;
+};
+
+class Simulation::ShardEffects : public node::Effects {
+ public:
+  ShardEffects(Simulation& sim, ShardNode& n) : sim_(sim), n_(n) {}
+  void Append(const std::vector<Record>& records) override { sim_.ShardAppend(n_, records); }
+  void Send(const std::vector<Message>& messages) override {
+    for (const Message& m : messages) sim_.SendFrom(n_.id, m);
+  }
+  void Held(const std::vector<DeferredMessage>& waiting) override {
+    if (sim_.o_.inject_bug != InjectedBug::kVoteBeforeDurable) return;
+    for (const DeferredMessage& d : waiting) {
+      if (d.message.type == MsgType::kVote && d.message.vote == Vote::kYes) {
+        sim_.SendFrom(n_.id, d.message);
+      }
+    }
+  }
+  void Reply(const ClientReply& r) override { sim_.QueueReply(r); }
+
+ private:
+  Simulation& sim_;
+  ShardNode& n_;
+};
+
+class Simulation::CoordEffects : public node::Effects {
+ public:
+  CoordEffects(Simulation& sim, CoordNode& c) : sim_(sim), c_(c) {}
+  void Append(const std::vector<Record>& records) override { sim_.CoordAppend(c_, records); }
+  void Send(const std::vector<Message>& messages) override { sim_.CoordSend(c_, messages); }
+  void Held(const std::vector<DeferredMessage>& waiting) override {
+    if (sim_.o_.inject_bug != InjectedBug::kCommitBeforeDurable) return;
+    // The decision goes out before its record is durable: COMMIT in 2PC, PRE-COMMIT in 3PC.
+    for (const DeferredMessage& d : waiting) {
+      if (d.message.type == MsgType::kCommit || d.message.type == MsgType::kPreCommit) {
+        sim_.SendFrom(kCoordBase + static_cast<int32_t>(c_.epoch), d.message);
+      }
+    }
+  }
+  void Reply(const ClientReply& r) override { sim_.QueueReply(r); }
+
+ private:
+  Simulation& sim_;
+  CoordNode& c_;
 };
 
 void Simulation::Violation(const std::string& what) {
@@ -216,8 +268,10 @@ void Simulation::StartShard(ShardNode& n, const std::vector<Record>& durable) {
   po.retain_finished = 16;
   n.core = std::make_unique<ParticipantCore>(po, &n.store, &rng_);
   n.core->Restore(durable, durable.size());
+  n.effects = std::make_unique<ShardEffects>(*this, n);
+  n.runner = std::make_unique<node::CoreRunner>(*n.core, *n.effects, durable.size());
   n.up = true;
-  DrainShard(n);
+  n.runner->Drain();
 }
 
 void Simulation::StartCoordinator(Epoch epoch, const std::vector<Record>& log) {
@@ -233,14 +287,18 @@ void Simulation::StartCoordinator(Epoch epoch, const std::vector<Record>& log) {
   c.epoch = epoch;
   c.core = std::make_unique<CoordinatorCore>(co, &rng_);
   c.core->Restore(log, log.size());
+  c.effects = std::make_unique<CoordEffects>(*this, c);
+  c.runner = std::make_unique<node::CoreRunner>(*c.core, *c.effects, log.size());
   current_epoch_ = epoch;
-  DrainCoordinator(c);
+  c.runner->Drain();
 }
 
 void Simulation::CrashShard(ShardNode& n) {
   trace_.Add(now_, "CRASH S" + std::to_string(n.id));
   ++result_.crashes;
   n.log.Crash();
+  n.runner.reset();
+  n.effects.reset();
   n.core.reset();
   n.up = false;
   n.restart_at = now_ + rng_.Range(20, 150);
@@ -309,34 +367,31 @@ void Simulation::SendFrom(int32_t from, const Message& m) {
   net_.Send(now_, from, to, m);
 }
 
-void Simulation::ApplyShardReady(ShardNode& n, Ready r) {
-  for (const Record& rec : r.records) {
+void Simulation::ShardAppend(ShardNode& n, const std::vector<Record>& records) {
+  if (stale_delivery_) {
+    // Fencing (invariant 4): a deposed coordinator's message changes nothing.
+    Violation("fencing: S" + std::to_string(n.id) + " appends a record on a stale message");
+  }
+  for (const Record& rec : records) {
     n.log.Append(rec);
     if (rec.type == RecordType::kCommitted) n.store.Apply(rec);
     if (trace_.verbose() || rec.type != RecordType::kEpochSeen) {
       trace_.Add(now_, "S" + std::to_string(n.id) + " append " + Describe(rec));
     }
   }
-  for (const Message& m : r.messages) SendFrom(n.id, m);
-  if (o_.inject_bug == InjectedBug::kVoteBeforeDurable) {
-    for (const DeferredMessage& d : r.deferred_messages) {
-      if (d.message.type == MsgType::kVote && d.message.vote == Vote::kYes) {
-        SendFrom(n.id, d.message);
-      }
-    }
-  }
-  for (const ClientReply& rep : r.replies) QueueReply(rep);
 }
 
-void Simulation::DrainCoordinator(CoordNode& c) {
-  Ready r = c.core->TakeReady();
-  const int32_t me = kCoordBase + static_cast<int32_t>(c.epoch);
-  for (const Record& rec : r.records) {
+void Simulation::CoordAppend(CoordNode& c, const std::vector<Record>& records) {
+  for (const Record& rec : records) {
     const bool ok = decision_log_.Append(c.epoch, rec);
     trace_.Add(now_, "C" + std::to_string(c.epoch) + (ok ? " append " : " append FENCED ") +
                          Describe(rec));
   }
-  for (Message m : r.messages) {
+}
+
+void Simulation::CoordSend(CoordNode& c, const std::vector<Message>& messages) {
+  const int32_t me = kCoordBase + static_cast<int32_t>(c.epoch);
+  for (Message m : messages) {
     if (m.type == MsgType::kStatusReply) {
       if (o_.inject_bug == InjectedBug::kPresumeCommit && m.outcome == Outcome::kAborted) {
         m.outcome = Outcome::kCommitted;  // the injected bug: unknown treated as committed
@@ -351,15 +406,6 @@ void Simulation::DrainCoordinator(CoordNode& c) {
     }
     SendFrom(me, m);
   }
-  if (o_.inject_bug == InjectedBug::kCommitBeforeDurable) {
-    // The decision goes out before its record is durable: COMMIT in 2PC, PRE-COMMIT in 3PC.
-    for (const DeferredMessage& d : r.deferred_messages) {
-      if (d.message.type == MsgType::kCommit || d.message.type == MsgType::kPreCommit) {
-        SendFrom(me, d.message);
-      }
-    }
-  }
-  for (const ClientReply& rep : r.replies) QueueReply(rep);
 }
 
 void Simulation::Deliver(const Envelope& e) {
@@ -367,8 +413,7 @@ void Simulation::Deliver(const Envelope& e) {
     CoordNode* c = CoordFor(static_cast<Epoch>(e.to - kCoordBase));
     if (c == nullptr) return;
     if (trace_.verbose()) trace_.Add(now_, "deliver " + Describe(e.msg));
-    c->core->Step(e.msg);
-    DrainCoordinator(*c);
+    c->runner->Step(e.msg);
     return;
   }
   ShardNode& n = shards_[static_cast<size_t>(e.to)];
@@ -376,17 +421,13 @@ void Simulation::Deliver(const Envelope& e) {
   trace_.Add(now_, "deliver " + Describe(e.msg));
   const bool stale = e.msg.from.is_coordinator() && e.msg.epoch < n.core->max_epoch();
   const uint64_t before = stale ? n.core->Digest() : 0;
-  n.core->Step(e.msg);
-  if (stale) {
+  stale_delivery_ = stale;  // ShardAppend reports any record it makes
+  n.runner->Step(e.msg);
+  stale_delivery_ = false;
+  if (stale && n.core->Digest() != before) {
     // Fencing (invariant 4): a deposed coordinator's message changes nothing.
-    Ready peek = n.core->TakeReady();
-    if (!peek.records.empty() || n.core->Digest() != before) {
-      Violation("fencing: S" + std::to_string(n.id) + " changed state on stale " +
-                Describe(e.msg));
-    }
-    return ApplyShardReady(n, std::move(peek));
+    Violation("fencing: S" + std::to_string(n.id) + " changed state on stale " + Describe(e.msg));
   }
-  DrainShard(n);
 }
 
 void Simulation::QueueReply(const ClientReply& r) {
@@ -454,7 +495,7 @@ void Simulation::StartOp(Client& c) {
   trace_.Add(now_, "client " + std::to_string(c.index) + " starts " + c.txn.ToString() + " " +
                        (c.kind == Kind::kAudit ? "audit" : "transfer") + " " +
                        ToString(c.protocol) + (c.one_shot ? " one-shot" : " interactive"));
-  DrainCoordinator(*coord);
+  coord->runner->Drain();
   if (!c.one_shot) NextStep(c);
 }
 
@@ -466,7 +507,7 @@ void Simulation::NextStep(Client& c) {
     const uint64_t req = NewRequest(c);
     if (!n.up) return;  // connection refused: the client times out and aborts
     n.core->Execute(req, c.txn, c.txn.epoch, ops);
-    DrainShard(n);
+    n.runner->Drain();
     return;
   }
   CoordNode* coord = CoordFor(c.coord_epoch);
@@ -475,7 +516,7 @@ void Simulation::NextStep(Client& c) {
   c.waiting_commit = true;
   if (coord == nullptr) return;  // times out: UNKNOWN
   coord->core->Commit(req, c.txn, c.touched);
-  DrainCoordinator(*coord);
+  coord->runner->Drain();
 }
 
 void Simulation::Finish(Client& c, Outcome outcome, const std::vector<OpResult>& reads) {
@@ -517,7 +558,7 @@ void Simulation::OnReply(Client& c, const ClientReply& r) {
     CoordNode* coord = CoordFor(c.coord_epoch);
     if (coord != nullptr) {
       coord->core->Abort(next_request_++, c.txn, c.touched);
-      DrainCoordinator(*coord);
+      coord->runner->Drain();
     }
     return Finish(c, Outcome::kAborted, {});
   }
@@ -534,7 +575,7 @@ void Simulation::ClientTick(Client& c) {
       CoordNode* coord = CoordFor(c.coord_epoch);
       if (coord != nullptr) {
         coord->core->Abort(next_request_++, c.txn, c.touched);
-        DrainCoordinator(*coord);
+        coord->runner->Drain();
       }
       Finish(c, Outcome::kAborted, {});
     }
@@ -722,26 +763,22 @@ void Simulation::TickAll() {
   for (ShardNode& n : shards_) {
     if (!n.up) continue;
     if (auto lsn = n.log.Tick(now_, rng_)) {
-      n.core->OnDurable(*lsn);
-      DrainShard(n);
+      n.runner->OnDurable(*lsn);
     }
   }
   for (const WriterDurable& w : decision_log_.Tick(now_, rng_)) {
     CoordNode* c = CoordFor(w.writer);
     if (c == nullptr) continue;
-    c->core->OnDurable(w.lsn);
-    DrainCoordinator(*c);
+    c->runner->OnDurable(w.lsn);
   }
   CheckDurableRecords();
   // Timers.
   for (ShardNode& n : shards_) {
     if (!n.up) continue;
-    n.core->Tick();
-    DrainShard(n);
+    n.runner->Tick();
   }
   for (auto& [e, c] : coords_) {
-    c.core->Tick();
-    DrainCoordinator(c);
+    c.runner->Tick();
   }
   // Client replies due now, in order.
   std::stable_sort(replies_.begin(), replies_.end(), [](const PendingReply& a,
