@@ -34,7 +34,7 @@
 #include "common/protocol.h"
 #include "common/status.h"
 #include "node/core_runner.h"
-#include "rpc/peer_sender.h"
+#include "node/peer_sender.h"
 #include "rpc/server.h"
 #include "wal/db.h"
 #include "wal/retention.h"
@@ -101,7 +101,7 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effe
   cluster::NodeConfig config_;
   std::shared_ptr<wal::Db> db_;
   std::unique_ptr<wal::Wal> wal_;
-  rpc::PeerSender peers_;
+  PeerSender peers_;
 
  private:
   // Effects: how the runner applies the core's output. A failed log ends the process.

@@ -23,7 +23,7 @@
 #include "common/protocol.h"
 #include "rpc/client.h"
 
-namespace txcoord::rpc {
+namespace txcoord::node {
 
 struct PeerAddress {
   std::string host;
@@ -40,7 +40,7 @@ class PeerSender {
 
   // The connection to a node (made on first use), for the other calls a service makes (the
   // coordinator proxying Participant.run). Null for a shard not in the map.
-  Client* ClientFor(NodeRef node);
+  rpc::Client* ClientFor(NodeRef node);
 
   struct Stats {
     uint64_t messages = 0;  // protocol messages sent
@@ -55,10 +55,10 @@ class PeerSender {
   PeerAddress coordinator_;
   cluster::ShardMap map_;
   uint32_t max_frame_bytes_;
-  std::map<NodeRef, std::unique_ptr<Client>> clients_;
+  std::map<NodeRef, std::unique_ptr<rpc::Client>> clients_;
   std::map<NodeRef, std::vector<Message>> queued_;
   bool flush_posted_ = false;
   Stats stats_;
 };
 
-}  // namespace txcoord::rpc
+}  // namespace txcoord::node

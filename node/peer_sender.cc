@@ -1,4 +1,4 @@
-#include "rpc/peer_sender.h"
+#include "node/peer_sender.h"
 
 #include <boost/asio/post.hpp>
 #include <iostream>
@@ -7,7 +7,7 @@
 #include "idl/wire.h"
 #include "rpc/thrift_call.h"
 
-namespace txcoord::rpc {
+namespace txcoord::node {
 
 namespace {
 // A one-way batch waits at most this long for a connection before it is dropped (the protocol
@@ -26,10 +26,10 @@ PeerSender::~PeerSender() {
   for (auto& [node, client] : clients_) client->Close();
 }
 
-Client* PeerSender::ClientFor(NodeRef node) {
+rpc::Client* PeerSender::ClientFor(NodeRef node) {
   auto it = clients_.find(node);
   if (it != clients_.end()) return it->second.get();
-  ClientOptions options;
+  rpc::ClientOptions options;
   options.max_frame_bytes = max_frame_bytes_;
   options.reconnect_max_delay = std::chrono::milliseconds(500);
   if (node.is_coordinator()) {
@@ -40,8 +40,8 @@ Client* PeerSender::ClientFor(NodeRef node) {
     options.host = map_.shards[static_cast<size_t>(node.shard)].host;
     options.port = map_.shards[static_cast<size_t>(node.shard)].port;
   }
-  auto client = std::make_unique<Client>(io_, options);
-  Client* raw = client.get();
+  auto client = std::make_unique<rpc::Client>(io_, options);
+  rpc::Client* raw = client.get();
   clients_.emplace(node, std::move(client));
   return raw;
 }
@@ -59,7 +59,7 @@ void PeerSender::Flush() {
   std::map<NodeRef, std::vector<Message>> queued;
   queued.swap(queued_);
   for (auto& [node, messages] : queued) {
-    Client* client = ClientFor(node);
+    rpc::Client* client = ClientFor(node);
     if (client == nullptr) {
       std::cerr << "txcoord: dropping " << messages.size() << " message(s) for shard " << node.shard
                 << ", which is not in the shard map\n";
@@ -69,13 +69,13 @@ void PeerSender::Flush() {
     batch.reserve(messages.size());
     for (const Message& m : messages) batch.push_back(wire::ToWire(m));
     Result<std::string> call =
-        EncodeCall<thrift::PeerClient>([&](thrift::PeerClient& c) { c.send_deliver(batch); });
+        rpc::EncodeCall<thrift::PeerClient>([&](thrift::PeerClient& c) { c.send_deliver(batch); });
     TXC_CHECK_MSG(call.ok(), "a protocol message always encodes");
     stats_.messages += messages.size();
     ++stats_.batches;
-    client->Call(std::move(call.value()), Clock::now() + kDeliverDeadline,
+    client->Call(std::move(call.value()), rpc::Clock::now() + kDeliverDeadline,
                  [](Result<std::string>) {});
   }
 }
 
-}  // namespace txcoord::rpc
+}  // namespace txcoord::node
