@@ -20,8 +20,10 @@ constexpr std::string_view kFieldNames[] = {"role",
                                             "shard",
                                             "data_dir",
                                             "coordinator",
+                                            "coordinator_peer",
                                             "partitioning",
                                             "shards",
+                                            "shard_peers",
                                             "range_split_keys",
                                             "tick_ms",
                                             "wal_sync",
@@ -121,6 +123,8 @@ class Parser {
   Status ReadAddress(const YAML::Node& value, const YAML::Mark& mark, std::string_view field,
                      Address* out) const;
   Status ReadShards(ShardMap* map) const;
+  Status ReadShardPeers(size_t shards, std::vector<Address>* out) const;
+  Status ReadRequiredAddress(std::string_view field, Address* out) const;
   Status ReadSplitKeys(ShardMap* map) const;
   // Validate(map)'s error under the YAML names (split_keys is range_split_keys), at the line of
   // the field or element it names.
@@ -217,6 +221,33 @@ Status Parser::ReadShards(ShardMap* map) const {
   return Status::Ok();
 }
 
+Status Parser::ReadShardPeers(size_t shards, std::vector<Address>* out) const {
+  const Field* f = Find("shard_peers");
+  if (f == nullptr) return Error(YAML::Mark::null_mark(), "shard_peers", "required");
+  if (!f->value.IsSequence() || f->value.size() != shards) {
+    return Error(f->key.Mark(), "shard_peers",
+                 "expected a sequence of " + std::to_string(shards) +
+                     " host:port (one per shard, in shard id order), found " +
+                     (f->value.IsSequence() ? std::to_string(f->value.size()) + " of them"
+                                            : Describe(f->value)));
+  }
+  for (size_t i = 0; i < f->value.size(); ++i) {
+    const YAML::Node element = f->value[i];
+    Address address;
+    const Status s =
+        ReadAddress(element, element.Mark(), "shard_peers[" + std::to_string(i) + "]", &address);
+    if (!s.ok()) return s;
+    out->push_back(std::move(address));
+  }
+  return Status::Ok();
+}
+
+Status Parser::ReadRequiredAddress(std::string_view field, Address* out) const {
+  const Field* f = Find(field);
+  if (f == nullptr) return Error(YAML::Mark::null_mark(), field, "required");
+  return ReadAddress(f->value, f->key.Mark(), field, out);
+}
+
 Status Parser::ReadSplitKeys(ShardMap* map) const {
   const Field* f = Find("range_split_keys");
   if (f == nullptr) return Status::Ok();  // none; Validate() decides whether that is right
@@ -280,10 +311,8 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
   if (s = ReadString("data_dir", true, &c.data_dir); !s.ok()) return s;
   if (c.data_dir.empty()) return Error(Find("data_dir")->key.Mark(), "data_dir", "empty");
 
-  const Field* coordinator = Find("coordinator");
-  if (coordinator == nullptr) return Error(YAML::Mark::null_mark(), "coordinator", "required");
-  s = ReadAddress(coordinator->value, coordinator->key.Mark(), "coordinator", &c.coordinator);
-  if (!s.ok()) return s;
+  if (s = ReadRequiredAddress("coordinator", &c.coordinator); !s.ok()) return s;
+  if (s = ReadRequiredAddress("coordinator_peer", &c.coordinator_peer); !s.ok()) return s;
 
   std::string partitioning;
   if (s = ReadString("partitioning", true, &partitioning); !s.ok()) return s;
@@ -295,19 +324,37 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
   if (s = ReadSplitKeys(&c.shard_map); !s.ok()) return s;
   if (s = Validate(c.shard_map); !s.ok()) return ShardMapError(s);
 
-  // Two nodes cannot listen on one address; a copy-paste slip would otherwise route one shard's
-  // keys to another.
+  if (s = ReadShardPeers(c.shard_map.shards.size(), &c.shard_peers); !s.ok()) return s;
+
+  // No two ports (client or peer, of any node) may be one address; a copy-paste slip would
+  // otherwise route one shard's keys to another, or clients to the protocol.
+  struct Listener {
+    std::string field;  // the YAML path
+    std::string whose;  // for the message
+    Address address;
+    YAML::Mark mark;
+  };
+  std::vector<Listener> listeners = {
+      {"coordinator", "the coordinator's", c.coordinator, Find("coordinator")->value.Mark()},
+      {"coordinator_peer", "coordinator_peer's", c.coordinator_peer,
+       Find("coordinator_peer")->value.Mark()},
+  };
   for (size_t i = 0; i < c.shard_map.shards.size(); ++i) {
-    const Address address = AddressOf(c.shard_map.shards[i]);
-    std::string other;
-    if (address == c.coordinator) other = "the coordinator's";
-    for (size_t j = 0; j < i && other.empty(); ++j) {
-      if (address == AddressOf(c.shard_map.shards[j]))
-        other = "shards[" + std::to_string(j) + "]'s";
-    }
-    if (!other.empty()) {
-      return Error(Find("shards")->value[i].Mark(), "shards[" + std::to_string(i) + "]",
-                   address.ToString() + " is also " + other + " address");
+    const std::string field = "shards[" + std::to_string(i) + "]";
+    listeners.push_back({field, field + "'s", AddressOf(c.shard_map.shards[i]),
+                         Find("shards")->value[i].Mark()});
+  }
+  for (size_t i = 0; i < c.shard_peers.size(); ++i) {
+    const std::string field = "shard_peers[" + std::to_string(i) + "]";
+    listeners.push_back({field, field + "'s", c.shard_peers[i], Find("shard_peers")->value[i].Mark()});
+  }
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (listeners[i].address == listeners[j].address) {
+        return Error(listeners[i].mark, listeners[i].field,
+                     listeners[i].address.ToString() + " is also " + listeners[j].whose +
+                         " address");
+      }
     }
   }
 
@@ -319,9 +366,11 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
     if (!s.ok()) return s;
     c.shard = static_cast<ShardId>(id);
     c.listen = AddressOf(c.shard_map.shards[id]);
+    c.peer_listen = c.shard_peers[id];
   } else {
     c.shard = -1;
     c.listen = c.coordinator;
+    c.peer_listen = c.coordinator_peer;
   }
 
   if (s = ReadOptionalInteger("tick_ms", 1, kMaxTickMs, "", &c.tick_ms); !s.ok()) return s;
@@ -430,9 +479,13 @@ std::string FormatNodeConfig(const NodeConfig& config) {
   if (config.role == Role::kShard) out << YAML::Key << "shard" << YAML::Value << config.shard;
   out << YAML::Key << "data_dir" << YAML::Value << config.data_dir;
   out << YAML::Key << "coordinator" << YAML::Value << config.coordinator.ToString();
+  out << YAML::Key << "coordinator_peer" << YAML::Value << config.coordinator_peer.ToString();
   out << YAML::Key << "partitioning" << YAML::Value << ToString(config.shard_map.partitioning);
   out << YAML::Key << "shards" << YAML::Value << YAML::BeginSeq;
   for (const ShardEndpoint& e : config.shard_map.shards) out << AddressOf(e).ToString();
+  out << YAML::EndSeq;
+  out << YAML::Key << "shard_peers" << YAML::Value << YAML::BeginSeq;
+  for (const Address& a : config.shard_peers) out << a.ToString();
   out << YAML::EndSeq;
   if (config.shard_map.partitioning == Partitioning::kRange) {
     out << YAML::Key << "range_split_keys" << YAML::Value << YAML::Flow << YAML::BeginSeq;

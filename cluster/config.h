@@ -8,11 +8,16 @@
 //   shard: 0                     # role shard: required, the shard this node serves, 0..N-1;
 //                                #   role coordinator: must be absent
 //   data_dir: /tmp/txcoord/s0    # required, non-empty: the node's RocksDB directory
-//   coordinator: 127.0.0.1:7000  # required: where the coordinator listens
+//   coordinator: 127.0.0.1:7000  # required: where the coordinator serves clients
+//   coordinator_peer: 127.0.0.1:7500  # required: the coordinator's peer port (protocol
+//                                #   messages between nodes; keep it from clients)
 //   partitioning: hash           # required: hash | range
-//   shards:                      # required, non-empty: shard i's address, in shard id order
+//   shards:                      # required, non-empty: shard i's client address, in id order
 //     - 127.0.0.1:7101
 //     - 127.0.0.1:7102
+//   shard_peers:                 # required: shard i's peer port, one per shard, in id order
+//     - 127.0.0.1:7601
+//     - 127.0.0.1:7602
 //   range_split_keys: [m]        # range: N-1 strictly increasing, non-empty strings (may be
 //                                #   omitted only for N = 1); hash: absent or []
 //   tick_ms: 10                  # optional, 1..1000
@@ -24,17 +29,18 @@
 //   max_frame_bytes: 16777216    # optional, 4096..2147483647
 //
 // Addresses are "host:port" with port 1..65535; an IPv6 host goes in brackets ("[::1]:7000").
-// No two nodes (the coordinator and the shards) may share an address. Numbers are plain decimal
-// integers: a quoted string, a sign, a fraction, an exponent or an overflow is an error. The
-// bounds reject unit mistakes, not tuning: a timeout below one tick would round to zero ticks, a
-// frame limit below 4096 bytes is a limit written in KiB or MiB, and 2147483647 is the most a
-// Thrift frame header can carry. Unknown and duplicate fields are errors, so a typo never falls
-// back to a default silently.
+// No two ports (the client and peer ports of the coordinator and the shards) may share an
+// address. Numbers are plain decimal integers: a quoted string, a sign, a fraction, an exponent or
+// an overflow is an error. The bounds reject unit mistakes, not tuning: a timeout below one tick
+// would round to zero ticks, a frame limit below 4096 bytes is a limit written in KiB or MiB, and
+// 2147483647 is the most a Thrift frame header can carry. Unknown and duplicate fields are errors,
+// so a typo never falls back to a default silently.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cluster/shard_map.h"
 #include "common/ids.h"
@@ -60,12 +66,15 @@ const char* ToString(Role r);  // "coordinator" / "shard"
 
 struct NodeConfig {
   Role role = Role::kCoordinator;
-  ShardId shard = -1;     // role shard: the shard this node serves (0..N-1); -1 for the coordinator
-  std::string data_dir;   // required: the node's RocksDB directory
-  Address coordinator;    // where the coordinator listens (every node needs it)
-  ShardMap shard_map;     // version 1; shards with host/port; partitioning; split keys
+  ShardId shard = -1;    // role shard: the shard this node serves (0..N-1); -1 for the coordinator
+  std::string data_dir;  // required: the node's RocksDB directory
+  Address coordinator;   // where the coordinator serves clients (every node needs it)
+  Address coordinator_peer;          // the coordinator's peer port
+  ShardMap shard_map;                // version 1; shards with host/port; partitioning; split keys
+  std::vector<Address> shard_peers;  // shard i's peer port, for every shard of the map
   Address listen;         // derived: `coordinator` for the coordinator, shard_map.shards[shard] for
                           // a shard
+  Address peer_listen;    // derived: `coordinator_peer`, or shard_peers[shard]
   uint32_t tick_ms = 10;  // the cores' abstract tick, 1..1000
   std::string wal_sync = "sync";        // "sync" (RocksDB sync writes) or "manual_flush"
   uint32_t vote_timeout_ms = 2000;      // coordinator: undecided this long -> abort

@@ -112,22 +112,19 @@ void CoordinatorService::AfterSend(const std::vector<Message>& messages) {
   if (prepare_sent) CrashSoon("coordinator.after_prepare_sent");
 }
 
-// ---- Peer ------------------------------------------------------------------------------------
-
-void CoordinatorService::deliver(std::function<void()> cob,
-                                 const std::vector<thrift::PeerMessage>& messages) {
-  cob();
-  if (dying()) return;
-  for (const thrift::PeerMessage& w : messages) {
-    Result<Message> m = wire::FromWire(w);
-    if (!m.ok()) {
-      std::cerr << "txcoord coordinator: dropping a malformed message from node " << w.from_node
-                << ": " << m.status().ToString() << "\n";
-      continue;
-    }
-    if (!m.value().to.is_coordinator()) continue;
-    runner().Step(m.value());
-  }
+rpc::Client* CoordinatorService::ShardClient(ShardId shard) {
+  auto it = shard_clients_.find(shard);
+  if (it != shard_clients_.end()) return it->second.get();
+  const cluster::ShardEndpoint& endpoint = config_.shard_map.shards[static_cast<size_t>(shard)];
+  rpc::ClientOptions options;
+  options.host = endpoint.host;
+  options.port = endpoint.port;
+  options.max_frame_bytes = config_.max_frame_bytes;
+  options.reconnect_max_delay = std::chrono::milliseconds(500);
+  auto client = std::make_unique<rpc::Client>(io_, options);
+  rpc::Client* raw = client.get();
+  shard_clients_.emplace(shard, std::move(client));
+  return raw;
 }
 
 // ---- Coordinator -----------------------------------------------------------------------------
@@ -180,7 +177,7 @@ void CoordinatorService::RunAtShard(const thrift::TxnId& wtxn, Op op,
   const TxnId txn = parsed.value();
   if (!core_->IsActive(txn)) return exn(NotActive(*core_, txn));
   const ShardId shard = cluster::ShardFor(config_.shard_map, op.key);
-  rpc::Client* client = peers_.ClientFor(NodeRef::Shard(shard));
+  rpc::Client* client = ShardClient(shard);
   touched_[txn].insert(shard);
   const std::vector<thrift::Op> wire_ops = {wire::ToWire(op)};
   const auto deadline = rpc::Clock::now() + std::chrono::milliseconds(config_.client_timeout_ms);

@@ -1,6 +1,6 @@
 // The coordinator service: the pure CoordinatorCore under the production driver (node/driver.h),
-// serving the Coordinator Thrift service (idl/txcoord.thrift) to clients and Peer.deliver to the
-// shards.
+// serving the Coordinator Thrift service (idl/txcoord.thrift) to clients; the shards' protocol
+// messages arrive on the driver's peer port.
 //
 // Start: the epoch is one more than the largest any earlier incarnation ran under (kept durably in
 // the log's metadata before anything is served), so transaction ids never repeat; the decision log
@@ -38,8 +38,6 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
 
   // thrift::CoordinatorCobSvIf
   using Exn = std::function<void(::apache::thrift::TDelayedException*)>;
-  void deliver(std::function<void()> cob,
-               const std::vector<thrift::PeerMessage>& messages) override;
   void begin_txn(std::function<void(const thrift::TxnId&)> cob, Exn exn,
                  thrift::Protocol::type protocol, const std::string& traceparent) override;
   void read(std::function<void(const thrift::OpResult&)> cob, Exn exn, const thrift::TxnId& txn,
@@ -61,6 +59,7 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
   CoordinatorService(boost::asio::io_context& io, const cluster::NodeConfig& config);
   Status Init();
 
+  NodeRef Self() const override { return NodeRef::Coordinator(); }
   void AfterTick() override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
   void BeforeSend(const std::vector<Message>& messages) override;
@@ -80,6 +79,10 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
   Rng rng_;
   std::unique_ptr<CoordinatorCore> core_;
   uint64_t ticks_ = 0;
+  // Connections to the shards' client ports, for the Participant.run calls made for clients
+  // that read and write through this service (made on first use).
+  rpc::Client* ShardClient(ShardId shard);
+  std::map<ShardId, std::unique_ptr<rpc::Client>> shard_clients_;
   std::map<TxnId, std::set<ShardId>> touched_;  // shards reached through read/write
 };
 

@@ -5,10 +5,11 @@
 //     Stock Thrift clients in any language use it over framed transport with the binary
 //     (default) or compact protocol.
 //   - Participant: a shard primary; `run` executes a transaction's reads and writes there.
-//   - Peer (extended by both): one-way batches of protocol messages between nodes. The cores are
-//     message-driven state machines (DESIGN.md section 3), so the wire carries their messages as
-//     they are, many transactions' messages per call (section 7), rather than one request/reply
-//     call per protocol step.
+//   - Peer: one-way batches of protocol messages between nodes, served on each node's own peer
+//     port, apart from the client services, so that no client can forge a protocol message. The
+//     cores are message-driven state machines (DESIGN.md section 3), so the wire carries their
+//     messages as they are, many transactions' messages per call (section 7), rather than one
+//     request/reply call per protocol step.
 //
 // Compatibility rules: field ids and enum values are never reused or renumbered; new fields are
 // optional or have a default that means "old behaviour"; a removed field's id is retired. The
@@ -352,7 +353,8 @@ struct PeerMessage {
 }
 
 /**
- * What every node serves for its peers. Messages are one-way: the protocol retries what is lost
+ * What every node serves for its peers, on its peer port (never on the client port: a client
+ * calling `deliver` there gets an unknown-method error and changes nothing). Messages are one-way: the protocol retries what is lost
  * (resends with capped backoff), so a batch that never arrives costs time, never safety. A node
  * batches every message it has for one peer into one call. A malformed message is dropped with a
  * log line naming the sender; the rest of the batch is delivered.
@@ -370,7 +372,7 @@ service Peer {
  * (then name the shard in Coordinator.commit's touched_shards); the coordinator does the same for
  * clients that call Coordinator.read/write.
  */
-service Participant extends Peer {
+service Participant {
   /**
    * Runs `ops` in order inside the transaction under strict two-phase locking (shared locks for
    * GET, exclusive for the others and for a GET with for_update) and returns one result per GET,
@@ -396,11 +398,11 @@ service Participant extends Peer {
 // ------------------------------------------------------------------------------------------------
 
 /**
- * The client API (and, through Peer, the shards' protocol messages). Every call carries its
+ * The client API. Every call carries its
  * transaction's id; calls on one transaction are made one at a time. Reads and writes run at the shard primaries under strict two-phase locking, so
  * the committed history is serializable.
  */
-service Coordinator extends Peer {
+service Coordinator {
   /**
    * Starts a transaction that will commit with `protocol` and returns its id.
    * `traceparent` is a W3C trace context, or empty (or absent on the wire) for none; the

@@ -8,6 +8,10 @@
 
 #include "common/check.h"
 #include "common/crash_point.h"
+#include "idl/wire.h"
+#include "rpc/thrift_service.h"
+
+#include "Peer.h"
 
 namespace txcoord::node {
 
@@ -21,8 +25,7 @@ constexpr uint64_t kTruncateMinRecords = 10000;
 NodeDriver::NodeDriver(boost::asio::io_context& io, cluster::NodeConfig config)
     : io_(io),
       config_(std::move(config)),
-      peers_(io, {config_.coordinator.host, config_.coordinator.port}, config_.shard_map,
-             config_.max_frame_bytes),
+      peers_(io, config_.coordinator_peer, config_.shard_peers, config_.max_frame_bytes),
       ticker_(io) {}
 
 NodeDriver::~NodeDriver() = default;
@@ -55,7 +58,23 @@ Result<std::vector<Record>> NodeDriver::OpenLog() {
   return records;
 }
 
+// Serves Peer on the peer port. It holds the driver weakly: the server owns it, and the driver
+// owns the server.
+class NodeDriver::PeerService : public thrift::PeerCobSvIf {
+ public:
+  explicit PeerService(std::weak_ptr<NodeDriver> driver) : driver_(std::move(driver)) {}
+  void deliver(std::function<void()> cob,
+               const std::vector<thrift::PeerMessage>& messages) override {
+    cob();
+    if (auto driver = driver_.lock()) driver->Deliver(messages);
+  }
+
+ private:
+  std::weak_ptr<NodeDriver> driver_;
+};
+
 Status NodeDriver::StartServing(rpc::Handler handler) {
+  TXC_CHECK_MSG(runner_ != nullptr, "serve once the core runs");
   rpc::ServerOptions options;
   options.host = config_.listen.host;
   options.port = config_.listen.port;
@@ -64,9 +83,34 @@ Status NodeDriver::StartServing(rpc::Handler handler) {
       rpc::Server::Start(io_, options, std::move(handler));
   if (!server.ok()) return server.status();
   server_ = std::move(server.value());
+  rpc::ServerOptions peer_options = options;
+  peer_options.host = config_.peer_listen.host;
+  peer_options.port = config_.peer_listen.port;
+  auto processor = std::make_shared<thrift::PeerAsyncProcessor>(
+      std::make_shared<PeerService>(weak_from_this()));
+  Result<std::unique_ptr<rpc::Server>> peer_server =
+      rpc::Server::Start(io_, peer_options, rpc::MakeThriftHandler(processor));
+  if (!peer_server.ok()) return peer_server.status();
+  peer_server_ = std::move(peer_server.value());
   next_tick_ = std::chrono::steady_clock::now();
   ScheduleTick();
   return Status::Ok();
+}
+
+void NodeDriver::Deliver(const std::vector<thrift::PeerMessage>& messages) {
+  if (stopped_ || dying_) return;
+  const NodeRef self = Self();
+  for (const thrift::PeerMessage& w : messages) {
+    Result<Message> m = wire::FromWire(w);
+    if (!m.ok()) {
+      std::cerr << "txcoord: dropping a malformed message from node " << w.from_node << ": "
+                << m.status().ToString() << "\n";
+      continue;
+    }
+    const bool mine = self.is_coordinator() ? m.value().to.is_coordinator() : m.value().to == self;
+    if (!mine) continue;
+    runner_->Step(m.value());
+  }
 }
 
 void NodeDriver::ScheduleTick() {
@@ -167,6 +211,7 @@ void NodeDriver::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (server_) server_->Stop();
+  if (peer_server_) peer_server_->Stop();
   ticker_.cancel();
   if (wal_) {
     // One line for benchmarks (bench/results.sh counts fsyncs per transaction from it); the

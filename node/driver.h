@@ -40,6 +40,10 @@
 #include "wal/retention.h"
 #include "wal/wal.h"
 
+namespace txcoord::thrift {
+class PeerMessage;
+}  // namespace txcoord::thrift
+
 namespace txcoord::node {
 
 class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effects {
@@ -51,6 +55,7 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effe
   // Stops serving and closes the log. Idempotent. On the io thread.
   void Stop();
   uint16_t port() const { return server_ ? server_->port() : 0; }
+  uint16_t peer_port() const { return peer_server_ ? peer_server_->port() : 0; }
   const cluster::NodeConfig& config() const { return config_; }
 
  protected:
@@ -62,7 +67,8 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effe
   // The position of the log's last record: what the core is restored with (its records continue
   // the log from the next position).
   Lsn log_end() const { return wal_->next_position() - 1; }
-  // Starts the tick timer and the RPC server with `handler`. Call once the core is restored.
+  // Starts the tick timer, the client service (`handler`) on config.listen and the Peer service
+  // on config.peer_listen. Call once the core runs (RunCore).
   Status StartServing(rpc::Handler handler);
 
   // Drives core from now on (call once, after its Restore): ticks, durability, peer messages
@@ -79,6 +85,8 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effe
   bool dying() const { return dying_; }
 
   // Core-specific parts.
+  // Which node this is: protocol messages for any other are dropped.
+  virtual NodeRef Self() const = 0;
   // Each tick, after the core's own (a service's periodic chores).
   virtual void AfterTick() {}
   virtual bool IsLive(TxnId txn) const = 0;
@@ -110,13 +118,18 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effe
   void Reply(const ClientReply& reply) override;
   bool halted() const override { return dying_; }
 
+  class PeerService;
+  // Peer.deliver: protocol messages from other nodes, checked at the edge, into the core.
+  void Deliver(const std::vector<thrift::PeerMessage>& messages);
+
   void ScheduleTick();
   void OnTick();
   void OnDurablePosition(uint64_t position);
   // Deletes the records no transaction needs any more, when that frees enough of them.
   void MaybeTruncate();
 
-  std::unique_ptr<rpc::Server> server_;
+  std::unique_ptr<rpc::Server> server_;       // the client service
+  std::unique_ptr<rpc::Server> peer_server_;  // the Peer service
   boost::asio::steady_timer ticker_;
   std::unique_ptr<boost::asio::steady_timer> crash_timer_;
   std::unique_ptr<wal::LogRetention> retention_;

@@ -15,11 +15,11 @@ namespace {
 constexpr std::chrono::seconds kDeliverDeadline{2};
 }  // namespace
 
-PeerSender::PeerSender(boost::asio::io_context& io, PeerAddress coordinator, cluster::ShardMap map,
-                       uint32_t max_frame_bytes)
+PeerSender::PeerSender(boost::asio::io_context& io, cluster::Address coordinator,
+                       std::vector<cluster::Address> shards, uint32_t max_frame_bytes)
     : io_(io),
       coordinator_(std::move(coordinator)),
-      map_(std::move(map)),
+      shards_(std::move(shards)),
       max_frame_bytes_(max_frame_bytes) {}
 
 PeerSender::~PeerSender() {
@@ -36,9 +36,9 @@ rpc::Client* PeerSender::ClientFor(NodeRef node) {
     options.host = coordinator_.host;
     options.port = coordinator_.port;
   } else {
-    if (node.shard < 0 || static_cast<size_t>(node.shard) >= map_.shards.size()) return nullptr;
-    options.host = map_.shards[static_cast<size_t>(node.shard)].host;
-    options.port = map_.shards[static_cast<size_t>(node.shard)].port;
+    if (node.shard < 0 || static_cast<size_t>(node.shard) >= shards_.size()) return nullptr;
+    options.host = shards_[static_cast<size_t>(node.shard)].host;
+    options.port = shards_[static_cast<size_t>(node.shard)].port;
   }
   auto client = std::make_unique<rpc::Client>(io_, options);
   rpc::Client* raw = client.get();

@@ -6,8 +6,9 @@
 // one-way Peer.deliver call per destination. Messages are one-way: a lost batch costs a protocol
 // resend, never safety (the cores retry with backoff).
 //
-// Destinations: NodeRef::Coordinator() is the coordinator's address; NodeRef::Shard(i) is the
-// shard map's shards[i]. A message for a shard not in the map is dropped with a log line.
+// Destinations: NodeRef::Coordinator() is the coordinator's peer port; NodeRef::Shard(i) is
+// shard i's peer port (config shard_peers[i]). A message for a shard not in the map is dropped
+// with a log line.
 //
 // Threads: every method runs on the io_context's (single) thread that owns the node.
 #pragma once
@@ -19,28 +20,19 @@
 #include <string>
 #include <vector>
 
-#include "cluster/shard_map.h"
+#include "cluster/config.h"
 #include "common/protocol.h"
 #include "rpc/client.h"
 
 namespace txcoord::node {
 
-struct PeerAddress {
-  std::string host;
-  uint16_t port = 0;
-};
-
 class PeerSender {
  public:
-  PeerSender(boost::asio::io_context& io, PeerAddress coordinator, cluster::ShardMap map,
-             uint32_t max_frame_bytes);
+  PeerSender(boost::asio::io_context& io, cluster::Address coordinator,
+             std::vector<cluster::Address> shards, uint32_t max_frame_bytes);
   ~PeerSender();
 
   void Send(const Message& m);
-
-  // The connection to a node (made on first use), for the other calls a service makes (the
-  // coordinator proxying Participant.run). Null for a shard not in the map.
-  rpc::Client* ClientFor(NodeRef node);
 
   struct Stats {
     uint64_t messages = 0;  // protocol messages sent
@@ -50,10 +42,12 @@ class PeerSender {
 
  private:
   void Flush();
+  // The connection to a node's peer port (made on first use). Null for a shard not in the map.
+  rpc::Client* ClientFor(NodeRef node);
 
   boost::asio::io_context& io_;
-  PeerAddress coordinator_;
-  cluster::ShardMap map_;
+  cluster::Address coordinator_;
+  std::vector<cluster::Address> shards_;
   uint32_t max_frame_bytes_;
   std::map<NodeRef, std::unique_ptr<rpc::Client>> clients_;
   std::map<NodeRef, std::vector<Message>> queued_;

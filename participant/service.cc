@@ -104,22 +104,6 @@ void ShardService::BeforeSend(const std::vector<Message>& messages) {
   }
 }
 
-void ShardService::deliver(std::function<void()> cob,
-                           const std::vector<thrift::PeerMessage>& messages) {
-  cob();
-  if (dying()) return;
-  for (const thrift::PeerMessage& w : messages) {
-    Result<Message> m = wire::FromWire(w);
-    if (!m.ok()) {
-      std::cerr << "txcoord shard " << config_.shard << ": dropping a malformed message from node "
-                << w.from_node << ": " << m.status().ToString() << "\n";
-      continue;
-    }
-    if (m.value().to != NodeRef::Shard(config_.shard)) continue;
-    runner().Step(m.value());
-  }
-}
-
 void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)> cob, Exn exn,
                        const thrift::TxnId& wtxn, const std::vector<thrift::Op>& wops) {
   Result<TxnId> txn = wire::FromWire(wtxn);

@@ -1,7 +1,8 @@
 // The shard service: the pure ParticipantCore under the production driver (node/driver.h), with
 // the shard's committed data (store.h) in the same RocksDB database as its log (wal/: a COMMITTED
-// record and its writes are one atomic batch). Serves Participant.run to clients and the coordinator, and
-// Peer.deliver to the coordinator and the other shards.
+// record and its writes are one atomic batch). Serves Participant.run to clients and the
+// coordinator; protocol messages from the coordinator and the other shards arrive on the
+// driver's peer port.
 //
 // Start: the log is scanned and handed to ParticipantCore::Restore: PREPARED transactions get their
 // locks back and ask the coordinator for their outcome (under 3PC they run termination when it
@@ -36,8 +37,6 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf 
                                                      const cluster::NodeConfig& config);
 
   using Exn = std::function<void(::apache::thrift::TDelayedException*)>;
-  void deliver(std::function<void()> cob,
-               const std::vector<thrift::PeerMessage>& messages) override;
   void run(std::function<void(const std::vector<thrift::OpResult>&)> cob, Exn exn,
            const thrift::TxnId& txn, const std::vector<thrift::Op>& ops) override;
   void states(std::function<void(const std::vector<thrift::TxnState::type>&)> cob, Exn exn,
@@ -47,6 +46,7 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf 
   ShardService(boost::asio::io_context& io, const cluster::NodeConfig& config);
   Status Init();
 
+  NodeRef Self() const override { return NodeRef::Shard(config_.shard); }
   void AfterTick() override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
   Status BeforeTruncate() override;

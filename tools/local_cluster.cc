@@ -91,6 +91,7 @@ cluster::NodeConfig NodeConfigOf(const cluster::NodeConfig& coordinator, int nod
     config.role = cluster::Role::kShard;
     config.shard = node;
     config.listen = {endpoint.host, endpoint.port};
+    config.peer_listen = coordinator.shard_peers[static_cast<size_t>(node)];
   }
   return config;
 }
@@ -406,18 +407,20 @@ Result<ClusterDir> ClusterDir::Create(const std::string& dir, int shards, uint16
     return Status::InvalidArgument("a cluster needs at least one shard, not " +
                                    std::to_string(shards));
   }
+  // Two ports a node: its client port, then (after every node's client port) its peer port.
+  const int nodes = shards + 1;
   std::vector<uint16_t> ports;
   if (base_port == 0) {
-    Result<std::vector<uint16_t>> picked = PickFreePorts(shards + 1);
+    Result<std::vector<uint16_t>> picked = PickFreePorts(2 * nodes);
     if (!picked.ok()) return picked.status();
     ports = picked.value();
   } else {
-    if (static_cast<int>(base_port) + shards > 65535) {
+    if (static_cast<int>(base_port) + 2 * nodes - 1 > 65535) {
       return Status::InvalidArgument("ports " + std::to_string(base_port) + ".." +
-                                     std::to_string(base_port + shards) +
+                                     std::to_string(base_port + 2 * nodes - 1) +
                                      " do not fit below 65536");
     }
-    for (int i = 0; i <= shards; ++i) ports.push_back(static_cast<uint16_t>(base_port + i));
+    for (int i = 0; i < 2 * nodes; ++i) ports.push_back(static_cast<uint16_t>(base_port + i));
   }
   const std::string abs_dir = AbsoluteDir(dir);
   std::error_code ec;
@@ -428,10 +431,14 @@ Result<ClusterDir> ClusterDir::Create(const std::string& dir, int shards, uint16
   coordinator.role = cluster::Role::kCoordinator;
   coordinator.shard = -1;
   coordinator.coordinator = {"127.0.0.1", ports[0]};
+  coordinator.coordinator_peer = {"127.0.0.1", ports[static_cast<size_t>(nodes)]};
   coordinator.listen = coordinator.coordinator;
+  coordinator.peer_listen = coordinator.coordinator_peer;
   coordinator.shard_map.shards.clear();
+  coordinator.shard_peers.clear();
   for (int i = 0; i < shards; ++i) {
     coordinator.shard_map.shards.push_back({i, "127.0.0.1", ports[static_cast<size_t>(i) + 1]});
+    coordinator.shard_peers.push_back({"127.0.0.1", ports[static_cast<size_t>(nodes + i + 1)]});
   }
   ClusterDir cluster(abs_dir, {});
   for (int node = kCoordinator; node < shards; ++node) {

@@ -143,9 +143,11 @@ Status WaitServing(Process& process, const cluster::Address& address,
 class ClusterDir {
  public:
   // Creates a new cluster of `shards` shards in `dir` (created if missing): writes every node's
-  // config. The coordinator listens on 127.0.0.1:base_port and shard i on base_port + 1 + i, or
-  // on free ports when base_port is 0. Every field of `tunables` but role, shard, data_dir,
-  // coordinator, listen and shard_map.shards is copied into each config (partitioning, split keys,
+  // config. The coordinator serves clients on 127.0.0.1:base_port and shard i on
+  // base_port + 1 + i; their peer ports follow, the coordinator's at base_port + shards + 1 and
+  // shard i's at base_port + shards + 2 + i. Free ports when base_port is 0. Every field of
+  // `tunables` but role, shard, data_dir, the addresses and shard_map.shards is copied into each
+  // config (partitioning, split keys,
   // tick_ms, timeouts, ...). InvalidArgument for shards < 1 or a port above 65535; IoError when
   // a file cannot be written.
   static Result<ClusterDir> Create(const std::string& dir, int shards, uint16_t base_port,

@@ -6,7 +6,8 @@
 // reset within 5 s), with a log line naming the connection and the reason, while a connection
 // opened before keeps working. Everything else goes through the stock generated synchronous
 // clients (TSocket + TFramedTransport + TBinaryProtocol): an unknown method gets
-// TApplicationException UNKNOWN_METHOD; a transaction id the coordinator never issued, a write
+// TApplicationException UNKNOWN_METHOD, and so do protocol messages (Peer.deliver) sent to a client
+// port, which change nothing; a transaction id the coordinator never issued, a write
 // or read after commit, an empty key, a PUT without a value, an unknown protocol enum, a
 // malformed transaction id, a touched shard outside the map, and a key sent to a shard that does
 // not own it get InvalidRequest; commit after abort answers ABORTED and a repeated commit answers
@@ -42,6 +43,7 @@
 
 #include "Coordinator.h"
 #include "Participant.h"
+#include "Peer.h"
 #include "cluster/shard_map.h"
 #include "tests/integration/local_cluster.h"
 
@@ -379,6 +381,55 @@ TEST_F(BadInputTest, UnknownMethodGetsApplicationExceptionAndTheConnectionStays)
   c.transport->readEnd();
   EXPECT_EQ(error.getType(), TApplicationException::UNKNOWN_METHOD) << error.what();
   ExpectServes(c, "unknown-method");  // on the same connection
+}
+
+TEST_F(BadInputTest, ProtocolMessagesForgedOnClientPortsChangeNothing) {
+  // Protocol messages travel only on the nodes' peer ports. A client that sends them to the
+  // client ports (where Peer.deliver once was served too) gets an unknown method: the coordinator
+  // is not deposed by a forged STALE_EPOCH, and no shard learns a made-up coordinator epoch or
+  // commits a forged one-phase PREPARE.
+  constexpr int64_t kForgedEpoch = 1001;
+  {
+    Stock<thrift::PeerClient> forger(cluster_->coordinator_host(), cluster_->coordinator_port());
+    thrift::PeerMessage stale;
+    stale.__set_type(thrift::MessageType::STALE_EPOCH);
+    stale.__set_from_node(0);
+    stale.__set_to_node(-1);
+    stale.__set_epoch(kForgedEpoch);
+    stale.__set_current_epoch(kForgedEpoch);
+    forger->deliver({stale});
+  }
+  std::vector<std::string> forged_keys;
+  for (int shard = 0; shard < static_cast<int>(Map().shards.size()); ++shard) {
+    Stock<thrift::PeerClient> forger(cluster_->coordinator_host(), cluster_->port(shard));
+    forged_keys.push_back(KeyOnShard("forged", shard));
+    thrift::Op put;
+    put.__set_type(thrift::OpType::PUT);
+    put.__set_key(forged_keys.back());
+    put.__set_value("forged");
+    thrift::PeerMessage prepare;
+    prepare.__set_type(thrift::MessageType::PREPARE);
+    prepare.__set_from_node(-1);
+    prepare.__set_to_node(shard);
+    TxnId txn;
+    txn.__set_epoch(kForgedEpoch);
+    txn.__set_seq(1);
+    prepare.__set_txn(txn);
+    prepare.__set_epoch(kForgedEpoch);
+    prepare.__set_protocol(thrift::Protocol::TWO_PC);
+    prepare.__set_participants({shard});
+    prepare.__set_one_phase(true);
+    prepare.__set_ops({put});
+    forger->deliver({prepare});
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // time to do harm, if it could
+  StockCoordinator c = Coordinator();
+  ExpectServes(c, "forged");
+  for (const std::string& key : forged_keys) EXPECT_EQ(Committed(c, key), std::nullopt) << key;
+  for (int node = LocalCluster::kCoordinator; node < static_cast<int>(Map().shards.size());
+       ++node) {
+    EXPECT_EQ(LogOf(node).find("1001"), std::string::npos) << "node " << node << " took it in";
+  }
 }
 
 // ---- transaction ids and states --------------------------------------------------------------

@@ -58,7 +58,8 @@ class LocalCluster {
     return cluster_.config(kCoordinator).coordinator.host;
   }
   uint16_t coordinator_port() const { return port(kCoordinator); }
-  uint16_t port(int node) const { return cluster_.address(node).port; }
+  uint16_t port(int node) const { return cluster_.address(node).port; }  // the client port
+  uint16_t peer_port(int node) const { return cluster_.config(node).peer_listen.port; }
   const cluster::ShardMap& shard_map() const { return cluster_.config(kCoordinator).shard_map; }
   std::string data_dir(int node) const { return cluster_.DataDir(node); }
   const std::string& dir() const { return cluster_.dir(); }

@@ -32,7 +32,12 @@ constexpr std::string_view kShardYaml =
     "  - 127.0.0.1:7103\n"           // 9
     "tick_ms: 10\n"                  // 10
     "wal_sync: sync\n"               // 11
-    "vote_timeout_ms: 2000\n";       // 12
+    "vote_timeout_ms: 2000\n"        // 12
+    "coordinator_peer: 127.0.0.1:7500\n"  // 13
+    "shard_peers:\n"                 // 14
+    "  - 127.0.0.1:7601\n"           // 15
+    "  - 127.0.0.1:7602\n"           // 16
+    "  - 127.0.0.1:7603\n";          // 17
 
 // kShardYaml with each `from` replaced by its `to` (each must occur).
 std::string Edit(std::initializer_list<std::pair<std::string_view, std::string_view>> edits) {
@@ -68,6 +73,9 @@ void ExpectSameConfig(const NodeConfig& got, const NodeConfig& want) {
   EXPECT_EQ(got.shard, want.shard);
   EXPECT_EQ(got.data_dir, want.data_dir);
   EXPECT_EQ(got.coordinator, want.coordinator);
+  EXPECT_EQ(got.coordinator_peer, want.coordinator_peer);
+  EXPECT_EQ(got.shard_peers, want.shard_peers);
+  EXPECT_EQ(got.peer_listen, want.peer_listen);
   EXPECT_EQ(got.shard_map.version, want.shard_map.version);
   EXPECT_EQ(got.shard_map.partitioning, want.shard_map.partitioning);
   EXPECT_EQ(got.shard_map.shards, want.shard_map.shards);
@@ -133,6 +141,10 @@ TEST(ConfigTest, ExamplesLoadAndDescribeOneCluster) {
   EXPECT_EQ(c.data_dir, "/tmp/txcoord/coordinator");
   EXPECT_EQ(c.coordinator, (Address{"127.0.0.1", 7000}));
   EXPECT_EQ(c.listen, c.coordinator);
+  EXPECT_EQ(c.coordinator_peer, (Address{"127.0.0.1", 7500}));
+  EXPECT_EQ(c.peer_listen, c.coordinator_peer);
+  EXPECT_EQ(c.shard_peers, (std::vector<Address>{
+                               {"127.0.0.1", 7601}, {"127.0.0.1", 7602}, {"127.0.0.1", 7603}}));
   EXPECT_EQ(c.shard_map.version, 1u);
   EXPECT_EQ(c.shard_map.partitioning, Partitioning::kHash);
   const std::vector<ShardEndpoint> shards = {
@@ -152,6 +164,7 @@ TEST(ConfigTest, ExamplesLoadAndDescribeOneCluster) {
   EXPECT_EQ(s.shard, 0);
   EXPECT_EQ(s.data_dir, "/tmp/txcoord/s0");
   EXPECT_EQ(s.listen, (Address{"127.0.0.1", 7101}));
+  EXPECT_EQ(s.peer_listen, (Address{"127.0.0.1", 7601}));
   // The same cluster: the same coordinator and shard map, and the same tuning.
   EXPECT_EQ(s.coordinator, c.coordinator);
   EXPECT_EQ(s.shard_map, c.shard_map);
@@ -160,6 +173,7 @@ TEST(ConfigTest, ExamplesLoadAndDescribeOneCluster) {
   same_tuning.shard = c.shard;
   same_tuning.data_dir = c.data_dir;
   same_tuning.listen = c.listen;
+  same_tuning.peer_listen = c.peer_listen;
   ExpectSameConfig(same_tuning, c);
 
   ExpectRoundTrip(c);
@@ -196,6 +210,9 @@ TEST(ConfigTest, FormatRoundTripsHash) {
   c.shard_map.partitioning = Partitioning::kHash;
   c.shard_map.shards = {{0, "db-0.example", 7100}, {1, "db-1.example", 7101}, {2, "fe80::2", 1}};
   c.listen = {"fe80::2", 1};
+  c.coordinator_peer = {"::1", 7001};
+  c.shard_peers = {{"db-0.example", 7200}, {"db-1.example", 7201}, {"fe80::2", 2}};
+  c.peer_listen = {"fe80::2", 2};
   c.tick_ms = 7;
   c.wal_sync = "manual_flush";
   c.vote_timeout_ms = 7;
@@ -214,7 +231,10 @@ TEST(ConfigTest, FormatRoundTripsRange) {
   c.shard_map.partitioning = Partitioning::kRange;
   for (int i = 0; i < 6; ++i) {
     c.shard_map.shards.push_back({i, "10.0.0.2", static_cast<uint16_t>(9001 + i)});
+    c.shard_peers.push_back({"10.0.0.2", static_cast<uint16_t>(9101 + i)});
   }
+  c.coordinator_peer = {"10.0.0.1", 9100};
+  c.peer_listen = c.coordinator_peer;
   // Bytewise ascending, and each one a string that YAML would misread if written plain.
   c.shard_map.split_keys = {"- x", "10", "a b # c", "true", "~"};
   c.listen = c.coordinator;
@@ -227,6 +247,7 @@ TEST(ConfigTest, FormatRoundTripsRange) {
   ExpectRoundTrip(c);
 
   c.shard_map.shards.resize(1);  // one range shard owns everything: no split keys
+  c.shard_peers.resize(1);
   c.shard_map.split_keys.clear();
   ExpectRoundTrip(c);
 }
@@ -253,6 +274,29 @@ TEST(ConfigTest, RequiredFields) {
   EXPECT_EQ(ErrorOf(Edit(
                 {{"shards:\n  - 127.0.0.1:7101\n  - 127.0.0.1:7102\n  - 127.0.0.1:7103\n", ""}})),
             "c.yaml: shards: required");
+  EXPECT_EQ(ErrorOf(Edit({{"coordinator_peer: 127.0.0.1:7500\n", ""}})),
+            "c.yaml: coordinator_peer: required");
+  EXPECT_EQ(ErrorOf(Edit({{"shard_peers:\n  - 127.0.0.1:7601\n  - 127.0.0.1:7602\n"
+                           "  - 127.0.0.1:7603\n",
+                           ""}})),
+            "c.yaml: shard_peers: required");
+}
+
+TEST(ConfigTest, PeerPorts) {
+  EXPECT_EQ(ErrorOf(Edit({{"  - 127.0.0.1:7603\n", ""}})),
+            "c.yaml:14: shard_peers: expected a sequence of 3 host:port (one per shard, in shard "
+            "id order), found 2 of them");
+  EXPECT_EQ(ErrorOf(Edit({{"  - 127.0.0.1:7602", "  - 127.0.0.1"}})),
+            "c.yaml:16: shard_peers[1]: expected host:port, found '127.0.0.1'");
+  // No client port is a peer port: a client must never reach the protocol.
+  EXPECT_EQ(ErrorOf(Edit({{"  - 127.0.0.1:7602", "  - 127.0.0.1:7102"}})),
+            "c.yaml:16: shard_peers[1]: 127.0.0.1:7102 is also shards[1]'s address");
+  EXPECT_EQ(ErrorOf(Edit({{"coordinator_peer: 127.0.0.1:7500", "coordinator_peer: 127.0.0.1:7000"}})),
+            "c.yaml:13: coordinator_peer: 127.0.0.1:7000 is also the coordinator's address");
+  EXPECT_EQ(ErrorOf(Edit({{"  - 127.0.0.1:7603", "  - 127.0.0.1:7500"}})),
+            "c.yaml:17: shard_peers[2]: 127.0.0.1:7500 is also coordinator_peer's address");
+  const NodeConfig c = ParseNodeConfig(kShardYaml, "c.yaml").value();
+  EXPECT_EQ(c.peer_listen, (Address{"127.0.0.1", 7602})) << "shard 1's peer port";
 }
 
 TEST(ConfigTest, UnknownAndRepeatedFields) {
@@ -392,7 +436,7 @@ TEST(ConfigTest, DocumentShape) {
   EXPECT_EQ(ErrorOf("- role: shard\n"), "c.yaml:1: expected a mapping of fields, found a sequence");
   EXPECT_EQ(ErrorOf("shard\n"), "c.yaml:1: expected a mapping of fields, found 'shard'");
   EXPECT_EQ(ErrorOf(std::string(kShardYaml) + "---\nrole: shard\n"),
-            "c.yaml:14: a second YAML document (a config is one document)");
+            "c.yaml:19: a second YAML document (a config is one document)");
 }
 
 TEST(ConfigTest, Files) {
