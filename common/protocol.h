@@ -152,6 +152,10 @@ struct Record {
   std::vector<std::string> read_keys;
   std::vector<OpResult> reads;
   Ballot ballot = 0;          // kPreCommitted/kPreAborted: accepted; kPromised: promised
+  // The replica group epoch under which the group's primary appended this record (replication/:
+  // a position and its log_epoch name one record on every replica). Set by the replication
+  // layer, not by the cores.
+  Epoch log_epoch = 0;
   // A hint to the driver, not part of the record: nothing waits urgently for this record's
   // durability (a participant's COMMITTED after a coordinator's decision, the coordinator's END),
   // so it may ride a later sync (wal/wal.h: lazy appends). OnDurable still covers it only once it

@@ -111,6 +111,7 @@ std::string EncodeRecord(const Record& r) {
     payload.push_back(o.found ? 1 : 0);
     PutString(payload, o.value);
   }
+  PutVarint(payload, r.log_epoch);  // version 2
   std::string out;
   out.reserve(5 + payload.size());
   out.push_back(static_cast<char>(kRecordFormatVersion));
@@ -123,9 +124,10 @@ std::string EncodeRecord(const Record& r) {
 Result<Record> DecodeRecord(std::string_view bytes) {
   if (bytes.size() < 5) return Status::Corruption("log record shorter than its header");
   const auto version = static_cast<uint8_t>(bytes[0]);
-  if (version != kRecordFormatVersion) {
+  if (version < kOldestRecordFormatVersion || version > kRecordFormatVersion) {
     return Status::Corruption("log record format version " + std::to_string(version) +
-                              " is not supported (this build reads version " +
+                              " is not supported (this build reads versions " +
+                              std::to_string(kOldestRecordFormatVersion) + " to " +
                               std::to_string(kRecordFormatVersion) + ")");
   }
   uint32_t crc = 0;
@@ -171,6 +173,7 @@ Result<Record> DecodeRecord(std::string_view bytes) {
     in.String(&o.value);
     r.reads.push_back(std::move(o));
   }
+  if (version >= 2) in.Varint(&r.log_epoch);  // version 1 was written before replica groups: 0
   if (!in.done()) return Status::Corruption("log record payload is malformed");
   return r;
 }

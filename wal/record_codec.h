@@ -12,7 +12,10 @@
 
 namespace txcoord::wal {
 
-inline constexpr uint8_t kRecordFormatVersion = 1;
+// Version 2 adds log_epoch; version 1 records (written before replica groups) still decode, with
+// log_epoch 0.
+inline constexpr uint8_t kRecordFormatVersion = 2;
+inline constexpr uint8_t kOldestRecordFormatVersion = 1;
 
 // CRC32C (Castagnoli), the checksum LevelDB and RocksDB use.
 uint32_t Crc32c(std::string_view data);

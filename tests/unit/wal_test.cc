@@ -39,6 +39,7 @@ Record FullRecord() {
   r.read_keys = {"r1", "r2"};
   r.reads = {{"r1", true, "x"}, {"r2", false, ""}};
   r.ballot = (5ull << 16) | 3;
+  r.log_epoch = 300;  // more than one varint byte
   return r;
 }
 
@@ -112,6 +113,21 @@ TEST(RecordCodecTest, UnknownVersionNamesTheVersion) {
   Result<Record> r = DecodeRecord(bytes);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("version 9"), std::string::npos) << r.status().ToString();
+}
+
+TEST(RecordCodecTest, AVersionOneRecordDecodesWithLogEpochZero) {
+  // Version 1 is version 2 without the trailing log_epoch varint (300: two bytes).
+  Record r = FullRecord();
+  const std::string v2 = EncodeRecord(r);
+  std::string payload = v2.substr(5, v2.size() - 5 - 2);
+  const uint32_t crc = Crc32c(payload);
+  std::string v1(1, '\x01');
+  for (int i = 0; i < 4; ++i) v1.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
+  v1 += payload;
+  Result<Record> decoded = DecodeRecord(v1);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  r.log_epoch = 0;
+  EXPECT_EQ(decoded.value(), r);
 }
 
 TEST(RecordCodecTest, PositionKeysSortInLogOrder) {
