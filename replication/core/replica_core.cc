@@ -1,0 +1,527 @@
+#include "replication/core/replica_core.h"
+
+#include <algorithm>
+
+#include "common/check.h"
+
+namespace txcoord::replication {
+
+bool GroupConfig::InIsrWith(ReplicaId r, DiskId disk) const {
+  auto it = isr.find(r);
+  return it != isr.end() && (it->second == disk || it->second == 0);
+}
+
+bool GroupConfig::IsMember(ReplicaId r) const {
+  return std::find(members.begin(), members.end(), r) != members.end();
+}
+
+std::string Describe(const GroupConfig& c) {
+  std::string out = "v" + std::to_string(c.version) + " e" + std::to_string(c.epoch) + " primary " +
+                    std::to_string(c.primary) + " isr {";
+  bool first = true;
+  for (const auto& [id, disk] : c.isr) {
+    out += (first ? "" : ",") + std::to_string(id);
+    first = false;
+  }
+  return out + "}";
+}
+
+const char* ToString(ReplType t) {
+  switch (t) {
+    case ReplType::kAppend:
+      return "APPEND";
+    case ReplType::kAppendAck:
+      return "APPEND-ACK";
+    case ReplType::kStale:
+      return "STALE";
+  }
+  return "?";
+}
+
+ReplicaCore::ReplicaCore(ReplicaOptions options) : options_(options) {
+  TXC_CHECK(options_.min_insync >= 1);
+  TXC_CHECK(options_.disk != 0);
+  TXC_CHECK_MSG(options_.lag_timeout_ticks <= options_.lease_ticks &&
+                    options_.lease_ticks < options_.grace_ticks,
+                "timeouts must satisfy lag_timeout <= lease < grace");
+  TXC_CHECK(options_.max_batch_records >= 1 && options_.max_tail_records >= 1);
+}
+
+// ---- the local log --------------------------------------------------------------------------
+
+void ReplicaCore::Restore(const std::vector<Record>& log, Epoch epoch_seen) {
+  TXC_CHECK(last_ == 0 && tail_.empty() && now_ == 0);
+  if (!log.empty()) {
+    first_ = log.front().lsn;
+    last_ = first_ - 1;
+    tail_start_ = first_;
+  }
+  epoch_seen_ = epoch_seen;
+  for (const Record& r : log) {
+    AppendLocal(r);
+    epoch_seen_ = std::max(epoch_seen_, r.log_epoch);
+  }
+  ready_.append.clear();  // already on disk
+  durable_ = last_;
+  restored_epoch_ = epoch_seen_;
+  TrimTail();
+}
+
+Epoch ReplicaCore::EpochAt(Lsn position) const {
+  if (position == 0 || position > last_ || position < first_) return 0;
+  for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
+    if (it->second <= position) return it->first;
+  }
+  return 0;
+}
+
+Lsn ReplicaCore::EndOfEpoch(Epoch e) const {
+  auto later = history_.upper_bound(e);  // the first epoch after e
+  if (later == history_.end()) return last_;
+  return later->second - 1;
+}
+
+const Record* ReplicaCore::RecordAt(Lsn position) const {
+  if (position < tail_start_ || position > last_) return nullptr;
+  return &tail_[position - tail_start_];
+}
+
+void ReplicaCore::AppendLocal(const Record& r) {
+  TXC_CHECK_MSG(r.lsn == last_ + 1, "replicated records must continue the log");
+  TXC_CHECK_MSG(r.log_epoch != 0, "a replicated record names the epoch it was appended in");
+  if (history_.empty() || history_.rbegin()->first != r.log_epoch) {
+    TXC_CHECK_MSG(history_.empty() || r.log_epoch > history_.rbegin()->first,
+                  "a log's epochs never decrease");
+    history_[r.log_epoch] = r.lsn;
+  }
+  last_ = r.lsn;
+  if (tail_.empty()) tail_start_ = r.lsn;
+  tail_.push_back(r);
+  ready_.append.push_back(r);
+}
+
+void ReplicaCore::TruncateAfter(Lsn position) {
+  TXC_CHECK_MSG(position >= commit_, "truncating a committed record");
+  if (position >= last_) return;
+  // Records not handed to the driver yet are simply dropped; the rest the driver truncates.
+  const Lsn handed = last_ - ready_.append.size();
+  while (!ready_.append.empty() && ready_.append.back().lsn > position) ready_.append.pop_back();
+  if (position < handed) {
+    ready_.truncate_after = std::min(ready_.truncate_after.value_or(position), position);
+  }
+  last_ = position;
+  durable_ = std::min(durable_, position);
+  match_ = std::min(match_, position);
+  while (!history_.empty() && history_.rbegin()->second > position) {
+    history_.erase(std::prev(history_.end()));
+  }
+  while (!tail_.empty() && tail_.back().lsn > position) tail_.pop_back();
+  if (tail_.empty()) tail_start_ = position + 1;
+  ++stats_.truncations;
+}
+
+void ReplicaCore::TrimTail() {
+  while (tail_.size() > options_.max_tail_records) tail_.pop_front();
+  tail_start_ = tail_.empty() ? last_ + 1 : tail_.front().lsn;
+}
+
+void ReplicaCore::OnLocalDurable(Lsn position) {
+  position = std::min(position, last_);  // a report from before a truncation
+  if (position <= durable_) return;
+  durable_ = position;
+  if (primary()) {
+    PrimaryCommit();
+  } else if (role_ == Role::kBackup && primary_id_ >= 0) {
+    SendAck(primary_id_, last_sent_at_);
+  }
+}
+
+// ---- configuration ------------------------------------------------------------------------
+
+void ReplicaCore::SeeEpoch(Epoch e) {
+  if (e <= epoch_seen_) return;
+  epoch_seen_ = e;
+  ready_.persist_epoch = e;
+  // Someone holds a newer epoch than the one we are primary in: we are deposed.
+  if (primary() && e > config_.epoch) Demote();
+}
+
+void ReplicaCore::OnConfig(const GroupConfig& c) {
+  if (c.version < config_.version) return;  // an older read
+  const bool was_primary = primary();
+  config_ = c;
+  if (pending_ && pending_->version <= c.version) pending_.reset();
+  SeeEpoch(c.epoch);
+  if (c.primary == options_.self && c.InIsrWith(options_.self, options_.disk)) {
+    if (c.epoch <= restored_epoch_) {
+      // This incarnation may have lost records it shipped before it restarted: never append in
+      // an epoch we held before. Ask for a new one first.
+      GroupConfig next = c;
+      ++next.version;
+      next.epoch = std::max(c.epoch, epoch_seen_) + 1;
+      Propose(next);
+    } else if (!primary()) {
+      BecomePrimary();
+    } else {
+      // Our own change (the ISR), or a bump: still the same primary. New members start probing.
+      for (ReplicaId id : c.members) {
+        if (id != options_.self && !members_.count(id)) {
+          Member& mem = members_[id] = Member{.next = last_ + 1, .acked_sent_at = now_};
+          Ship(id, mem, /*force=*/true);
+        }
+      }
+      for (auto it = members_.begin(); it != members_.end();) {
+        it = c.IsMember(it->first) ? std::next(it) : members_.erase(it);
+      }
+      PrimaryCommit();
+    }
+  } else if (was_primary) {
+    Demote();
+  } else if (c.IsMember(options_.self) && role_ == Role::kIdle) {
+    BecomeBackup();
+  }
+  if (role_ == Role::kBackup && c.primary != primary_id_) {
+    // A new primary: give it a whole grace period before suspecting it.
+    heard_at_ = now_;
+  }
+}
+
+void ReplicaCore::OnProposed(bool ok, const GroupConfig& current) {
+  (void)ok;  // the store's value says everything either way
+  pending_.reset();
+  OnConfig(current);
+}
+
+void ReplicaCore::Propose(GroupConfig next) {
+  if (pending_) return;
+  TXC_CHECK(next.version == config_.version + 1 && next.epoch > config_.epoch);
+  pending_ = next;
+  ready_.propose = std::move(next);
+  ++stats_.proposals;
+}
+
+void ReplicaCore::BecomePrimary() {
+  role_ = Role::kPrimary;
+  primary_epoch_ = config_.epoch;
+  activated_ = false;
+  activation_position_ = last_;
+  primary_id_ = options_.self;
+  members_.clear();
+  for (ReplicaId id : config_.members) {
+    if (id != options_.self) members_[id] = Member{.next = last_ + 1, .acked_sent_at = now_};
+  }
+  ready_.role_changed = true;
+  for (auto& [id, mem] : members_) Ship(id, mem, /*force=*/true);  // probes
+  PrimaryCommit();
+}
+
+void ReplicaCore::BecomeBackup() {
+  role_ = Role::kBackup;
+  heard_at_ = now_;
+  ready_.role_changed = true;
+}
+
+void ReplicaCore::Demote() {
+  role_ = config_.IsMember(options_.self) ? Role::kBackup : Role::kIdle;
+  activated_ = false;
+  members_.clear();
+  primary_id_ = -1;
+  match_ = 0;
+  heard_at_ = now_;
+  ready_.role_changed = true;
+}
+
+// ---- messages -------------------------------------------------------------------------------
+
+ReplMessage ReplicaCore::To(ReplicaId to, ReplType type) const {
+  ReplMessage m;
+  m.type = type;
+  m.from = options_.self;
+  m.to = to;
+  m.epoch = primary() ? config_.epoch : epoch_seen_;
+  return m;
+}
+
+void ReplicaCore::Step(const ReplMessage& m) {
+  if (m.to != options_.self) return;
+  if (m.type != ReplType::kStale && m.epoch < epoch_seen_) {
+    // Fencing: a deposed primary (or a member answering one) changes nothing here.
+    ReplMessage stale = To(m.from, ReplType::kStale);
+    stale.epoch = epoch_seen_;
+    ready_.messages.push_back(stale);
+    ++stats_.stale_refused;
+    return;
+  }
+  switch (m.type) {
+    case ReplType::kAppend:
+      return OnAppend(m);
+    case ReplType::kAppendAck:
+      return OnAck(m);
+    case ReplType::kStale:
+      return SeeEpoch(m.epoch);
+  }
+}
+
+void ReplicaCore::OnAppend(const ReplMessage& m) {
+  SeeEpoch(m.epoch);
+  TXC_CHECK_MSG(!(primary() && m.epoch == config_.epoch),
+                "two primaries in one epoch: the configuration store's CAS is broken");
+  if (role_ != Role::kBackup) {
+    role_ = Role::kBackup;
+    ready_.role_changed = true;
+  }
+  if (primary_id_ != m.from || match_epoch_ != m.epoch) {
+    primary_id_ = m.from;
+    match_epoch_ = m.epoch;
+    match_ = 0;  // to be established with this primary
+    last_sent_at_ = 0;
+  }
+  heard_at_ = now_;
+  last_sent_at_ = std::max(last_sent_at_, m.sent_at);
+  TXC_CHECK_MSG(m.prev_position + 1 >= first_,
+                "a member needs records older than its log's start (state transfer)");
+
+  if (m.prev_position > last_ || EpochAt(m.prev_position) != m.prev_epoch) {
+    // Our log does not hold the primary's record at prev: say where ours may still match and
+    // under which epoch; the primary resends from the end of that epoch in its log.
+    ReplMessage nack = To(m.from, ReplType::kAppendAck);
+    nack.ok = false;
+    nack.disk = options_.disk;
+    nack.last_position = m.prev_position > last_ ? last_ : m.prev_position - 1;
+    nack.last_epoch = EpochAt(nack.last_position);
+    nack.sent_at = m.sent_at;
+    ready_.messages.push_back(nack);
+    return;
+  }
+  Lsn position = m.prev_position;
+  for (const Record& r : m.records) {
+    TXC_CHECK_MSG(r.lsn == position + 1, "an append's records are consecutive");
+    position = r.lsn;
+    if (r.lsn <= last_) {
+      if (EpochAt(r.lsn) == r.log_epoch) continue;  // the same record (one primary per epoch)
+      TruncateAfter(r.lsn - 1);                     // ours diverges from here
+    }
+    AppendLocal(r);
+  }
+  match_ = std::max(match_, position);
+  const Lsn commit = std::min(m.commit_position, match_);
+  if (commit > commit_) AdvanceCommit(commit);
+  // A heartbeat, or records already durable here, is answered now; otherwise the answer waits
+  // for the local sync (OnLocalDurable).
+  if (m.records.empty() || durable_ >= position) SendAck(m.from, m.sent_at);
+}
+
+void ReplicaCore::SendAck(ReplicaId to, Ticks sent_at) {
+  ReplMessage ack = To(to, ReplType::kAppendAck);
+  ack.ok = true;
+  ack.disk = options_.disk;
+  ack.match_position = std::min(match_, durable_);
+  ack.sent_at = sent_at;
+  ready_.messages.push_back(ack);
+}
+
+void ReplicaCore::OnAck(const ReplMessage& m) {
+  if (!primary()) return;
+  SeeEpoch(m.epoch);
+  if (!primary()) return;
+  auto it = members_.find(m.from);
+  if (it == members_.end()) return;
+  Member& mem = it->second;
+  mem.acked_sent_at = std::max(mem.acked_sent_at, m.sent_at);
+  if (config_.InIsr(m.from) && !config_.InIsrWith(m.from, m.disk)) {
+    // It came back on another disk: what it acknowledged before is gone.
+    mem.match = 0;
+  }
+  if (m.ok) {
+    mem.match = std::max(mem.match, m.match_position);
+    mem.probing = false;
+    mem.next = std::max(mem.next, mem.match + 1);
+  } else {
+    if (m.last_position < mem.match) mem.match = m.last_position;  // it lost records
+    mem.next = std::min(m.last_position, EndOfEpoch(m.last_epoch)) + 1;
+    mem.probing = true;
+    mem.read_pending = false;
+  }
+  Ship(m.from, mem, !m.ok);
+  PrimaryCommit();
+  CheckIsr(m.from, m.disk);
+}
+
+// ---- primary: shipping, commit, ISR ---------------------------------------------------------
+
+void ReplicaCore::Append(std::vector<Record> records) {
+  TXC_CHECK_MSG(activated(), "only an activated primary appends");
+  for (Record& r : records) {
+    r.log_epoch = config_.epoch;
+    AppendLocal(r);
+  }
+  TrimTail();
+  ShipAll();
+}
+
+void ReplicaCore::Ship(ReplicaId id, Member& mem, bool force) {
+  if (mem.read_pending) return;
+  const bool due = force || now_ - mem.last_sent >= options_.heartbeat_ticks;
+  const Lsn in_flight = mem.next - 1 - std::min(mem.match, mem.next - 1);
+  const bool with_records =
+      mem.next <= last_ && (mem.probing ? due : in_flight < options_.max_in_flight_records);
+  if (!with_records && !due) return;
+  ReplMessage m = To(id, ReplType::kAppend);
+  m.prev_position = mem.next - 1;
+  m.prev_epoch = EpochAt(m.prev_position);
+  m.commit_position = commit_;
+  m.sent_at = now_;
+  if (with_records) {
+    const Lsn to = std::min(last_, mem.next + options_.max_batch_records - 1);
+    if (mem.next < tail_start_) {
+      // Older than what we keep in memory: the driver reads it from the log.
+      ready_.reads.push_back({id, mem.next, to});
+      mem.read_pending = true;
+      return;
+    }
+    for (Lsn p = mem.next; p <= to; ++p) m.records.push_back(*RecordAt(p));
+    // A probe's records count as sent only once the probe is answered.
+    if (!mem.probing) mem.next = to + 1;
+  }
+  mem.last_sent = now_;
+  ++stats_.appends_shipped;
+  stats_.records_shipped += m.records.size();
+  ready_.messages.push_back(std::move(m));
+}
+
+void ReplicaCore::ShipAll() {
+  for (auto& [id, mem] : members_) Ship(id, mem, false);
+}
+
+void ReplicaCore::OnLogRead(ReplicaId to, std::vector<Record> records) {
+  if (!primary()) return;
+  auto it = members_.find(to);
+  if (it == members_.end() || !it->second.read_pending) return;
+  Member& mem = it->second;
+  mem.read_pending = false;
+  if (records.empty() || records.front().lsn != mem.next) return;  // superseded; ship again
+  ReplMessage m = To(to, ReplType::kAppend);
+  m.prev_position = mem.next - 1;
+  m.prev_epoch = EpochAt(m.prev_position);
+  m.commit_position = commit_;
+  m.sent_at = now_;
+  m.records = std::move(records);
+  if (!mem.probing) mem.next += m.records.size();
+  mem.last_sent = now_;
+  ++stats_.appends_shipped;
+  stats_.records_shipped += m.records.size();
+  ready_.messages.push_back(std::move(m));
+}
+
+void ReplicaCore::AdvanceCommit(Lsn to) {
+  TXC_CHECK(to > commit_ && to <= last_);
+  commit_ = to;
+  ready_.committed = to;
+}
+
+void ReplicaCore::PrimaryCommit() {
+  if (!primary()) return;
+  if (config_.isr.size() < options_.min_insync) return;  // acknowledge nothing
+  Lsn c = durable_;
+  auto require = [&](ReplicaId id) {
+    if (id == options_.self) return;
+    auto it = members_.find(id);
+    c = std::min(c, it == members_.end() ? 0 : it->second.match);
+  };
+  for (const auto& [id, disk] : config_.isr) require(id);
+  // A member being added counts from the moment it is proposed (KIP-497's maximal ISR): what is
+  // committed while the change is in flight is held by it too.
+  if (pending_) {
+    for (const auto& [id, disk] : pending_->isr) require(id);
+  }
+  if (c > commit_) AdvanceCommit(c);
+  if (!activated_ && commit_ >= activation_position_) {
+    activated_ = true;
+    ready_.role_changed = true;
+  }
+}
+
+void ReplicaCore::CheckIsr(ReplicaId id, DiskId disk) {
+  if (!primary() || pending_) return;
+  const Member& mem = members_.at(id);
+  GroupConfig next = config_;
+  ++next.version;
+  next.epoch = std::max(config_.epoch, epoch_seen_) + 1;
+  next.isr[options_.self] = options_.disk;  // replaces a bootstrap's disk 0
+  if (config_.InIsr(id) && !config_.InIsrWith(id, disk)) {
+    next.isr.erase(id);  // it lost its disk: it holds nothing it acknowledged
+    return Propose(next);
+  }
+  if (!config_.InIsr(id) && config_.IsMember(id) && !mem.probing && mem.match >= commit_ &&
+      now_ - mem.acked_sent_at < options_.lag_timeout_ticks) {
+    next.isr[id] = disk;  // caught up: it holds every committed record
+    return Propose(next);
+  }
+}
+
+void ReplicaCore::CheckLag() {
+  if (!primary() || pending_) return;
+  for (const auto& [id, disk] : config_.isr) {
+    if (id == options_.self) continue;
+    auto it = members_.find(id);
+    const Ticks acked = it == members_.end() ? 0 : it->second.acked_sent_at;
+    if (now_ - acked > options_.lag_timeout_ticks) {
+      GroupConfig next = config_;
+      ++next.version;
+      next.epoch = std::max(config_.epoch, epoch_seen_) + 1;
+      next.isr.erase(id);
+      next.isr[options_.self] = options_.disk;
+      return Propose(next);
+    }
+  }
+}
+
+bool ReplicaCore::LeaseHeld() const {
+  for (const auto& [id, disk] : config_.isr) {
+    if (id == options_.self) continue;
+    auto it = members_.find(id);
+    if (it == members_.end() || now_ - it->second.acked_sent_at >= options_.lease_ticks) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---- time ---------------------------------------------------------------------------------
+
+void ReplicaCore::Tick(Ticks elapsed) {
+  TXC_CHECK(elapsed >= 0);
+  const bool was_serving = serving();
+  now_ += elapsed;
+  if (primary()) {
+    ShipAll();
+    CheckLag();
+  } else if (role_ == Role::kBackup && config_.primary != options_.self &&
+             config_.InIsrWith(options_.self, options_.disk) &&
+             now_ - heard_at_ > options_.grace_ticks && !pending_) {
+    // The primary is silent past its lease and our grace: propose ourselves.
+    GroupConfig next = config_;
+    ++next.version;
+    next.epoch = std::max(config_.epoch, epoch_seen_) + 1;
+    next.primary = options_.self;
+    next.isr.erase(config_.primary);
+    next.isr[options_.self] = options_.disk;
+    Propose(next);
+    heard_at_ = now_;  // one proposal per grace period
+  }
+  if (serving() != was_serving) ready_.role_changed = true;
+}
+
+std::map<ReplicaId, Lsn> ReplicaCore::Lag() const {
+  std::map<ReplicaId, Lsn> out;
+  for (const auto& [id, mem] : members_) out[id] = last_ - std::min(last_, mem.match);
+  return out;
+}
+
+ReplicaReady ReplicaCore::TakeReady() {
+  ReplicaReady out;
+  std::swap(out, ready_);
+  return out;
+}
+
+}  // namespace txcoord::replication

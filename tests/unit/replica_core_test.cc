@@ -1,0 +1,431 @@
+// Step tests of the replica-group core (replication/core/replica_core.h), one rule each, with
+// exact outputs: a record is committed only once durable on the primary and acknowledged durable
+// by every ISR member, never with fewer than min_insync; a backup acknowledges only what it
+// synced; an older epoch is refused and changes nothing; a silent backup leaves the ISR by CAS
+// before anything commits without it; the primary serves only within its lease; only an ISR
+// member proposes itself after its grace; a new primary finds and repairs divergence by epoch and
+// serves only once its log is committed; a restarted primary asks for a new epoch first; a member
+// back on a wiped disk is dropped from the ISR and can never be promoted; a member that caught up
+// rejoins, counted for commits from the moment it is proposed; and records older than the
+// in-memory tail are read from the driver's log.
+#include "replication/core/replica_core.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <vector>
+
+namespace txcoord::replication {
+namespace {
+
+ReplicaOptions Options(ReplicaId self, DiskId disk = 0) {
+  ReplicaOptions o;
+  o.self = self;
+  o.disk = disk == 0 ? static_cast<DiskId>(100 + self) : disk;
+  o.min_insync = 2;
+  o.heartbeat_ticks = 5;
+  o.lag_timeout_ticks = 20;
+  o.lease_ticks = 30;
+  o.grace_ticks = 45;
+  return o;
+}
+
+GroupConfig Config(uint64_t version, Epoch epoch, ReplicaId primary, std::vector<ReplicaId> isr,
+                   std::vector<ReplicaId> members = {0, 1, 2}) {
+  GroupConfig c;
+  c.version = version;
+  c.epoch = epoch;
+  c.primary = primary;
+  c.members = members;
+  for (ReplicaId id : isr) c.isr[id] = static_cast<DiskId>(100 + id);
+  return c;
+}
+
+Record Rec(Lsn lsn, Epoch log_epoch = 0, uint64_t seq = 0) {
+  Record r;
+  r.lsn = lsn;
+  r.type = RecordType::kPrepared;
+  r.txn = {1, seq == 0 ? lsn : seq};
+  r.log_epoch = log_epoch;
+  return r;
+}
+
+std::vector<ReplMessage> OfType(const std::vector<ReplMessage>& ms, ReplType t) {
+  std::vector<ReplMessage> out;
+  for (const ReplMessage& m : ms) {
+    if (m.type == t) out.push_back(m);
+  }
+  return out;
+}
+
+const ReplMessage* To(const std::vector<ReplMessage>& ms, ReplicaId to, ReplType t) {
+  for (const ReplMessage& m : ms) {
+    if (m.to == to && m.type == t) return &m;
+  }
+  return nullptr;
+}
+
+// Three replicas wired by hand: Pump() delivers every message sent, each replica's appends are
+// durable at once unless it is listed in `slow`.
+class Group {
+ public:
+  explicit Group(int n = 3) {
+    for (ReplicaId i = 0; i < n; ++i) cores.emplace(i, ReplicaCore(Options(i)));
+  }
+  ReplicaCore& operator[](ReplicaId i) { return cores.at(i); }
+
+  void ConfigAll(const GroupConfig& c) {
+    store = c;
+    for (auto& [id, core] : cores) core.OnConfig(c);
+  }
+  // Moves every core's output until nothing moves; down replicas receive nothing.
+  void Pump(int rounds = 50) {
+    for (int i = 0; i < rounds; ++i) {
+      bool moved = false;
+      for (auto& [id, core] : cores) {
+        ReplicaReady r = core.TakeReady();
+        if (r.empty()) continue;
+        moved = true;
+        if (r.truncate_after) {
+          auto& log = logs[id];
+          while (!log.empty() && log.back().lsn > *r.truncate_after) log.pop_back();
+        }
+        for (const Record& rec : r.append) logs[id].push_back(rec);
+        if (r.committed) committed[id] = *r.committed;
+        if (r.propose) proposals.push_back(*r.propose);
+        for (const ReplMessage& m : r.messages) {
+          sent.push_back(m);
+          if (!down.count(m.to) && !down.count(id)) inbox.push_back(m);
+        }
+        if (!slow.count(id) && !r.append.empty()) core.OnLocalDurable(r.append.back().lsn);
+      }
+      std::vector<ReplMessage> deliver;
+      deliver.swap(inbox);
+      for (const ReplMessage& m : deliver) {
+        moved = true;
+        cores.at(m.to).Step(m);
+      }
+      if (!moved) return;
+    }
+  }
+  // Applies the newest proposal as the configuration store would (CAS on version).
+  bool ApplyProposal() {
+    if (proposals.empty()) return false;
+    GroupConfig p = proposals.back();
+    proposals.clear();
+    const bool ok = p.version == store.version + 1;
+    if (ok) store = p;
+    for (auto& [id, core] : cores) {
+      if (!down.count(id)) core.OnConfig(store);
+    }
+    return ok;
+  }
+  void TickAll(Ticks n) {
+    for (Ticks t = 0; t < n; ++t) {
+      for (auto& [id, core] : cores) {
+        if (!down.count(id)) core.Tick();
+      }
+      Pump();
+    }
+  }
+
+  std::map<ReplicaId, ReplicaCore> cores;
+  std::map<ReplicaId, std::vector<Record>> logs;
+  std::map<ReplicaId, Lsn> committed;
+  std::vector<GroupConfig> proposals;
+  std::vector<ReplMessage> sent, inbox;
+  std::set<ReplicaId> slow, down;
+  GroupConfig store;
+};
+
+// A group whose replica 0 is an activated primary of epoch 1 with {0, 1, 2} in sync.
+void Started(Group& g) {
+  g.ConfigAll(Config(1, 1, 0, {0, 1, 2}));
+  g.Pump();
+  ASSERT_TRUE(g[0].activated());
+  ASSERT_TRUE(g[0].serving());
+}
+
+TEST(ReplicaCoreTest, CommitsOnlyOnceDurableOnThePrimaryAndEveryIsrMember) {
+  Group g;
+  Started(g);
+  g.slow = {0, 2};  // the primary's own sync and replica 2's are slow
+  g[0].Append({Rec(1), Rec(2)});
+  g.Pump();
+  EXPECT_EQ(g.logs[1].size(), 2u) << "shipped in one batch";
+  EXPECT_EQ(g[0].commit_position(), 0u) << "not durable on the primary nor on replica 2";
+  g[0].OnLocalDurable(2);
+  g.Pump();
+  EXPECT_EQ(g[0].commit_position(), 0u) << "replica 2 has not synced";
+  g.TickAll(6);  // heartbeats: replica 2 answers them, still without its sync
+  EXPECT_EQ(g[0].commit_position(), 0u) << "a heartbeat's answer counts only what is durable";
+  EXPECT_EQ(g[2].durable_position(), 0u);
+  const size_t acks_before = OfType(g.sent, ReplType::kAppendAck).size();
+  g.Pump();
+  EXPECT_EQ(OfType(g.sent, ReplType::kAppendAck).size(), acks_before)
+      << "a backup acknowledges records only once they are durable there";
+  g[2].OnLocalDurable(2);
+  g.Pump();
+  EXPECT_EQ(g[0].commit_position(), 2u);
+  EXPECT_EQ(g.committed[0], 2u);
+  g.TickAll(6);  // a heartbeat carries the commit position to the backups
+  EXPECT_EQ(g[1].commit_position(), 2u);
+  EXPECT_EQ(g[2].commit_position(), 2u);
+}
+
+TEST(ReplicaCoreTest, FewerThanMinInsyncCommitsNothing) {
+  Group g;
+  g.ConfigAll(Config(1, 1, 0, {0}));  // replicas 1 and 2 out of sync
+  g.down = {1, 2};
+  g.Pump();
+  EXPECT_FALSE(g[0].activated()) << "nothing can commit, not even the empty reconciliation";
+  g.TickAll(100);
+  EXPECT_EQ(g[0].commit_position(), 0u);
+  EXPECT_FALSE(g[0].serving());
+}
+
+TEST(ReplicaCoreTest, OneReplicaWithMinInsyncOneCommitsWhatIsDurable) {
+  ReplicaOptions o = Options(0);
+  o.min_insync = 1;
+  ReplicaCore c(o);
+  c.OnConfig(Config(1, 1, 0, {0}, {0}));
+  ASSERT_TRUE(c.serving());
+  c.Append({Rec(1)});
+  ReplicaReady r = c.TakeReady();
+  ASSERT_EQ(r.append.size(), 1u);
+  EXPECT_EQ(r.append[0].log_epoch, 1u) << "records take the primary's epoch";
+  EXPECT_FALSE(r.committed);
+  c.OnLocalDurable(1);
+  EXPECT_EQ(c.TakeReady().committed, std::optional<Lsn>(1));
+}
+
+TEST(ReplicaCoreTest, AnOlderEpochIsRefusedAndChangesNothing) {
+  ReplicaCore b(Options(1));
+  b.OnConfig(Config(3, 3, 0, {0, 1, 2}));
+  b.TakeReady();
+  ReplMessage append;
+  append.type = ReplType::kAppend;
+  append.from = 2;
+  append.to = 1;
+  append.epoch = 2;  // a deposed primary
+  append.records = {Rec(1, 2)};
+  b.Step(append);
+  ReplicaReady r = b.TakeReady();
+  EXPECT_TRUE(r.append.empty());
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].type, ReplType::kStale);
+  EXPECT_EQ(r.messages[0].epoch, 3u);
+  EXPECT_EQ(b.last_position(), 0u);
+  EXPECT_EQ(b.stats().stale_refused, 1u);
+}
+
+TEST(ReplicaCoreTest, ANewerEpochIsPersistedBeforeAnythingElse) {
+  ReplicaCore b(Options(1));
+  b.OnConfig(Config(1, 1, 0, {0, 1, 2}));
+  b.TakeReady();
+  ReplMessage append;
+  append.type = ReplType::kAppend;
+  append.from = 2;
+  append.to = 1;
+  append.epoch = 4;  // a primary the config has not told us about yet
+  append.records = {Rec(1, 4)};
+  b.Step(append);
+  ReplicaReady r = b.TakeReady();
+  EXPECT_EQ(r.persist_epoch, std::optional<Epoch>(4));
+  EXPECT_EQ(r.append.size(), 1u);
+  EXPECT_EQ(b.epoch_seen(), 4u);
+}
+
+TEST(ReplicaCoreTest, ASilentBackupLeavesTheIsrByCasBeforeAnythingCommitsWithoutIt) {
+  Group g;
+  Started(g);
+  g.down = {2};
+  g[0].Append({Rec(1)});
+  g.Pump();
+  EXPECT_EQ(g[0].commit_position(), 0u) << "replica 2 is still in the ISR";
+  g.TickAll(21);
+  ASSERT_EQ(g.proposals.size(), 1u);
+  EXPECT_EQ(g.proposals[0].isr.count(2), 0u);
+  EXPECT_EQ(g.proposals[0].epoch, 2u) << "every change bumps the epoch";
+  EXPECT_EQ(g[0].commit_position(), 0u) << "not before the change is made";
+  ASSERT_TRUE(g.ApplyProposal());
+  g.Pump();
+  EXPECT_EQ(g[0].commit_position(), 1u);
+  EXPECT_TRUE(g[0].serving());
+}
+
+TEST(ReplicaCoreTest, ThePrimaryStopsServingWhenItsLeaseRunsOut) {
+  Group g;
+  Started(g);
+  g.down = {1, 2};  // and the configuration store refuses every change (never applied)
+  g.TickAll(29);
+  EXPECT_TRUE(g[0].serving());
+  g.TickAll(2);
+  EXPECT_FALSE(g[0].serving()) << "no ISR backup acknowledged anything sent within the lease";
+  EXPECT_TRUE(g[0].primary());
+}
+
+TEST(ReplicaCoreTest, OnlyAnIsrBackupProposesItselfAndOnlyAfterItsGrace) {
+  Group g;
+  g.ConfigAll(Config(1, 1, 0, {0, 1}));  // replica 2 is a member out of sync
+  g.down = {2};
+  g.Pump();
+  ASSERT_TRUE(g.proposals.empty());
+  g.down = {0};
+  g.TickAll(45);
+  for (const GroupConfig& p : g.proposals) ADD_FAILURE() << "early: " << Describe(p);
+  EXPECT_TRUE(g.proposals.empty()) << "the grace has not run out";
+  g.TickAll(1);
+  ASSERT_EQ(g.proposals.size(), 1u) << "replica 2, not in the ISR, never proposes itself";
+  const GroupConfig& p = g.proposals[0];
+  EXPECT_EQ(p.primary, 1);
+  EXPECT_EQ(p.epoch, 2u);
+  EXPECT_EQ(p.isr.count(0), 0u);
+  EXPECT_EQ(p.isr.count(1), 1u);
+}
+
+TEST(ReplicaCoreTest, ANewPrimaryRepairsDivergenceByEpochAndServesOnceItsLogIsCommitted) {
+  // Replica 1 is promoted holding [1@1 2@1 3@1]; replica 2 holds [1@1 2@1 3@2 4@2] from a deposed
+  // primary of epoch 2 whose records 3 and 4 never committed.
+  Group g;
+  g[1].Restore({Rec(1, 1), Rec(2, 1), Rec(3, 1)}, 1);
+  g[2].Restore({Rec(1, 1), Rec(2, 1), Rec(3, 2, 33), Rec(4, 2, 34)}, 2);
+  g.logs[2] = {Rec(1, 1), Rec(2, 1), Rec(3, 2, 33), Rec(4, 2, 34)};
+  g.down = {0};
+  g.ConfigAll(Config(5, 3, 1, {1, 2}));
+  EXPECT_TRUE(g[1].primary());
+  EXPECT_FALSE(g[1].activated()) << "not before its log is committed";
+  g.Pump();
+  EXPECT_TRUE(g[1].activated());
+  EXPECT_EQ(g[1].commit_position(), 3u);
+  ASSERT_EQ(g.logs[2].size(), 3u) << "the divergent suffix is gone";
+  EXPECT_EQ(g.logs[2][2], Rec(3, 1)) << "and the primary's record 3 took its place";
+  EXPECT_EQ(g[2].stats().truncations, 1u);
+  EXPECT_GE(OfType(g.sent, ReplType::kAppendAck).size(), 2u);
+  bool nacked = false;
+  for (const ReplMessage& m : OfType(g.sent, ReplType::kAppendAck)) {
+    if (m.from == 2 && !m.ok) {
+      nacked = true;
+      EXPECT_EQ(m.last_position, 2u) << "position 3 did not match: at most 1..2 do";
+      EXPECT_EQ(m.last_epoch, 1u);
+    }
+  }
+  EXPECT_TRUE(nacked);
+}
+
+TEST(ReplicaCoreTest, TruncatingACommittedRecordStopsTheProcess) {
+  ReplicaCore b(Options(2));
+  b.Restore({Rec(1, 1), Rec(2, 1)}, 1);
+  b.OnConfig(Config(2, 2, 0, {0, 1, 2}));
+  ReplMessage append;
+  append.type = ReplType::kAppend;
+  append.from = 0;
+  append.to = 2;
+  append.epoch = 2;
+  append.prev_position = 2;
+  append.prev_epoch = 1;
+  append.commit_position = 2;
+  b.Step(append);
+  ASSERT_EQ(b.commit_position(), 2u);
+  ReplMessage bad = append;  // a broken primary rewrites committed position 2
+  bad.prev_position = 1;
+  bad.records = {Rec(2, 2)};
+  EXPECT_DEATH(b.Step(bad), "truncating a committed record");
+}
+
+TEST(ReplicaCoreTest, ARestartedPrimaryAsksForANewEpochBeforeAppending) {
+  ReplicaCore p(Options(0));
+  p.Restore({Rec(1, 1), Rec(2, 1)}, 1);
+  p.OnConfig(Config(1, 1, 0, {0, 1, 2}));
+  EXPECT_FALSE(p.primary()) << "it may have lost records it shipped before the restart";
+  ReplicaReady r = p.TakeReady();
+  ASSERT_TRUE(r.propose);
+  EXPECT_EQ(r.propose->primary, 0);
+  EXPECT_EQ(r.propose->epoch, 2u);
+  p.OnProposed(true, *r.propose);
+  EXPECT_TRUE(p.primary());
+  EXPECT_EQ(p.primary_epoch(), 2u);
+}
+
+TEST(ReplicaCoreTest, AMemberBackOnAWipedDiskLeavesTheIsrAndIsNeverPromoted) {
+  Group g;
+  Started(g);
+  g[0].Append({Rec(1), Rec(2)});
+  g.Pump();
+  ASSERT_EQ(g[0].commit_position(), 2u);
+  // Replica 2's disk is replaced: it starts empty, with a new disk id, knowing no epoch.
+  g.cores.erase(2);
+  g.cores.emplace(2, ReplicaCore(Options(2, /*disk=*/999)));
+  g.logs[2].clear();
+  g[2].OnConfig(g.store);
+  g.TickAll(6);
+  ASSERT_EQ(g.proposals.size(), 1u);
+  EXPECT_EQ(g.proposals[0].isr.count(2), 0u) << "what it acknowledged is gone";
+  ASSERT_TRUE(g.ApplyProposal());
+  // Even in the old configuration it would not have proposed itself: the ISR names its old disk.
+  g.down = {0};
+  g.TickAll(50);
+  for (const GroupConfig& p : g.proposals) EXPECT_NE(p.primary, 2);
+}
+
+TEST(ReplicaCoreTest, ACaughtUpMemberRejoinsAndCountsFromTheProposal) {
+  Group g;
+  g.ConfigAll(Config(1, 1, 0, {0, 1}));
+  g.down = {2};
+  g.Pump();
+  ASSERT_TRUE(g[0].activated());
+  g[0].Append({Rec(1), Rec(2), Rec(3)});
+  g.Pump();
+  ASSERT_EQ(g[0].commit_position(), 3u);
+  g.down.clear();
+  g.TickAll(6);  // heartbeats reach replica 2: it catches up
+  EXPECT_EQ(g.logs[2].size(), 3u);
+  ASSERT_EQ(g.proposals.size(), 1u);
+  EXPECT_EQ(g.proposals[0].isr.count(2), 1u);
+  EXPECT_EQ(g.proposals[0].isr.at(2), 102u) << "with the disk it caught up on";
+  // While the change is in flight, a commit needs replica 2 too.
+  g.slow = {2};
+  g[0].Append({Rec(4)});
+  g.Pump();
+  EXPECT_EQ(g[0].commit_position(), 3u);
+  g[2].OnLocalDurable(4);
+  g.Pump();
+  EXPECT_EQ(g[0].commit_position(), 4u);
+  EXPECT_TRUE(g.ApplyProposal());
+}
+
+TEST(ReplicaCoreTest, RecordsOlderThanTheTailAreReadFromTheLog) {
+  ReplicaOptions o = Options(0);
+  o.max_tail_records = 2;
+  o.min_insync = 1;
+  ReplicaCore p(o);
+  p.OnConfig(Config(1, 1, 0, {0}, {0, 1}));
+  ASSERT_TRUE(p.activated());
+  p.Append({Rec(1), Rec(2), Rec(3), Rec(4)});
+  p.OnLocalDurable(4);
+  p.TakeReady();
+  // Replica 1 answers the probe: it holds nothing.
+  ReplMessage nack;
+  nack.type = ReplType::kAppendAck;
+  nack.from = 1;
+  nack.to = 0;
+  nack.epoch = 1;
+  nack.disk = 101;
+  nack.last_position = 0;
+  p.Step(nack);
+  ReplicaReady r = p.TakeReady();
+  ASSERT_EQ(r.reads.size(), 1u);
+  EXPECT_EQ(r.reads[0].to, 1);
+  EXPECT_EQ(r.reads[0].from, 1u);
+  EXPECT_EQ(r.reads[0].to_position, 4u);
+  p.OnLogRead(1, {Rec(1, 1), Rec(2, 1), Rec(3, 1), Rec(4, 1)});
+  r = p.TakeReady();
+  const ReplMessage* append = To(r.messages, 1, ReplType::kAppend);
+  ASSERT_NE(append, nullptr);
+  EXPECT_EQ(append->prev_position, 0u);
+  EXPECT_EQ(append->records.size(), 4u);
+}
+
+}  // namespace
+}  // namespace txcoord::replication
