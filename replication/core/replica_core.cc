@@ -148,11 +148,14 @@ void ReplicaCore::SeeEpoch(Epoch e) {
 
 void ReplicaCore::OnConfig(const GroupConfig& c) {
   if (c.version < config_.version) return;  // an older read
+  // A read older than an epoch we have seen on a message (the store has moved on since): it
+  // may tell us who the members are, never that we are primary.
+  const bool current = c.epoch >= epoch_seen_;
   const bool was_primary = primary();
   config_ = c;
   if (pending_ && pending_->version <= c.version) pending_.reset();
   SeeEpoch(c.epoch);
-  if (c.primary == options_.self && c.InIsrWith(options_.self, options_.disk)) {
+  if (current && c.primary == options_.self && c.InIsrWith(options_.self, options_.disk)) {
     if (c.epoch <= restored_epoch_) {
       // This incarnation may have lost records it shipped before it restarted: never append in
       // an epoch we held before. Ask for a new one first.
@@ -166,7 +169,7 @@ void ReplicaCore::OnConfig(const GroupConfig& c) {
       // Our own change (the ISR), or a bump: still the same primary. New members start probing.
       for (ReplicaId id : c.members) {
         if (id != options_.self && !members_.count(id)) {
-          Member& mem = members_[id] = Member{.next = last_ + 1, .acked_sent_at = now_};
+          Member& mem = members_[id] = Member{.next = last_ + 1};
           Ship(id, mem, /*force=*/true);
         }
       }
@@ -206,9 +209,10 @@ void ReplicaCore::BecomePrimary() {
   activated_ = false;
   activation_position_ = last_;
   primary_id_ = options_.self;
+  primary_since_ = now_;
   members_.clear();
   for (ReplicaId id : config_.members) {
-    if (id != options_.self) members_[id] = Member{.next = last_ + 1, .acked_sent_at = now_};
+    if (id != options_.self) members_[id] = Member{.next = last_ + 1};
   }
   ready_.role_changed = true;
   for (auto& [id, mem] : members_) Ship(id, mem, /*force=*/true);  // probes
@@ -463,9 +467,11 @@ void ReplicaCore::CheckLag() {
   if (!primary() || pending_) return;
   for (const auto& [id, disk] : config_.isr) {
     if (id == options_.self) continue;
+    // Silent since what it last acknowledged, or since we became primary.
     auto it = members_.find(id);
-    const Ticks acked = it == members_.end() ? 0 : it->second.acked_sent_at;
-    if (now_ - acked > options_.lag_timeout_ticks) {
+    const Ticks heard =
+        std::max(primary_since_, it == members_.end() ? kNever : it->second.acked_sent_at);
+    if (now_ - heard > options_.lag_timeout_ticks) {
       GroupConfig next = config_;
       ++next.version;
       next.epoch = std::max(config_.epoch, epoch_seen_) + 1;

@@ -39,6 +39,7 @@
 // process paused for a while sees its lease expired the moment it wakes up.
 #pragma once
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -192,12 +193,15 @@ class ReplicaCore {
 
  private:
   enum class Role { kIdle, kBackup, kPrimary };
+  static constexpr Ticks kNever = INT64_MIN / 4;
   struct Member {
-    Lsn next = 1;             // next position to ship
-    Lsn match = 0;            // acknowledged durable and equal to ours up to here
-    bool probing = true;      // waiting for an answer to a probe: ship nothing more until then
-    Ticks acked_sent_at = 0;  // send time of the newest message it acknowledged
-    Ticks last_sent = 0;
+    Lsn next = 1;         // next position to ship
+    Lsn match = 0;        // acknowledged durable and equal to ours up to here
+    bool probing = true;  // waiting for an answer to a probe: ship nothing more until then
+    // Send time of the newest message it acknowledged in this term: the lease counts only acks
+    // to what this primary sent, never the promotion itself.
+    Ticks acked_sent_at = kNever;
+    Ticks last_sent = kNever;
     bool read_pending = false;
   };
 
@@ -235,6 +239,7 @@ class ReplicaCore {
   Epoch epoch_seen_ = 0;
   Epoch restored_epoch_ = 0;  // epoch_seen_ at Restore: never append in it or before
   Epoch primary_epoch_ = 0;
+  Ticks primary_since_ = 0;
   bool activated_ = false;
   Lsn activation_position_ = 0;
   Ticks now_ = 0;

@@ -314,6 +314,37 @@ TEST(ReplicaCoreTest, ANewPrimaryRepairsDivergenceByEpochAndServesOnceItsLogIsCo
   EXPECT_TRUE(nacked);
 }
 
+TEST(ReplicaCoreTest, AStaleReadOfTheConfigurationNeverMakesAPrimary) {
+  // Replica 0 was primary of epoch 2 and has since seen epoch 3 on a message; a delayed read of
+  // the store still saying "0 is primary of epoch 2" must not make it primary again.
+  ReplicaCore r(Options(0));
+  r.OnConfig(Config(2, 2, 0, {0, 1, 2}));
+  ASSERT_TRUE(r.primary());
+  ReplMessage newer;
+  newer.type = ReplType::kAppend;
+  newer.from = 1;
+  newer.to = 0;
+  newer.epoch = 3;
+  r.Step(newer);
+  EXPECT_FALSE(r.primary());
+  GroupConfig stale = Config(2, 2, 0, {0, 1, 2});
+  r.OnConfig(stale);
+  EXPECT_FALSE(r.primary());
+  EXPECT_FALSE(r.TakeReady().propose) << "nor propose anything from it";
+}
+
+TEST(ReplicaCoreTest, ANewPrimaryServesOnlyOnceEveryIsrBackupAnsweredIt) {
+  Group g;
+  g.down = {1};
+  g.ConfigAll(Config(1, 1, 0, {0, 1, 2}));
+  g.Pump();
+  EXPECT_TRUE(g[0].activated());
+  EXPECT_FALSE(g[0].serving()) << "replica 1 has not answered: the promotion is no lease";
+  g.down.clear();
+  g.TickAll(6);
+  EXPECT_TRUE(g[0].serving());
+}
+
 TEST(ReplicaCoreTest, TruncatingACommittedRecordStopsTheProcess) {
   ReplicaCore b(Options(2));
   b.Restore({Rec(1, 1), Rec(2, 1)}, 1);
