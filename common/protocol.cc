@@ -87,6 +87,7 @@ const char* ToString(RecordType t) {
     case RecordType::kCommitted: return "committed";
     case RecordType::kAborted: return "aborted";
     case RecordType::kEpochSeen: return "epoch-seen";
+    case RecordType::kEpochStart: return "epoch-start";
   }
   return "?";
 }

@@ -130,6 +130,8 @@ enum class RecordType : uint8_t {
   kCommitted = 14,     // outcome; carries the write set that the driver applies atomically
   kAborted = 15,       // outcome
   kEpochSeen = 16,     // a newer coordinator epoch was seen (fencing survives restart)
+  // replication (any group's log)
+  kEpochStart = 20,  // a new primary's first record: its term begins here (no transaction)
 };
 const char* ToString(RecordType t);
 

@@ -7,6 +7,7 @@ namespace txcoord::recovery {
 std::map<TxnId, CoordinatorTxnLog> FoldCoordinatorLog(const std::vector<Record>& log) {
   std::map<TxnId, CoordinatorTxnLog> txns;
   for (const Record& r : log) {
+    if (r.type == RecordType::kEpochStart) continue;  // replication's, about no transaction
     switch (r.type) {
       case RecordType::kCoordPreCommit:
       case RecordType::kCoordCommit: {
@@ -32,7 +33,7 @@ ParticipantLog FoldParticipantLog(const std::vector<Record>& log) {
   ParticipantLog out;
   for (const Record& r : log) {
     if (r.epoch > out.max_epoch) out.max_epoch = r.epoch;
-    if (r.type == RecordType::kEpochSeen) continue;
+    if (r.type == RecordType::kEpochSeen || r.type == RecordType::kEpochStart) continue;
     ParticipantTxnLog& t = out.txns[r.txn];
     t.txn = r.txn;
     switch (r.type) {

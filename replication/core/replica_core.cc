@@ -152,8 +152,11 @@ void ReplicaCore::OnConfig(const GroupConfig& c) {
   // may tell us who the members are, never that we are primary.
   const bool current = c.epoch >= epoch_seen_;
   const bool was_primary = primary();
+  const ReplicaId previous_primary = config_.primary;
   config_ = c;
   if (pending_ && pending_->version <= c.version) pending_.reset();
+  // A read at or past a proposal's version settles it: the store's value is the truth now.
+  std::erase_if(unresolved_, [&](const GroupConfig& p) { return p.version <= c.version; });
   SeeEpoch(c.epoch);
   if (current && c.primary == options_.self && c.InIsrWith(options_.self, options_.disk)) {
     if (c.epoch <= restored_epoch_) {
@@ -183,14 +186,18 @@ void ReplicaCore::OnConfig(const GroupConfig& c) {
   } else if (c.IsMember(options_.self) && role_ == Role::kIdle) {
     BecomeBackup();
   }
-  if (role_ == Role::kBackup && c.primary != primary_id_) {
+  if (role_ == Role::kBackup && c.primary != previous_primary) {
     // A new primary: give it a whole grace period before suspecting it.
     heard_at_ = now_;
   }
 }
 
 void ReplicaCore::OnProposed(bool ok, const GroupConfig& current) {
-  (void)ok;  // the store's value says everything either way
+  // The store's answer is definite: applied (ok), or not (and current is its value).
+  if (!ok && pending_) {
+    const uint64_t version = pending_->version;
+    std::erase_if(unresolved_, [&](const GroupConfig& p) { return p.version == version; });
+  }
   pending_.reset();
   OnConfig(current);
 }
@@ -199,6 +206,8 @@ void ReplicaCore::Propose(GroupConfig next) {
   if (pending_) return;
   TXC_CHECK(next.version == config_.version + 1 && next.epoch > config_.epoch);
   pending_ = next;
+  pending_since_ = now_;
+  unresolved_.push_back(next);
   ready_.propose = std::move(next);
   ++stats_.proposals;
 }
@@ -207,6 +216,11 @@ void ReplicaCore::BecomePrimary() {
   role_ = Role::kPrimary;
   primary_epoch_ = config_.epoch;
   activated_ = false;
+  // The term's first record. Once it is committed, every ISR member holds exactly our log up to
+  // here: whatever a deposed primary left beyond our end on some of them is truncated. Without it
+  // such a suffix (an uncommitted COMMIT, say) could outlive this term on a backup and be
+  // committed by a later primary, after this one acted on its absence (presumed abort).
+  AppendLocal({.lsn = last_ + 1, .type = RecordType::kEpochStart, .log_epoch = config_.epoch});
   activation_position_ = last_;
   primary_id_ = options_.self;
   primary_since_ = now_;
@@ -433,10 +447,12 @@ void ReplicaCore::PrimaryCommit() {
     c = std::min(c, it == members_.end() ? 0 : it->second.match);
   };
   for (const auto& [id, disk] : config_.isr) require(id);
-  // A member being added counts from the moment it is proposed (KIP-497's maximal ISR): what is
-  // committed while the change is in flight is held by it too.
-  if (pending_) {
-    for (const auto& [id, disk] : pending_->isr) require(id);
+  // A member being added counts from the moment it is proposed until the store's value is known
+  // (KIP-497's maximal ISR): if the change took, what was committed meanwhile is held by it too.
+  // A proposal given up after its timeout may still have taken: it counts until a read settles
+  // it.
+  for (const GroupConfig& p : unresolved_) {
+    for (const auto& [id, disk] : p.isr) require(id);
   }
   if (c > commit_) AdvanceCommit(c);
   if (!activated_ && commit_ >= activation_position_) {
@@ -499,6 +515,7 @@ void ReplicaCore::Tick(Ticks elapsed) {
   TXC_CHECK(elapsed >= 0);
   const bool was_serving = serving();
   now_ += elapsed;
+  if (pending_ && now_ - pending_since_ > options_.proposal_timeout_ticks) pending_.reset();
   if (primary()) {
     ShipAll();
     CheckLag();

@@ -115,6 +115,9 @@ struct ReplicaOptions {
   size_t max_batch_records = 256;  // records per append message
   size_t max_in_flight_records = 4096;  // shipped and not yet acknowledged, per member
   size_t max_tail_records = 100000;     // records kept in memory for shipping
+  // A proposal unanswered this long is given up (its answer may have been lost); the next read
+  // of the store says whether it took.
+  Ticks proposal_timeout_ticks = 100;
 };
 
 // A request to the driver for records only its log holds (older than the in-memory tail).
@@ -255,7 +258,9 @@ class ReplicaCore {
 
   // Primary.
   std::map<ReplicaId, Member> members_;
-  std::optional<GroupConfig> pending_;  // a proposal in flight
+  std::optional<GroupConfig> pending_;  // a proposal in flight (one at a time)
+  Ticks pending_since_ = 0;
+  std::vector<GroupConfig> unresolved_;  // proposals that may have taken: no read settled them
 
   // Backup.
   ReplicaId primary_id_ = -1;

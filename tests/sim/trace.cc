@@ -126,6 +126,7 @@ std::string Describe(const Record& r) {
     case RecordType::kCommitted:
     case RecordType::kAborted:
     case RecordType::kEpochSeen:
+    case RecordType::kEpochStart:
       break;
   }
   if (!r.writes.empty()) {

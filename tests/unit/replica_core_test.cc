@@ -139,39 +139,43 @@ class Group {
   GroupConfig store;
 };
 
-// A group whose replica 0 is an activated primary of epoch 1 with {0, 1, 2} in sync.
+// A group whose replica 0 is an activated primary of epoch 1 with {0, 1, 2} in sync: its term's
+// EPOCH-START record is position 1, committed everywhere.
 void Started(Group& g) {
   g.ConfigAll(Config(1, 1, 0, {0, 1, 2}));
   g.Pump();
   ASSERT_TRUE(g[0].activated());
   ASSERT_TRUE(g[0].serving());
+  ASSERT_EQ(g[0].commit_position(), 1u);
+  ASSERT_EQ(g.logs[2].size(), 1u);
+  ASSERT_EQ(g.logs[2][0].type, RecordType::kEpochStart);
 }
 
 TEST(ReplicaCoreTest, CommitsOnlyOnceDurableOnThePrimaryAndEveryIsrMember) {
   Group g;
   Started(g);
   g.slow = {0, 2};  // the primary's own sync and replica 2's are slow
-  g[0].Append({Rec(1), Rec(2)});
+  g[0].Append({Rec(2), Rec(3)});
   g.Pump();
-  EXPECT_EQ(g.logs[1].size(), 2u) << "shipped in one batch";
-  EXPECT_EQ(g[0].commit_position(), 0u) << "not durable on the primary nor on replica 2";
-  g[0].OnLocalDurable(2);
+  EXPECT_EQ(g.logs[1].size(), 3u) << "shipped in one batch";
+  EXPECT_EQ(g[0].commit_position(), 1u) << "not durable on the primary nor on replica 2";
+  g[0].OnLocalDurable(3);
   g.Pump();
-  EXPECT_EQ(g[0].commit_position(), 0u) << "replica 2 has not synced";
+  EXPECT_EQ(g[0].commit_position(), 1u) << "replica 2 has not synced";
   g.TickAll(6);  // heartbeats: replica 2 answers them, still without its sync
-  EXPECT_EQ(g[0].commit_position(), 0u) << "a heartbeat's answer counts only what is durable";
-  EXPECT_EQ(g[2].durable_position(), 0u);
+  EXPECT_EQ(g[0].commit_position(), 1u) << "a heartbeat's answer counts only what is durable";
+  EXPECT_EQ(g[2].durable_position(), 1u);
   const size_t acks_before = OfType(g.sent, ReplType::kAppendAck).size();
   g.Pump();
   EXPECT_EQ(OfType(g.sent, ReplType::kAppendAck).size(), acks_before)
       << "a backup acknowledges records only once they are durable there";
-  g[2].OnLocalDurable(2);
+  g[2].OnLocalDurable(3);
   g.Pump();
-  EXPECT_EQ(g[0].commit_position(), 2u);
-  EXPECT_EQ(g.committed[0], 2u);
+  EXPECT_EQ(g[0].commit_position(), 3u);
+  EXPECT_EQ(g.committed[0], 3u);
   g.TickAll(6);  // a heartbeat carries the commit position to the backups
-  EXPECT_EQ(g[1].commit_position(), 2u);
-  EXPECT_EQ(g[2].commit_position(), 2u);
+  EXPECT_EQ(g[1].commit_position(), 3u);
+  EXPECT_EQ(g[2].commit_position(), 3u);
 }
 
 TEST(ReplicaCoreTest, FewerThanMinInsyncCommitsNothing) {
@@ -190,14 +194,17 @@ TEST(ReplicaCoreTest, OneReplicaWithMinInsyncOneCommitsWhatIsDurable) {
   o.min_insync = 1;
   ReplicaCore c(o);
   c.OnConfig(Config(1, 1, 0, {0}, {0}));
+  EXPECT_FALSE(c.activated()) << "its EPOCH-START is not durable yet";
+  c.OnLocalDurable(1);
   ASSERT_TRUE(c.serving());
-  c.Append({Rec(1)});
+  c.TakeReady();
+  c.Append({Rec(2)});
   ReplicaReady r = c.TakeReady();
   ASSERT_EQ(r.append.size(), 1u);
   EXPECT_EQ(r.append[0].log_epoch, 1u) << "records take the primary's epoch";
   EXPECT_FALSE(r.committed);
-  c.OnLocalDurable(1);
-  EXPECT_EQ(c.TakeReady().committed, std::optional<Lsn>(1));
+  c.OnLocalDurable(2);
+  EXPECT_EQ(c.TakeReady().committed, std::optional<Lsn>(2));
 }
 
 TEST(ReplicaCoreTest, AnOlderEpochIsRefusedAndChangesNothing) {
@@ -241,17 +248,17 @@ TEST(ReplicaCoreTest, ASilentBackupLeavesTheIsrByCasBeforeAnythingCommitsWithout
   Group g;
   Started(g);
   g.down = {2};
-  g[0].Append({Rec(1)});
+  g[0].Append({Rec(2)});
   g.Pump();
-  EXPECT_EQ(g[0].commit_position(), 0u) << "replica 2 is still in the ISR";
+  EXPECT_EQ(g[0].commit_position(), 1u) << "replica 2 is still in the ISR";
   g.TickAll(21);
   ASSERT_EQ(g.proposals.size(), 1u);
   EXPECT_EQ(g.proposals[0].isr.count(2), 0u);
   EXPECT_EQ(g.proposals[0].epoch, 2u) << "every change bumps the epoch";
-  EXPECT_EQ(g[0].commit_position(), 0u) << "not before the change is made";
+  EXPECT_EQ(g[0].commit_position(), 1u) << "not before the change is made";
   ASSERT_TRUE(g.ApplyProposal());
   g.Pump();
-  EXPECT_EQ(g[0].commit_position(), 1u);
+  EXPECT_EQ(g[0].commit_position(), 2u);
   EXPECT_TRUE(g[0].serving());
 }
 
@@ -298,20 +305,19 @@ TEST(ReplicaCoreTest, ANewPrimaryRepairsDivergenceByEpochAndServesOnceItsLogIsCo
   EXPECT_FALSE(g[1].activated()) << "not before its log is committed";
   g.Pump();
   EXPECT_TRUE(g[1].activated());
-  EXPECT_EQ(g[1].commit_position(), 3u);
-  ASSERT_EQ(g.logs[2].size(), 3u) << "the divergent suffix is gone";
+  EXPECT_EQ(g[1].commit_position(), 4u) << "its log and its term's EPOCH-START";
+  ASSERT_EQ(g.logs[2].size(), 4u) << "the divergent suffix is gone";
   EXPECT_EQ(g.logs[2][2], Rec(3, 1)) << "and the primary's record 3 took its place";
+  EXPECT_EQ(g.logs[2][3].type, RecordType::kEpochStart);
+  EXPECT_EQ(g.logs[2][3].log_epoch, 3u);
   EXPECT_EQ(g[2].stats().truncations, 1u);
-  EXPECT_GE(OfType(g.sent, ReplType::kAppendAck).size(), 2u);
-  bool nacked = false;
+  // Replica 2 answers the probe at 4@3 with its end of epoch 2 (3@2), then the probe at 3@1
+  // with 2@1, where the logs meet.
+  std::vector<std::pair<Lsn, Epoch>> nacks;
   for (const ReplMessage& m : OfType(g.sent, ReplType::kAppendAck)) {
-    if (m.from == 2 && !m.ok) {
-      nacked = true;
-      EXPECT_EQ(m.last_position, 2u) << "position 3 did not match: at most 1..2 do";
-      EXPECT_EQ(m.last_epoch, 1u);
-    }
+    if (m.from == 2 && !m.ok) nacks.emplace_back(m.last_position, m.last_epoch);
   }
-  EXPECT_TRUE(nacked);
+  EXPECT_EQ(nacks, (std::vector<std::pair<Lsn, Epoch>>{{3, 2}, {2, 1}}));
 }
 
 TEST(ReplicaCoreTest, AStaleReadOfTheConfigurationNeverMakesAPrimary) {
@@ -338,11 +344,68 @@ TEST(ReplicaCoreTest, ANewPrimaryServesOnlyOnceEveryIsrBackupAnsweredIt) {
   g.down = {1};
   g.ConfigAll(Config(1, 1, 0, {0, 1, 2}));
   g.Pump();
-  EXPECT_TRUE(g[0].activated());
   EXPECT_FALSE(g[0].serving()) << "replica 1 has not answered: the promotion is no lease";
   g.down.clear();
   g.TickAll(6);
   EXPECT_TRUE(g[0].serving());
+}
+
+TEST(ReplicaCoreTest, AProposalWhoseAnswerIsLostIsGivenUpAndProposedAgain) {
+  Group g;
+  Started(g);
+  g.down = {2};
+  g.TickAll(21);
+  ASSERT_EQ(g.proposals.size(), 1u);
+  g.proposals.clear();  // the store's answer never comes back
+  g.TickAll(99);
+  EXPECT_TRUE(g.proposals.empty()) << "one proposal at a time";
+  g.TickAll(2);
+  ASSERT_EQ(g.proposals.size(), 1u) << "given up after proposal_timeout_ticks, then again";
+  EXPECT_EQ(g.proposals[0].isr.count(2), 0u);
+}
+
+TEST(ReplicaCoreTest, AnAdditionWhoseAnswerIsLostCountsUntilAReadSettlesIt) {
+  // Replica 2 is proposed back into the ISR; the store applies it but the answer is lost. Even
+  // after the proposal times out, nothing commits without replica 2 until a read of the store
+  // says what the ISR is: else records acknowledged by {0, 1} alone could be lost when replica 2,
+  // in the ISR the store holds, is promoted without them.
+  Group g;
+  g.ConfigAll(Config(1, 1, 0, {0, 1}));
+  g.down = {2};
+  g.Pump();
+  g.down.clear();
+  g.TickAll(6);
+  ASSERT_EQ(g.proposals.size(), 1u);
+  ASSERT_EQ(g.proposals[0].isr.count(2), 1u);
+  g.store = g.proposals[0];  // applied, answer lost
+  g.proposals.clear();
+  g.TickAll(101);  // past proposal_timeout_ticks
+  g.down = {2};
+  g[0].Append({Rec(2)});
+  g.TickAll(3);
+  EXPECT_EQ(g[0].commit_position(), 1u) << "replica 2 may be in the ISR";
+  g[0].OnConfig(g.store);  // a read settles it: replica 2 is in the ISR indeed
+  g.Pump();
+  EXPECT_EQ(g[0].commit_position(), 1u);
+  g.down.clear();
+  g.TickAll(6);
+  EXPECT_EQ(g[0].commit_position(), 2u);
+}
+
+TEST(ReplicaCoreTest, RereadingTheSameConfigurationDoesNotPostponeTheGrace) {
+  // The configuration names a primary that never speaks (it lost its disk before taking over):
+  // the ISR backup still proposes itself after one grace period, however often it rereads it.
+  ReplicaCore b(Options(2));
+  GroupConfig c = Config(5, 5, 1, {1, 2});
+  b.OnConfig(c);
+  b.TakeReady();
+  for (int t = 0; t < 46; ++t) {
+    b.Tick();
+    if (t % 10 == 0) b.OnConfig(c);
+  }
+  ReplicaReady r = b.TakeReady();
+  ASSERT_TRUE(r.propose);
+  EXPECT_EQ(r.propose->primary, 2);
 }
 
 TEST(ReplicaCoreTest, TruncatingACommittedRecordStopsTheProcess) {
@@ -382,9 +445,9 @@ TEST(ReplicaCoreTest, ARestartedPrimaryAsksForANewEpochBeforeAppending) {
 TEST(ReplicaCoreTest, AMemberBackOnAWipedDiskLeavesTheIsrAndIsNeverPromoted) {
   Group g;
   Started(g);
-  g[0].Append({Rec(1), Rec(2)});
+  g[0].Append({Rec(2), Rec(3)});
   g.Pump();
-  ASSERT_EQ(g[0].commit_position(), 2u);
+  ASSERT_EQ(g[0].commit_position(), 3u);
   // Replica 2's disk is replaced: it starts empty, with a new disk id, knowing no epoch.
   g.cores.erase(2);
   g.cores.emplace(2, ReplicaCore(Options(2, /*disk=*/999)));
@@ -406,23 +469,23 @@ TEST(ReplicaCoreTest, ACaughtUpMemberRejoinsAndCountsFromTheProposal) {
   g.down = {2};
   g.Pump();
   ASSERT_TRUE(g[0].activated());
-  g[0].Append({Rec(1), Rec(2), Rec(3)});
+  g[0].Append({Rec(2), Rec(3), Rec(4)});
   g.Pump();
-  ASSERT_EQ(g[0].commit_position(), 3u);
+  ASSERT_EQ(g[0].commit_position(), 4u);
   g.down.clear();
   g.TickAll(6);  // heartbeats reach replica 2: it catches up
-  EXPECT_EQ(g.logs[2].size(), 3u);
+  EXPECT_EQ(g.logs[2].size(), 4u);
   ASSERT_EQ(g.proposals.size(), 1u);
   EXPECT_EQ(g.proposals[0].isr.count(2), 1u);
   EXPECT_EQ(g.proposals[0].isr.at(2), 102u) << "with the disk it caught up on";
   // While the change is in flight, a commit needs replica 2 too.
   g.slow = {2};
-  g[0].Append({Rec(4)});
-  g.Pump();
-  EXPECT_EQ(g[0].commit_position(), 3u);
-  g[2].OnLocalDurable(4);
+  g[0].Append({Rec(5)});
   g.Pump();
   EXPECT_EQ(g[0].commit_position(), 4u);
+  g[2].OnLocalDurable(5);
+  g.Pump();
+  EXPECT_EQ(g[0].commit_position(), 5u);
   EXPECT_TRUE(g.ApplyProposal());
 }
 
@@ -432,9 +495,10 @@ TEST(ReplicaCoreTest, RecordsOlderThanTheTailAreReadFromTheLog) {
   o.min_insync = 1;
   ReplicaCore p(o);
   p.OnConfig(Config(1, 1, 0, {0}, {0, 1}));
+  p.OnLocalDurable(1);
   ASSERT_TRUE(p.activated());
-  p.Append({Rec(1), Rec(2), Rec(3), Rec(4)});
-  p.OnLocalDurable(4);
+  p.Append({Rec(2), Rec(3), Rec(4), Rec(5)});
+  p.OnLocalDurable(5);
   p.TakeReady();
   // Replica 1 answers the probe: it holds nothing.
   ReplMessage nack;
@@ -449,13 +513,13 @@ TEST(ReplicaCoreTest, RecordsOlderThanTheTailAreReadFromTheLog) {
   ASSERT_EQ(r.reads.size(), 1u);
   EXPECT_EQ(r.reads[0].to, 1);
   EXPECT_EQ(r.reads[0].from, 1u);
-  EXPECT_EQ(r.reads[0].to_position, 4u);
-  p.OnLogRead(1, {Rec(1, 1), Rec(2, 1), Rec(3, 1), Rec(4, 1)});
+  EXPECT_EQ(r.reads[0].to_position, 5u);
+  p.OnLogRead(1, {Rec(1, 1), Rec(2, 1), Rec(3, 1), Rec(4, 1), Rec(5, 1)});
   r = p.TakeReady();
   const ReplMessage* append = To(r.messages, 1, ReplType::kAppend);
   ASSERT_NE(append, nullptr);
   EXPECT_EQ(append->prev_position, 0u);
-  EXPECT_EQ(append->records.size(), 4u);
+  EXPECT_EQ(append->records.size(), 5u);
 }
 
 }  // namespace
