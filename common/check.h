@@ -6,8 +6,19 @@
 #include <cstdio>
 #include <cstdlib>
 
+namespace txcoord {
+// What a failed check does instead of printing and aborting. Only a test harness replaces it: the
+// simulator turns a failed check inside a core into a reported violation of the seed it runs
+// (an assertion is a checker too). A handler must not return (it throws); if it does, the
+// process aborts as usual.
+using CheckFailureHandler = void (*)(const char* cond, const char* file, int line,
+                                     const char* msg);
+inline CheckFailureHandler check_failure_handler = nullptr;
+}  // namespace txcoord
+
 namespace txcoord::internal {
 [[noreturn]] inline void CheckFailed(const char* cond, const char* file, int line, const char* msg) {
+  if (check_failure_handler != nullptr) check_failure_handler(cond, file, line, msg);
   std::fprintf(stderr, "CHECK failed: %s at %s:%d %s\n", cond, file, line, msg ? msg : "");
   std::fflush(stderr);
   std::abort();

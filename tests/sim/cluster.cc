@@ -9,8 +9,9 @@
 
 #include "common/check.h"
 #include "coordinator/core/coordinator_core.h"
-#include "node/core_runner.h"
+#include "node/group_node.h"
 #include "participant/core/participant_core.h"
+#include "replication/core/replica_core.h"
 #include "tests/sim/network.h"
 #include "tests/sim/storage.h"
 #include "tests/sim/trace.h"
@@ -18,13 +19,41 @@
 namespace txcoord::sim {
 namespace {
 
-constexpr int32_t kClientBase = 500;
-constexpr int32_t kCoordBase = 1000;
+using replication::DiskId;
+using replication::GroupConfig;
+using replication::ReplicaId;
+using replication::ReplMessage;
+
+constexpr int32_t kCoordGroup = -1;
+constexpr int32_t kStoreNet = 1000000;  // the configuration store, as a network endpoint
 constexpr int64_t kInitialBalance = 100;
 constexpr Ticks kMaxSettleTicks = 8000;
 constexpr Ticks kClientTimeoutTicks = 300;
+constexpr Ticks kStoreDelayMax = 4;   // one way to or from the configuration store
+constexpr Ticks kPollTicks = 10;      // every replica reads its group's configuration this often
+
+// Replication timing (ticks): lag timeout < lease < grace, each a few message delays.
+constexpr Ticks kHeartbeatTicks = 5;
+constexpr Ticks kLagTimeoutTicks = 25;
+constexpr Ticks kLeaseTicks = 35;
+constexpr Ticks kGraceTicks = 50;
 
 std::string AccountKey(int32_t i) { return "acct/" + std::to_string(i); }
+
+std::string GroupName(int32_t g) { return g == kCoordGroup ? "C" : "S" + std::to_string(g); }
+
+std::string DescribeRepl(const ReplMessage& m) {
+  std::string s = std::string(replication::ToString(m.type)) + " r" + std::to_string(m.from) +
+                  "->r" + std::to_string(m.to) + " e" + std::to_string(m.epoch);
+  if (m.type == replication::ReplType::kAppend) {
+    s += " prev " + std::to_string(m.prev_position) + "@" + std::to_string(m.prev_epoch) + " +" +
+         std::to_string(m.records.size()) + " commit " + std::to_string(m.commit_position);
+  } else if (m.type == replication::ReplType::kAppendAck) {
+    s += m.ok ? " ok " + std::to_string(m.match_position)
+              : " nack " + std::to_string(m.last_position) + "@" + std::to_string(m.last_epoch);
+  }
+  return s;
+}
 
 class SimStore : public KvReader {
  public:
@@ -45,25 +74,57 @@ class SimStore : public KvReader {
   std::map<std::string, std::string> data;
 };
 
-struct ShardNode {
-  ShardId id = 0;
+// One replica of a group: its disk (log, the newest epoch seen, a shard's store), and, while it
+// runs, the GroupNode that drives it.
+struct Replica {
+  int32_t group = 0;
+  ReplicaId id = 0;
+  int32_t net = 0;
   bool up = true;
   Ticks restart_at = 0;
+  Ticks paused_until = 0;  // while now < paused_until it takes no input and its clock stands
+  Ticks clock = 0;         // the time it last saw
+  // Its disk.
   SimLog log{3};
-  SimStore store;
-  std::map<std::string, std::string> genesis;
-  std::unique_ptr<ParticipantCore> core;
-  std::unique_ptr<node::Effects> effects;  // the simulated disk and network, for the runner
-  std::unique_ptr<node::CoreRunner> runner;
-  size_t durable_checked = 0;
+  DiskId disk = 1;
+  Epoch persisted_epoch = 0;
+  SimStore store;  // a shard's committed data, applied through `applied`
+  Lsn applied = 0;
+  // Running.
+  std::vector<Envelope> held;  // arrived while paused
+  Lsn lied_durable = 0;        // injected bug: what its disk claims is durable
+  std::unique_ptr<node::GroupNodeIo> io;
+  std::unique_ptr<node::GroupNode> node;
+  ParticipantCore* participant = nullptr;  // the hosted core, while it is the serving primary
+  CoordinatorCore* coordinator = nullptr;
+  Lsn ledger_checked = 0;  // its committed records are compared with the group's up to here
+  bool paused(Ticks now) const { return now < paused_until; }
+  bool serving() const { return up && node != nullptr && node->serving(); }
 };
 
-struct CoordNode {
-  Epoch epoch = 0;
-  std::unique_ptr<CoordinatorCore> core;
-  std::unique_ptr<node::Effects> effects;
-  std::unique_ptr<node::CoreRunner> runner;
-  Ticks dies_at = INT64_MAX;  // a zombie runs until then
+struct Group {
+  int32_t id = 0;
+  std::vector<Replica> replicas;
+  GroupConfig config;  // the configuration store's value
+  // What the group committed, by position (index = position - 1), as its replicas reported it.
+  std::vector<Record> ledger;
+  std::map<Epoch, ReplicaId> committers;  // configuration epoch -> the primary that committed
+  size_t checked = 0;                     // ledger records the protocol checkers have seen
+  std::map<std::string, std::string> genesis;
+  DiskId next_disk = 1;
+  Replica& primary() { return replicas[static_cast<size_t>(config.primary)]; }
+};
+
+// A call to or an answer from the configuration store, in flight.
+struct StoreCall {
+  Ticks at = 0;
+  uint64_t order = 0;
+  int32_t group = 0;
+  ReplicaId replica = 0;
+  enum class Kind : uint8_t { kPropose, kPoll, kAnswer } kind = Kind::kPoll;
+  GroupConfig config;  // kPropose: the proposal; kAnswer: the store's value
+  bool ok = false;     // kAnswer to a proposal
+  bool proposal = false;
 };
 
 enum class Kind : uint8_t { kTransfer, kAudit };
@@ -84,7 +145,7 @@ struct Client {
   Protocol protocol = Protocol::kTwoPc;
   bool one_shot = false;
   TxnId txn;
-  Epoch coord_epoch = 0;  // the coordinator incarnation the transaction began with
+  Epoch coord_epoch = 0;  // the coordinator core (term) the transaction began with
   std::vector<std::pair<ShardId, std::vector<Op>>> steps;  // interactive: remaining shard ops
   size_t next_step = 0;
   std::vector<ShardId> touched;
@@ -109,26 +170,43 @@ class Simulation {
     result_.seed = seed;
   }
 
+  // Runs the seed; a failed check (common/check.h) anywhere in it is reported as a violation.
   SeedResult Run();
 
  private:
+  void RunChecked();
+  class ReplicaIo;
+
   // Setup and faults.
-  void StartShard(ShardNode& n, const std::vector<Record>& durable);
-  void StartCoordinator(Epoch epoch, const std::vector<Record>& log);
-  void CrashShard(ShardNode& n);
-  void CrashCoordinator(Epoch epoch, const char* why);
-  void Failover();
+  Group& GroupOf(int32_t g) { return g == kCoordGroup ? coord_ : shards_[static_cast<size_t>(g)]; }
+  std::vector<Group*> Groups() {
+    std::vector<Group*> out{&coord_};
+    for (Group& g : shards_) out.push_back(&g);
+    return out;
+  }
+  void MakeGroup(Group& g, int32_t id);
+  void StartReplica(Group& g, Replica& r);
+  void CrashReplica(Group& g, Replica& r, bool wipe);
   void InjectFaults();
-  // Moving outputs: each core runs through the production driver's loop (node/core_runner.h);
-  // these Effects are the simulated disk, network and clients it applies the output to.
-  class ShardEffects;
-  class CoordEffects;
-  void ShardAppend(ShardNode& n, const std::vector<Record>& records);
-  void CoordAppend(CoordNode& c, const std::vector<Record>& records);
-  void CoordSend(CoordNode& c, const std::vector<Message>& messages);
-  void SendFrom(int32_t from, const Message& m);
+  bool MayWipe(Group& g, const Replica& r);
+  // Time: every input to a replica is preceded by the time it missed (a paused one sees its
+  // whole pause at once).
+  void Sync(Replica& r);
+  // Moving outputs.
+  void SendFrom(int32_t from_net, const Message& m);
+  void SendRepl(Group& g, const Replica& from, const ReplMessage& m);
   void Deliver(const Envelope& e);
+  void DeliverTo(Group& g, Replica& r, const Envelope& e);
   void QueueReply(const ClientReply& r);
+  void CallStore(StoreCall call);
+  void StoreTick();
+  // The group committed up to position, as replica r reports it.
+  void OnCommitted(Group& g, Replica& r, Lsn position);
+  // Replica r starts serving as its group's primary.
+  void OnServing(Group& g, Replica& r);
+  // The serving primary of a group and its hosted core, or null.
+  Replica* Serving(Group& g);
+  CoordinatorCore* Coordinator(Replica** at = nullptr);
   // Clients.
   void ClientTick(Client& c);
   void StartOp(Client& c);
@@ -136,12 +214,15 @@ class Simulation {
   void OnReply(Client& c, const ClientReply& r);
   void Finish(Client& c, Outcome outcome, const std::vector<OpResult>& reads);
   uint64_t NewRequest(Client& c);
+  void AbortAtCoordinator(Client& c);
   // Checks.
   void CheckDurableRecords();
   void CheckTold(TxnId txn, Outcome outcome, const char* who);
   void FinalChecks();
   void Violation(const std::string& what);
-  bool Quiescent() const;
+  bool Quiescent();
+  // Why the cluster is not quiescent ("" when it is).
+  std::string Unsettled();
   bool AllWritersCommitted(TxnId txn) {
     const std::set<ShardId>& at = committed_at_[txn];
     for (ShardId s : facts_[txn].wrote) {
@@ -151,14 +232,6 @@ class Simulation {
   }
   void TickAll();
 
-  CoordNode* Current() {
-    auto it = coords_.find(current_epoch_);
-    return it == coords_.end() ? nullptr : &it->second;
-  }
-  CoordNode* CoordFor(Epoch e) {
-    auto it = coords_.find(e);
-    return it == coords_.end() ? nullptr : &it->second;
-  }
   Protocol PickProtocol() {
     switch (o_.protocol) {
       case ProtocolChoice::kTwoPc: return Protocol::kTwoPc;
@@ -169,6 +242,7 @@ class Simulation {
   }
   ShardId ShardOf(int32_t account) const { return account % o_.shards; }
   int32_t accounts() const { return o_.shards * o_.accounts_per_shard; }
+  static int32_t NetOf(int32_t group, ReplicaId r) { return (group + 1) * 16 + r; }
 
   const SimOptions& o_;
   Rng rng_;
@@ -177,66 +251,147 @@ class Simulation {
   Ticks now_ = 0;
   bool faults_on_ = true;
   bool workload_on_ = true;
-  std::vector<ShardNode> shards_;
-  std::map<Epoch, CoordNode> coords_;  // the current one and at most one zombie
-  Epoch current_epoch_ = 0;
-  Epoch next_epoch_ = 1;
-  Ticks coordinator_restart_at_ = 0;  // > 0: no coordinator until then
-  SharedDecisionLog decision_log_{3};
-  size_t decision_durable_checked_ = 0;
-  std::set<TxnId> durable_commits_;  // coordinator COMMIT records that are durable
+  Group coord_;
+  std::vector<Group> shards_;
+  std::map<int32_t, std::pair<int32_t, ReplicaId>> by_net_;  // net id -> (group, replica)
+  std::vector<StoreCall> store_calls_;
+  uint64_t store_order_ = 0;
+  std::set<TxnId> durable_commits_;  // coordinator COMMIT records the group committed
   std::vector<Client> clients_;
   std::map<uint64_t, int32_t> request_client_;
   uint64_t next_request_ = 1;
   uint64_t reply_order_ = 0;
   std::vector<PendingReply> replies_;
   std::map<TxnId, TxnFacts> facts_;
-  std::map<TxnId, std::set<ShardId>> committed_at_, aborted_at_;  // durable, per shard
+  std::map<TxnId, std::set<ShardId>> committed_at_, aborted_at_;  // committed, per shard
   bool stale_delivery_ = false;  // a deposed coordinator's message is being stepped
   SeedResult result_;
 };
 
-class Simulation::ShardEffects : public node::Effects {
+// The simulated disk, network and configuration store of one replica, as its GroupNode sees them.
+class Simulation::ReplicaIo : public node::GroupNodeIo {
  public:
-  ShardEffects(Simulation& sim, ShardNode& n) : sim_(sim), n_(n) {}
-  void Append(const std::vector<Record>& records) override { sim_.ShardAppend(n_, records); }
-  void Send(const std::vector<Message>& messages) override {
-    for (const Message& m : messages) sim_.SendFrom(n_.id, m);
+  ReplicaIo(Simulation& sim, Group& g, Replica& r) : sim_(sim), g_(g), r_(r) {}
+
+  void PersistEpoch(Epoch epoch) override {
+    r_.persisted_epoch = std::max(r_.persisted_epoch, epoch);
+  }
+  void TruncateAfter(Lsn position) override {
+    sim_.trace_.Add(sim_.now_, Name() + " truncate after " + std::to_string(position));
+    r_.log.TruncateAfter(position);
+  }
+  void Append(const std::vector<Record>& records) override {
+    for (const Record& rec : records) {
+      r_.log.Append(rec);
+      if (sim_.trace_.verbose() || rec.type != RecordType::kEpochSeen) {
+        sim_.trace_.Add(sim_.now_, Name() + " append " + Describe(rec) + " @" +
+                                       std::to_string(rec.lsn) + "e" +
+                                       std::to_string(rec.log_epoch));
+      }
+    }
+    if (sim_.o_.inject_bug == InjectedBug::kAckBeforeBackupDurable && r_.node != nullptr &&
+        !r_.node->replica().primary() && !records.empty()) {
+      r_.lied_durable = records.back().lsn;  // the disk claims a sync it has not made
+    }
+  }
+  std::vector<Record> Read(Lsn from, Lsn to) override {
+    std::vector<Record> out;
+    for (Lsn p = from; p <= to; ++p) {
+      if (const Record* rec = r_.log.At(p)) out.push_back(*rec);
+    }
+    return out;
+  }
+  void Committed(Lsn position) override { sim_.OnCommitted(g_, r_, position); }
+  void Send(const ReplMessage& m) override { sim_.SendRepl(g_, r_, m); }
+  void Propose(const GroupConfig& next) override {
+    sim_.trace_.Add(sim_.now_, Name() + " proposes " + replication::Describe(next));
+    sim_.CallStore({.at = sim_.now_ + sim_.rng_.Range(1, kStoreDelayMax),
+                    .group = g_.id,
+                    .replica = r_.id,
+                    .kind = StoreCall::Kind::kPropose,
+                    .config = next});
+  }
+  void SendProtocol(const std::vector<Message>& messages) override {
+    for (Message m : messages) {
+      if (g_.id == kCoordGroup && m.type == MsgType::kStatusReply) {
+        if (sim_.o_.inject_bug == InjectedBug::kPresumeCommit &&
+            m.outcome == Outcome::kAborted) {
+          m.outcome = Outcome::kCommitted;  // the injected bug: unknown treated as committed
+        }
+        // After END every participant holds a committed COMMITTED, so a late query answered by
+        // presumed abort misleads no one; before that, ABORTED for a committed COMMIT is a
+        // change.
+        if (m.outcome == Outcome::kAborted && sim_.durable_commits_.count(m.txn) &&
+            !sim_.AllWritersCommitted(m.txn)) {
+          sim_.Violation("decision-changed: coordinator " + Name() +
+                         " answers ABORTED for durably committed " + m.txn.ToString());
+        }
+      }
+      sim_.SendFrom(r_.net, m);
+    }
   }
   void Held(const std::vector<DeferredMessage>& waiting) override {
-    if (sim_.o_.inject_bug != InjectedBug::kVoteBeforeDurable) return;
     for (const DeferredMessage& d : waiting) {
-      if (d.message.type == MsgType::kVote && d.message.vote == Vote::kYes) {
-        sim_.SendFrom(n_.id, d.message);
+      const Message& m = d.message;
+      const bool vote = m.type == MsgType::kVote && m.vote == Vote::kYes;
+      const bool decision = m.type == MsgType::kCommit || m.type == MsgType::kPreCommit;
+      if ((sim_.o_.inject_bug == InjectedBug::kVoteBeforeDurable && vote &&
+           g_.id != kCoordGroup) ||
+          (sim_.o_.inject_bug == InjectedBug::kCommitBeforeDurable && decision &&
+           g_.id == kCoordGroup)) {
+        sim_.SendFrom(r_.net, m);
       }
     }
   }
-  void Reply(const ClientReply& r) override { sim_.QueueReply(r); }
-
- private:
-  Simulation& sim_;
-  ShardNode& n_;
-};
-
-class Simulation::CoordEffects : public node::Effects {
- public:
-  CoordEffects(Simulation& sim, CoordNode& c) : sim_(sim), c_(c) {}
-  void Append(const std::vector<Record>& records) override { sim_.CoordAppend(c_, records); }
-  void Send(const std::vector<Message>& messages) override { sim_.CoordSend(c_, messages); }
-  void Held(const std::vector<DeferredMessage>& waiting) override {
-    if (sim_.o_.inject_bug != InjectedBug::kCommitBeforeDurable) return;
-    // The decision goes out before its record is durable: COMMIT in 2PC, PRE-COMMIT in 3PC.
-    for (const DeferredMessage& d : waiting) {
-      if (d.message.type == MsgType::kCommit || d.message.type == MsgType::kPreCommit) {
-        sim_.SendFrom(kCoordBase + static_cast<int32_t>(c_.epoch), d.message);
-      }
-    }
+  void Reply(const ClientReply& reply) override { sim_.QueueReply(reply); }
+  void ServingChanged(bool serving) override {
+    if (serving) sim_.OnServing(g_, r_);
   }
-  void Reply(const ClientReply& r) override { sim_.QueueReply(r); }
+  std::unique_ptr<ProtocolCore> StartCore(Epoch primary_epoch, const std::vector<Record>& log,
+                                          Lsn end) override {
+    sim_.trace_.Add(sim_.now_, Name() + " activated as primary of epoch " +
+                                   std::to_string(primary_epoch) + " at position " +
+                                   std::to_string(end));
+    ++sim_.result_.promotions;
+    if (g_.id == kCoordGroup) {
+      CoordinatorOptions co;
+      co.epoch = primary_epoch;
+      co.vote_timeout_ticks = 60;
+      co.resend_first_ticks = 8;
+      co.resend_max_ticks = 64;
+      co.client_timeout_ticks = 200;
+      co.pre_commit_timeout_ticks = 60;
+      co.active_timeout_ticks = 1000;
+      auto core = std::make_unique<CoordinatorCore>(co, &sim_.rng_);
+      core->Restore(log, end);
+      r_.coordinator = core.get();
+      return core;
+    }
+    ParticipantOptions po;
+    po.shard = g_.id;
+    po.idle_timeout_ticks = 400;
+    po.in_doubt_first_ticks = 30;
+    po.in_doubt_max_ticks = 240;
+    po.termination_after_queries = 2;
+    // Small, so that every run forgets finished transactions while duplicates and late messages
+    // about them are still in flight.
+    po.retain_finished = 16;
+    auto core = std::make_unique<ParticipantCore>(po, &r_.store, &sim_.rng_);
+    core->Restore(log, end);
+    r_.participant = core.get();
+    return core;
+  }
+  void StopCore() override {
+    sim_.trace_.Add(sim_.now_, Name() + " stops serving");
+    r_.participant = nullptr;
+    r_.coordinator = nullptr;
+  }
 
  private:
+  std::string Name() const { return GroupName(g_.id) + "r" + std::to_string(r_.id); }
   Simulation& sim_;
-  CoordNode& c_;
+  Group& g_;
+  Replica& r_;
 };
 
 void Simulation::Violation(const std::string& what) {
@@ -251,187 +406,335 @@ void Simulation::Violation(const std::string& what) {
 
 // ---- setup and faults -------------------------------------------------------------------
 
-void Simulation::StartShard(ShardNode& n, const std::vector<Record>& durable) {
-  n.store.data = n.genesis;
-  for (const Record& r : durable) {
-    if (r.type == RecordType::kCommitted) n.store.Apply(r);
+void Simulation::MakeGroup(Group& g, int32_t id) {
+  g.id = id;
+  g.replicas.resize(static_cast<size_t>(o_.replicas));
+  g.config.version = 1;
+  g.config.epoch = 1;
+  g.config.primary = 0;
+  for (ReplicaId i = 0; i < o_.replicas; ++i) {
+    Replica& r = g.replicas[static_cast<size_t>(i)];
+    r.group = id;
+    r.id = i;
+    r.net = NetOf(id, i);
+    r.disk = g.next_disk++;
+    r.store.data = g.genesis;
+    if (o_.inject_bug == InjectedBug::kAckBeforeBackupDurable) {
+      // The lying disk acknowledges at once and syncs late, as a volatile write cache would.
+      r.log = SimLog(40);
+    }
+    by_net_[r.net] = {id, i};
+    g.config.members.push_back(i);
   }
-  n.log.NewIncarnation();
-  ParticipantOptions po;
-  po.shard = n.id;
-  po.idle_timeout_ticks = 400;
-  po.in_doubt_first_ticks = 30;
-  po.in_doubt_max_ticks = 240;
-  po.termination_after_queries = 2;
-  // Small, so that every run forgets finished transactions while duplicates and late messages
-  // about them are still in flight.
-  po.retain_finished = 16;
-  n.core = std::make_unique<ParticipantCore>(po, &n.store, &rng_);
-  n.core->Restore(durable, durable.size());
-  n.effects = std::make_unique<ShardEffects>(*this, n);
-  n.runner = std::make_unique<node::CoreRunner>(*n.core, *n.effects, durable.size());
-  n.up = true;
-  n.runner->Drain();
+  // The bootstrap: the first primary alone in sync, on whichever disk it starts with; the others
+  // join once they have caught up.
+  g.config.isr[0] = 0;
 }
 
-void Simulation::StartCoordinator(Epoch epoch, const std::vector<Record>& log) {
-  CoordinatorOptions co;
-  co.epoch = epoch;
-  co.vote_timeout_ticks = 60;
-  co.resend_first_ticks = 8;
-  co.resend_max_ticks = 64;
-  co.client_timeout_ticks = 200;
-  co.pre_commit_timeout_ticks = 60;
-  co.active_timeout_ticks = 1000;
-  CoordNode& c = coords_[epoch];
-  c.epoch = epoch;
-  c.core = std::make_unique<CoordinatorCore>(co, &rng_);
-  c.core->Restore(log, log.size());
-  c.effects = std::make_unique<CoordEffects>(*this, c);
-  c.runner = std::make_unique<node::CoreRunner>(*c.core, *c.effects, log.size());
-  current_epoch_ = epoch;
-  c.runner->Drain();
+void Simulation::StartReplica(Group& g, Replica& r) {
+  replication::ReplicaOptions ro;
+  ro.self = r.id;
+  ro.disk = r.disk;
+  ro.min_insync = static_cast<size_t>(o_.min_insync);
+  ro.heartbeat_ticks = kHeartbeatTicks;
+  ro.lag_timeout_ticks = kLagTimeoutTicks;
+  ro.lease_ticks = kLeaseTicks;
+  ro.grace_ticks = kGraceTicks;
+  r.log.NewIncarnation();
+  r.clock = now_;
+  r.up = true;
+  r.held.clear();
+  r.lied_durable = 0;
+  r.io = std::make_unique<ReplicaIo>(*this, g, r);
+  r.node = std::make_unique<node::GroupNode>(ro, *r.io);
+  r.node->Restore(r.log.durable(), r.persisted_epoch);
+  // A starting replica reads its group's configuration first.
+  CallStore({.at = now_ + rng_.Range(1, kStoreDelayMax), .group = g.id, .replica = r.id,
+             .kind = StoreCall::Kind::kPoll});
 }
 
-void Simulation::CrashShard(ShardNode& n) {
-  trace_.Add(now_, "CRASH S" + std::to_string(n.id));
+void Simulation::CrashReplica(Group& g, Replica& r, bool wipe) {
+  trace_.Add(now_, std::string(wipe ? "WIPE " : "CRASH ") + GroupName(g.id) + "r" +
+                       std::to_string(r.id));
   ++result_.crashes;
-  n.log.Crash();
-  n.runner.reset();
-  n.effects.reset();
-  n.core.reset();
-  n.up = false;
-  n.restart_at = now_ + rng_.Range(20, 150);
-  net_.DropAllTo(n.id);
-}
-
-void Simulation::CrashCoordinator(Epoch epoch, const char* why) {
-  CoordNode* c = CoordFor(epoch);
-  if (c == nullptr) return;
-  trace_.Add(now_, std::string(why) + " coordinator e=" + std::to_string(epoch));
-  decision_log_.CrashWriter(epoch);
-  net_.DropAllTo(kCoordBase + static_cast<int32_t>(epoch));
-  coords_.erase(epoch);
-  if (epoch == current_epoch_) {
-    ++result_.crashes;
-    current_epoch_ = 0;
-    coordinator_restart_at_ = now_ + rng_.Range(20, 150);
+  r.log.Crash();
+  r.node.reset();
+  r.io.reset();
+  r.participant = nullptr;
+  r.coordinator = nullptr;
+  r.up = false;
+  r.paused_until = 0;
+  r.restart_at = now_ + rng_.Range(20, 150);
+  net_.DropAllTo(r.net);
+  if (wipe) {
+    ++result_.wipes;
+    r.log.Wipe();
+    r.disk = g.next_disk++;
+    r.persisted_epoch = 0;
+    r.store.data = g.genesis;
+    r.applied = 0;
+    r.ledger_checked = 0;
   }
 }
 
-void Simulation::Failover() {
-  // A new coordinator with epoch + 1 takes over the durable decision log; the old one keeps
-  // running for a while (a zombie) and must be fenced by the log and by the shards.
-  const Epoch old_epoch = current_epoch_;
-  const Epoch epoch = next_epoch_++;
-  trace_.Add(now_, "FAILOVER to coordinator e=" + std::to_string(epoch));
-  if (old_epoch != 0) {
-    ++result_.failovers;
-    coords_[old_epoch].dies_at = now_ + rng_.Range(20, 300);
+// A disk is lost only within the fault budget: every other replica of the group is up and in
+// sync, so one copy of every committed record survives on a disk that acknowledged it.
+bool Simulation::MayWipe(Group& g, const Replica& r) {
+  if (o_.replicas < 2 || static_cast<int32_t>(g.config.isr.size()) < o_.replicas) return false;
+  for (const Replica& other : g.replicas) {
+    if (other.id == r.id) continue;
+    if (!other.up || !g.config.InIsrWith(other.id, other.disk)) return false;
   }
-  StartCoordinator(epoch, decision_log_.FenceAndRead(epoch));
+  return true;
 }
 
 void Simulation::InjectFaults() {
   if (!faults_on_) return;
-  if (o_.crashes) {
-    for (ShardNode& n : shards_) {
-      if (n.up && rng_.Chance(o_.crash_rate_ppm)) CrashShard(n);
+  for (Group* g : Groups()) {
+    for (Replica& r : g->replicas) {
+      if (!r.up) continue;
+      if (o_.crashes && rng_.Chance(o_.crash_rate_ppm)) {
+        CrashReplica(*g, r, false);
+      } else if (rng_.Chance(o_.wipe_rate_ppm) && MayWipe(*g, r)) {
+        CrashReplica(*g, r, true);
+      } else if (!r.paused(now_) && rng_.Chance(o_.pause_rate_ppm)) {
+        r.paused_until = now_ + rng_.Range(kLeaseTicks, 3 * kGraceTicks);
+        ++result_.pauses;
+        trace_.Add(now_, "PAUSE " + GroupName(g->id) + "r" + std::to_string(r.id) + " until t=" +
+                             std::to_string(r.paused_until));
+      }
     }
-    if (current_epoch_ != 0 && rng_.Chance(o_.crash_rate_ppm)) {
-      CrashCoordinator(current_epoch_, "CRASH");
+    // Failover on purpose: the primary crashes or stops for longer than its lease.
+    Replica& p = g->primary();
+    if (o_.failover && p.up && !p.paused(now_) && rng_.Chance(o_.crash_rate_ppm / 2)) {
+      if (rng_.Uniform(2) == 0) {
+        CrashReplica(*g, p, false);
+      } else {
+        p.paused_until = now_ + rng_.Range(kGraceTicks, 3 * kGraceTicks);
+        ++result_.pauses;
+        trace_.Add(now_, "PAUSE primary " + GroupName(g->id) + "r" + std::to_string(p.id) +
+                             " until t=" + std::to_string(p.paused_until));
+      }
+    }
+    if (o_.inject_bug == InjectedBug::kPromoteOutOfIsr && (!p.up || p.paused(now_))) {
+      // The injected bug: a member outside the ISR makes itself primary.
+      for (Replica& r : g->replicas) {
+        if (!r.up || r.paused(now_) || g->config.InIsr(r.id) || r.node == nullptr) continue;
+        GroupConfig next = g->config;
+        ++next.version;
+        next.epoch = std::max(g->config.epoch, r.node->replica().epoch_seen()) + 1;
+        next.primary = r.id;
+        next.isr = {{r.id, r.disk}};
+        trace_.Add(now_, GroupName(g->id) + "r" + std::to_string(r.id) +
+                             " proposes itself from outside the ISR (injected bug)");
+        CallStore({.at = now_ + 1, .group = g->id, .replica = r.id,
+                   .kind = StoreCall::Kind::kPropose, .config = next});
+        break;
+      }
     }
   }
-  if (o_.failover && current_epoch_ != 0 && coords_.size() == 1 &&
-      rng_.Chance(o_.crash_rate_ppm)) {
-    Failover();
+}
+
+void Simulation::Sync(Replica& r) {
+  if (!r.up || r.node == nullptr || r.paused(now_) || r.clock >= now_) return;
+  const Ticks elapsed = now_ - r.clock;
+  r.clock = now_;
+  r.node->Tick(elapsed);
+}
+
+// ---- the configuration store ---------------------------------------------------------------
+
+void Simulation::CallStore(StoreCall call) {
+  call.order = store_order_++;
+  store_calls_.push_back(std::move(call));
+}
+
+void Simulation::StoreTick() {
+  std::stable_sort(store_calls_.begin(), store_calls_.end(),
+                   [](const StoreCall& a, const StoreCall& b) {
+                     return a.at != b.at ? a.at < b.at : a.order < b.order;
+                   });
+  size_t due = 0;
+  while (due < store_calls_.size() && store_calls_[due].at <= now_) ++due;
+  std::vector<StoreCall> calls(store_calls_.begin(),
+                               store_calls_.begin() + static_cast<std::ptrdiff_t>(due));
+  store_calls_.erase(store_calls_.begin(), store_calls_.begin() + static_cast<std::ptrdiff_t>(due));
+  for (StoreCall& call : calls) {
+    Group& g = GroupOf(call.group);
+    Replica& r = g.replicas[static_cast<size_t>(call.replica)];
+    const bool reachable = net_.Connected(r.net, kStoreNet);
+    switch (call.kind) {
+      case StoreCall::Kind::kPropose:
+      case StoreCall::Kind::kPoll: {
+        const bool propose = call.kind == StoreCall::Kind::kPropose;
+        if (!reachable) break;  // no answer: a proposer gives up after its own timeout
+        bool ok = false;
+        if (propose && call.config.version == g.config.version + 1) {
+          // The store's compare-and-swap: on the version only (as etcd's txn on mod_revision).
+          ok = true;
+          if (call.config.primary != g.config.primary) ++result_.failovers;
+          g.config = call.config;
+          trace_.Add(now_, "CONFIG " + GroupName(g.id) + " " + replication::Describe(g.config));
+          // Watchers hear of it.
+          for (const Replica& w : g.replicas) {
+            if (w.id == r.id) continue;
+            CallStore({.at = now_ + rng_.Range(1, kStoreDelayMax), .group = g.id,
+                       .replica = w.id, .kind = StoreCall::Kind::kAnswer, .config = g.config});
+          }
+        }
+        CallStore({.at = now_ + rng_.Range(1, kStoreDelayMax), .group = g.id, .replica = r.id,
+                   .kind = StoreCall::Kind::kAnswer, .config = g.config, .ok = ok,
+                   .proposal = propose});
+        break;
+      }
+      case StoreCall::Kind::kAnswer:
+        if (!r.up || r.node == nullptr || r.paused(now_) || !reachable) break;
+        Sync(r);
+        if (call.proposal) {
+          r.node->OnProposed(call.ok, call.config);
+        } else {
+          r.node->OnConfig(call.config);
+        }
+        break;
+    }
   }
 }
 
 // ---- moving outputs ---------------------------------------------------------------------
 
-void Simulation::SendFrom(int32_t from, const Message& m) {
-  int32_t to = -1;
-  if (m.to.is_coordinator()) {
-    // Requests go to the current coordinator (the cluster map); replies go back on the
-    // connection they came from: to the incarnation of the message's epoch, if it still runs.
-    if (m.type == MsgType::kStatus || m.type == MsgType::kLearnDecision) {
-      if (current_epoch_ != 0) to = kCoordBase + static_cast<int32_t>(current_epoch_);
-    } else if (CoordFor(m.epoch) != nullptr) {
-      to = kCoordBase + static_cast<int32_t>(m.epoch);
-    }
-  } else {
-    to = m.to.shard;
-  }
-  if (to < 0) return;
-  net_.Send(now_, from, to, m);
+void Simulation::SendFrom(int32_t from_net, const Message& m) {
+  // Addressed by role: the group's current primary, as the configuration names it.
+  Group& g = GroupOf(m.to.is_coordinator() ? kCoordGroup : m.to.shard);
+  net_.Send(now_, from_net, g.primary().net, m);
 }
 
-void Simulation::ShardAppend(ShardNode& n, const std::vector<Record>& records) {
-  if (stale_delivery_) {
-    // Fencing (invariant 4): a deposed coordinator's message changes nothing.
-    Violation("fencing: S" + std::to_string(n.id) + " appends a record on a stale message");
-  }
-  for (const Record& rec : records) {
-    n.log.Append(rec);
-    if (rec.type == RecordType::kCommitted) n.store.Apply(rec);
-    if (trace_.verbose() || rec.type != RecordType::kEpochSeen) {
-      trace_.Add(now_, "S" + std::to_string(n.id) + " append " + Describe(rec));
-    }
-  }
-}
-
-void Simulation::CoordAppend(CoordNode& c, const std::vector<Record>& records) {
-  for (const Record& rec : records) {
-    const bool ok = decision_log_.Append(c.epoch, rec);
-    trace_.Add(now_, "C" + std::to_string(c.epoch) + (ok ? " append " : " append FENCED ") +
-                         Describe(rec));
-  }
-}
-
-void Simulation::CoordSend(CoordNode& c, const std::vector<Message>& messages) {
-  const int32_t me = kCoordBase + static_cast<int32_t>(c.epoch);
-  for (Message m : messages) {
-    if (m.type == MsgType::kStatusReply) {
-      if (o_.inject_bug == InjectedBug::kPresumeCommit && m.outcome == Outcome::kAborted) {
-        m.outcome = Outcome::kCommitted;  // the injected bug: unknown treated as committed
-      }
-      // After END every participant holds a durable COMMITTED, so a late query answered by
-      // presumed abort misleads no one; before that, ABORTED for a durable COMMIT is a change.
-      if (m.outcome == Outcome::kAborted && durable_commits_.count(m.txn) &&
-          !AllWritersCommitted(m.txn)) {
-        Violation("decision-changed: coordinator e=" + std::to_string(c.epoch) +
-                  " answers ABORTED for durably committed " + m.txn.ToString());
-      }
-    }
-    SendFrom(me, m);
-  }
+void Simulation::SendRepl(Group& g, const Replica& from, const ReplMessage& m) {
+  if (trace_.verbose()) trace_.Add(now_, GroupName(g.id) + " send " + DescribeRepl(m));
+  net_.Send(now_, from.net, NetOf(g.id, m.to), m);
 }
 
 void Simulation::Deliver(const Envelope& e) {
-  if (e.to >= kCoordBase) {
-    CoordNode* c = CoordFor(static_cast<Epoch>(e.to - kCoordBase));
-    if (c == nullptr) return;
-    if (trace_.verbose()) trace_.Add(now_, "deliver " + Describe(e.msg));
-    c->runner->Step(e.msg);
+  auto it = by_net_.find(e.to);
+  TXC_CHECK(it != by_net_.end());
+  Group& g = GroupOf(it->second.first);
+  Replica& r = g.replicas[static_cast<size_t>(it->second.second)];
+  if (!r.up || r.node == nullptr) return;
+  if (r.paused(now_)) {
+    r.held.push_back(e);  // its sockets buffer what arrives while it is stopped
     return;
   }
-  ShardNode& n = shards_[static_cast<size_t>(e.to)];
-  if (!n.up) return;
-  trace_.Add(now_, "deliver " + Describe(e.msg));
-  const bool stale = e.msg.from.is_coordinator() && e.msg.epoch < n.core->max_epoch();
-  const uint64_t before = stale ? n.core->Digest() : 0;
-  stale_delivery_ = stale;  // ShardAppend reports any record it makes
-  n.runner->Step(e.msg);
+  DeliverTo(g, r, e);
+}
+
+void Simulation::DeliverTo(Group& g, Replica& r, const Envelope& e) {
+  Sync(r);
+  if (const ReplMessage* rm = std::get_if<ReplMessage>(&e.msg)) {
+    if (trace_.verbose()) trace_.Add(now_, GroupName(g.id) + " deliver " + DescribeRepl(*rm));
+    if (o_.inject_bug == InjectedBug::kSkipDivergentTruncation &&
+        rm->type == replication::ReplType::kAppend && !r.node->replica().primary()) {
+      // The injected bug: where this replica holds a record, it takes its own for the
+      // primary's, so it never truncates what diverges.
+      ReplMessage kept = *rm;
+      if (kept.prev_position <= r.node->replica().last_position()) {
+        kept.prev_epoch = r.node->replica().EpochAt(kept.prev_position);
+      }
+      for (Record& rec : kept.records) {
+        if (const Record* mine = r.log.At(rec.lsn)) rec = *mine;
+      }
+      r.node->StepReplication(kept);
+      return;
+    }
+    r.node->StepReplication(*rm);
+    return;
+  }
+  const Message& m = e.message();
+  if (!r.serving()) return;  // not the serving primary: dropped, the sender resends
+  trace_.Add(now_, GroupName(g.id) + "r" + std::to_string(r.id) + " deliver " + Describe(m));
+  const bool stale = r.participant != nullptr && m.from.is_coordinator() &&
+                     m.epoch < r.participant->max_epoch();
+  const uint64_t before = stale ? r.participant->Digest() : 0;
+  stale_delivery_ = stale;
+  r.node->StepProtocol(m);
   stale_delivery_ = false;
-  if (stale && n.core->Digest() != before) {
+  if (stale && r.participant != nullptr && r.participant->Digest() != before) {
     // Fencing (invariant 4): a deposed coordinator's message changes nothing.
-    Violation("fencing: S" + std::to_string(n.id) + " changed state on stale " + Describe(e.msg));
+    Violation("fencing: " + GroupName(g.id) + " changed state on stale " + Describe(m));
   }
 }
 
 void Simulation::QueueReply(const ClientReply& r) {
   replies_.push_back({now_ + rng_.Range(1, 3), reply_order_++, r});
+}
+
+void Simulation::OnCommitted(Group& g, Replica& r, Lsn position) {
+  if (stale_delivery_) {
+    Violation("fencing: " + GroupName(g.id) + " committed a record on a stale message");
+  }
+  const replication::ReplicaCore& core = r.node->replica();
+  if (core.primary()) {
+    // At most one primary acknowledges records in an epoch.
+    const Epoch e = core.config().epoch;
+    auto [it, fresh] = g.committers.emplace(e, r.id);
+    if (!fresh && it->second != r.id) {
+      Violation("replication: " + GroupName(g.id) + " replicas " + std::to_string(it->second) +
+                " and " + std::to_string(r.id) + " both committed as primary of epoch " +
+                std::to_string(e));
+    }
+  }
+  // The committed prefixes of all replicas are identical.
+  for (Lsn p = r.ledger_checked + 1; p <= position; ++p) {
+    const Record* rec = r.log.At(p);
+    TXC_CHECK_MSG(rec != nullptr, "a replica commits a record it does not hold");
+    if (p <= g.ledger.size()) {
+      if (!(g.ledger[p - 1] == *rec)) {
+        Violation("replication: " + GroupName(g.id) + " replica " + std::to_string(r.id) +
+                  " committed " + Describe(*rec) + " at position " + std::to_string(p) +
+                  " where the group committed " + Describe(g.ledger[p - 1]));
+      }
+    } else {
+      g.ledger.push_back(*rec);
+    }
+  }
+  r.ledger_checked = std::max(r.ledger_checked, position);
+  // A shard applies what is committed to its store.
+  if (g.id != kCoordGroup) {
+    for (Lsn p = r.applied + 1; p <= position; ++p) {
+      const Record* rec = r.log.At(p);
+      if (rec != nullptr && rec->type == RecordType::kCommitted) r.store.Apply(*rec);
+    }
+    r.applied = std::max(r.applied, position);
+  }
+}
+
+void Simulation::OnServing(Group& g, Replica& r) {
+  const Lsn end = r.node->replica().last_position();
+  trace_.Add(now_, GroupName(g.id) + "r" + std::to_string(r.id) + " serves as primary of epoch " +
+                       std::to_string(r.node->replica().primary_epoch()) + " at position " +
+                       std::to_string(end));
+  // No record acknowledged durable is ever lost: a serving primary holds every one.
+  for (size_t i = 0; i < g.ledger.size(); ++i) {
+    const Record* rec = r.log.At(i + 1);
+    if (rec == nullptr || !(*rec == g.ledger[i])) {
+      Violation("durability: " + GroupName(g.id) + " replica " + std::to_string(r.id) +
+                " serves without the committed record at position " + std::to_string(i + 1) +
+                " (it holds " + std::to_string(end) + ", the group committed " +
+                std::to_string(g.ledger.size()) + ")");
+      return;
+    }
+  }
+}
+
+Replica* Simulation::Serving(Group& g) {
+  Replica& p = g.primary();
+  Sync(p);
+  if (!p.serving() || p.paused(now_)) return nullptr;
+  return &p;
+}
+
+CoordinatorCore* Simulation::Coordinator(Replica** at) {
+  Replica* r = Serving(coord_);
+  if (at != nullptr) *at = r;
+  return r == nullptr ? nullptr : r->coordinator;
 }
 
 // ---- clients ----------------------------------------------------------------------------
@@ -445,7 +748,8 @@ uint64_t Simulation::NewRequest(Client& c) {
 }
 
 void Simulation::StartOp(Client& c) {
-  CoordNode* coord = Current();
+  Replica* at = nullptr;
+  CoordinatorCore* coord = Coordinator(&at);
   if (coord == nullptr) {
     c.next_start = now_ + 10;
     return;
@@ -458,7 +762,8 @@ void Simulation::StartOp(Client& c) {
   c.next_step = 0;
   c.touched.clear();
   c.reads.clear();
-  c.coord_epoch = coord->epoch;
+  Sync(*at);
+  c.coord_epoch = coord->epoch();
   std::map<ShardId, std::vector<Op>> ops;
   if (c.kind == Kind::kAudit) {
     for (int32_t a = 0; a < accounts(); ++a) {
@@ -480,10 +785,10 @@ void Simulation::StartOp(Client& c) {
     const uint64_t req = NewRequest(c);
     c.waiting_commit = true;
     std::map<ShardId, std::vector<Op>> copy = ops;
-    c.txn = coord->core->Execute(req, c.protocol, std::move(copy));
+    c.txn = coord->Execute(req, c.protocol, std::move(copy));
     for (const auto& [s, list] : ops) c.touched.push_back(s);
   } else {
-    c.txn = coord->core->Begin(c.protocol);
+    c.txn = coord->Begin(c.protocol);
     for (auto& [s, list] : ops) c.steps.emplace_back(s, std::move(list));
   }
   TxnFacts& f = facts_[c.txn];
@@ -495,7 +800,7 @@ void Simulation::StartOp(Client& c) {
   trace_.Add(now_, "client " + std::to_string(c.index) + " starts " + c.txn.ToString() + " " +
                        (c.kind == Kind::kAudit ? "audit" : "transfer") + " " +
                        ToString(c.protocol) + (c.one_shot ? " one-shot" : " interactive"));
-  coord->runner->Drain();
+  at->node->DrainCore();
   if (!c.one_shot) NextStep(c);
 }
 
@@ -503,20 +808,29 @@ void Simulation::NextStep(Client& c) {
   if (c.next_step < c.steps.size()) {
     auto& [shard, ops] = c.steps[c.next_step++];
     c.touched.push_back(shard);
-    ShardNode& n = shards_[static_cast<size_t>(shard)];
     const uint64_t req = NewRequest(c);
-    if (!n.up) return;  // connection refused: the client times out and aborts
-    n.core->Execute(req, c.txn, c.txn.epoch, ops);
-    n.runner->Drain();
+    Replica* at = Serving(shards_[static_cast<size_t>(shard)]);
+    if (at == nullptr || at->participant == nullptr) return;  // refused: the client times out
+    Sync(*at);
+    at->participant->Execute(req, c.txn, c.txn.epoch, ops);
+    at->node->DrainCore();
     return;
   }
-  CoordNode* coord = CoordFor(c.coord_epoch);
-  if (coord == nullptr) coord = Current();
+  Replica* at = nullptr;
+  CoordinatorCore* coord = Coordinator(&at);
   const uint64_t req = NewRequest(c);
   c.waiting_commit = true;
   if (coord == nullptr) return;  // times out: UNKNOWN
-  coord->core->Commit(req, c.txn, c.touched);
-  coord->runner->Drain();
+  coord->Commit(req, c.txn, c.touched);
+  at->node->DrainCore();
+}
+
+void Simulation::AbortAtCoordinator(Client& c) {
+  Replica* at = nullptr;
+  CoordinatorCore* coord = Coordinator(&at);
+  if (coord == nullptr || coord->epoch() != c.coord_epoch) return;
+  coord->Abort(next_request_++, c.txn, c.touched);
+  at->node->DrainCore();
 }
 
 void Simulation::Finish(Client& c, Outcome outcome, const std::vector<OpResult>& reads) {
@@ -555,11 +869,7 @@ void Simulation::OnReply(Client& c, const ClientReply& r) {
   }
   if (!r.ok) {
     // A shard aborted the transaction (lock conflict, constraint): abort it everywhere.
-    CoordNode* coord = CoordFor(c.coord_epoch);
-    if (coord != nullptr) {
-      coord->core->Abort(next_request_++, c.txn, c.touched);
-      coord->runner->Drain();
-    }
+    AbortAtCoordinator(c);
     return Finish(c, Outcome::kAborted, {});
   }
   c.reads.insert(c.reads.end(), r.reads.begin(), r.reads.end());
@@ -572,11 +882,7 @@ void Simulation::ClientTick(Client& c) {
       if (c.waiting_commit) return Finish(c, Outcome::kUnknown, {});
       // No answer to a read/write: give the transaction up. It never committed: the client
       // has not asked for a commit.
-      CoordNode* coord = CoordFor(c.coord_epoch);
-      if (coord != nullptr) {
-        coord->core->Abort(next_request_++, c.txn, c.touched);
-        coord->runner->Drain();
-      }
+      AbortAtCoordinator(c);
       Finish(c, Outcome::kAborted, {});
     }
     return;
@@ -605,9 +911,9 @@ void Simulation::CheckTold(TxnId txn, Outcome outcome, const char* who) {
 }
 
 void Simulation::CheckDurableRecords() {
-  const auto& dlog = decision_log_.durable();
-  for (; decision_durable_checked_ < dlog.size(); ++decision_durable_checked_) {
-    const Record& r = dlog[decision_durable_checked_];
+  // "Durable" is committed in the group: what the ledgers hold.
+  for (; coord_.checked < coord_.ledger.size(); ++coord_.checked) {
+    const Record& r = coord_.ledger[coord_.checked];
     if (r.type != RecordType::kCoordCommit) continue;
     durable_commits_.insert(r.txn);
     auto f = facts_.find(r.txn);
@@ -616,30 +922,30 @@ void Simulation::CheckDurableRecords() {
                 " became durable after the client was told ABORTED");
     }
   }
-  for (ShardNode& n : shards_) {
-    const auto& log = n.log.durable();
-    for (; n.durable_checked < log.size(); ++n.durable_checked) {
-      const Record& r = log[n.durable_checked];
+  for (Group& g : shards_) {
+    for (; g.checked < g.ledger.size(); ++g.checked) {
+      const Record& r = g.ledger[g.checked];
       if (r.type != RecordType::kCommitted && r.type != RecordType::kAborted) continue;
+      const ShardId s = g.id;
       const bool commit = r.type == RecordType::kCommitted;
-      (commit ? committed_at_ : aborted_at_)[r.txn].insert(n.id);
+      (commit ? committed_at_ : aborted_at_)[r.txn].insert(s);
       const auto& other = (commit ? aborted_at_ : committed_at_)[r.txn];
-      if (other.count(n.id)) {
-        Violation("decision-changed: S" + std::to_string(n.id) + " has both outcomes for " +
+      if (other.count(s)) {
+        Violation("decision-changed: S" + std::to_string(s) + " has both outcomes for " +
                   r.txn.ToString());
       } else if (!other.empty()) {
         Violation("atomicity: " + r.txn.ToString() + " committed at some shards and aborted at " +
-                  "others (S" + std::to_string(n.id) + " " + (commit ? "committed" : "aborted") +
+                  "others (S" + std::to_string(s) + " " + (commit ? "committed" : "aborted") +
                   ")");
       }
       auto f = facts_.find(r.txn);
       if (f != facts_.end() && f->second.told_any) {
         if (commit && f->second.told == Outcome::kAborted) {
-          Violation("atomicity: S" + std::to_string(n.id) + " committed " + r.txn.ToString() +
+          Violation("atomicity: S" + std::to_string(s) + " committed " + r.txn.ToString() +
                     " after the client was told ABORTED");
         }
-        if (!commit && f->second.told == Outcome::kCommitted && f->second.wrote.count(n.id)) {
-          Violation("durability: S" + std::to_string(n.id) + " aborted " + r.txn.ToString() +
+        if (!commit && f->second.told == Outcome::kCommitted && f->second.wrote.count(s)) {
+          Violation("durability: S" + std::to_string(s) + " aborted " + r.txn.ToString() +
                     " after the client was told COMMITTED");
         }
       }
@@ -647,79 +953,140 @@ void Simulation::CheckDurableRecords() {
   }
 }
 
-bool Simulation::Quiescent() const {
+std::string Simulation::Unsettled() {
   for (const Client& c : clients_) {
-    if (c.busy) return false;
+    if (c.busy) return "client " + std::to_string(c.index) + " waits";
   }
-  for (const ShardNode& n : shards_) {
-    if (!n.up || !n.core->InDoubt().empty() || n.core->locks_held() != 0) return false;
-    if (n.log.not_durable() != 0) return false;
+  for (Group* g : Groups()) {
+    const std::string name = GroupName(g->id);
+    Replica* p = Serving(*g);
+    if (p == nullptr) return name + " has no serving primary";
+    const replication::ReplicaCore& core = p->node->replica();
+    if (core.commit_position() != core.last_position()) {
+      return name + " primary committed " + std::to_string(core.commit_position()) + " of " +
+             std::to_string(core.last_position());
+    }
+    for (const Replica& r : g->replicas) {
+      const std::string rn = name + "r" + std::to_string(r.id);
+      if (!r.up || r.node == nullptr || r.paused(now_)) return rn + " is not running";
+      if (r.log.not_durable() != 0) return rn + " has unsynced records";
+      if (r.node->replica().last_position() != core.last_position() ||
+          r.node->replica().commit_position() != core.commit_position()) {
+        return rn + " is behind (" + std::to_string(r.node->replica().last_position()) + "/" +
+               std::to_string(r.node->replica().commit_position()) + " of " +
+               std::to_string(core.last_position()) + ")";
+      }
+    }
+    if (p->participant != nullptr &&
+        (!p->participant->InDoubt().empty() || p->participant->locks_held() != 0)) {
+      return name + " has transactions in doubt or locks";
+    }
+    if (p->coordinator != nullptr && p->coordinator->live_transactions() != 0) {
+      return "the coordinator drives transactions";
+    }
   }
-  for (const auto& [e, c] : coords_) {
-    if (c.core->live_transactions() != 0) return false;
+  if (!replies_.empty()) return "client replies in flight";
+  for (const StoreCall& call : store_calls_) {
+    // Reads of the configuration never stop; a change in flight does not settle.
+    if (call.kind == StoreCall::Kind::kPropose || call.proposal) {
+      return "a configuration change is in flight";
+    }
   }
-  return current_epoch_ != 0 && coords_.size() == 1 && decision_log_.not_durable() == 0 &&
-         replies_.empty();
+  return "";
 }
+
+bool Simulation::Quiescent() { return Unsettled().empty(); }
 
 void Simulation::FinalChecks() {
   // Liveness: once faults healed, every transaction reached its outcome within the bound.
-  for (const ShardNode& n : shards_) {
-    for (const InDoubtTxn& t : n.core->InDoubt()) {
-      Violation("liveness: S" + std::to_string(n.id) + " still in doubt about " +
-                t.txn.ToString() + " (" + ToString(t.state) + ") after " +
-                std::to_string(result_.settle_ticks) + " healed ticks");
-      break;
+  for (Group* g : Groups()) {
+    Replica* p = Serving(*g);
+    if (p == nullptr) {
+      Violation("liveness: " + GroupName(g->id) + " has no serving primary " +
+                std::to_string(result_.settle_ticks) + " ticks after the faults healed (" +
+                replication::Describe(g->config) + ")");
+      continue;
     }
-    if (n.core->locks_held() != 0) {
-      Violation("liveness: S" + std::to_string(n.id) + " still holds " +
-                std::to_string(n.core->locks_held()) + " locks after the faults healed");
+    if (p->participant != nullptr) {
+      for (const InDoubtTxn& t : p->participant->InDoubt()) {
+        Violation("liveness: " + GroupName(g->id) + " still in doubt about " + t.txn.ToString() +
+                  " (" + ToString(t.state) + ") after " + std::to_string(result_.settle_ticks) +
+                  " healed ticks");
+        break;
+      }
+      if (p->participant->locks_held() != 0) {
+        Violation("liveness: " + GroupName(g->id) + " still holds " +
+                  std::to_string(p->participant->locks_held()) +
+                  " locks after the faults healed");
+      }
+    }
+    if (p->coordinator != nullptr && p->coordinator->live_transactions() != 0) {
+      const LiveTxn first = p->coordinator->LiveTransactions().front();
+      Violation("liveness: the coordinator still drives " +
+                std::to_string(p->coordinator->live_transactions()) + " transactions after " +
+                std::to_string(result_.settle_ticks) + " healed ticks, e.g. " +
+                first.txn.ToString() + " " + first.phase + " acked " +
+                std::to_string(first.acked) + "/" + std::to_string(first.participants));
+    }
+    // Replication: every replica holds the group's committed log, unchanged.
+    for (Replica& r : g->replicas) {
+      for (size_t i = 0; i < g->ledger.size(); ++i) {
+        const Record* rec = r.log.At(i + 1);
+        if (rec == nullptr || !(*rec == g->ledger[i])) {
+          Violation("replication: " + GroupName(g->id) + " replica " + std::to_string(r.id) +
+                    " lacks the committed record at position " + std::to_string(i + 1) +
+                    " once healed");
+          break;
+        }
+      }
     }
   }
   for (const Client& c : clients_) {
     if (c.busy) Violation("liveness: client " + std::to_string(c.index) + " never got an answer");
   }
-  for (const auto& [e, c] : coords_) {
-    if (c.core->live_transactions() != 0) {
-      const LiveTxn first = c.core->LiveTransactions().front();
-      Violation("liveness: coordinator e=" + std::to_string(e) + " still drives " +
-                std::to_string(c.core->live_transactions()) + " transactions after " +
-                std::to_string(result_.settle_ticks) + " healed ticks, e.g. " +
-                first.txn.ToString() + " " + first.phase + " acked " +
-                std::to_string(first.acked) + "/" + std::to_string(first.participants));
-    }
-  }
-  if (!Quiescent()) {
+  if (const std::string why = Unsettled(); !why.empty()) {
     Violation("liveness: not quiescent " + std::to_string(result_.settle_ticks) +
-              " ticks after the faults healed");
+              " ticks after the faults healed: " + why);
   }
-  // Durability: every commit told to a client is durable at every shard it wrote.
+  // Durability: every commit told to a client is committed at every shard it wrote.
   for (const auto& [txn, f] : facts_) {
     if (f.told != Outcome::kCommitted) continue;
     for (ShardId s : f.wrote) {
       if (!committed_at_[txn].count(s)) {
         Violation("durability: " + txn.ToString() + " was told COMMITTED but S" +
-                  std::to_string(s) + " has no durable COMMITTED record");
+                  std::to_string(s) + " has no committed COMMITTED record");
         break;
       }
     }
   }
-  // The bank: rebuilt from the durable logs alone, the total never changes and no balance is
-  // negative.
+  // The bank: rebuilt from the committed logs alone, the total never changes and no balance is
+  // negative; every replica's store holds exactly that.
   int64_t total = 0;
-  for (const ShardNode& n : shards_) {
-    SimStore durable;
-    durable.data = n.genesis;
-    for (const Record& r : n.log.durable()) {
-      if (r.type == RecordType::kCommitted) durable.Apply(r);
+  for (Group& g : shards_) {
+    SimStore committed;
+    committed.data = g.genesis;
+    for (const Record& r : g.ledger) {
+      if (r.type == RecordType::kCommitted) committed.Apply(r);
     }
-    for (const auto& [key, value] : durable.data) {
+    for (const auto& [key, value] : committed.data) {
       const int64_t v = std::stoll(value);
       total += v;
       if (v < 0) Violation("isolation: " + key + " is negative (" + value + ")");
     }
-    if (durable.data != n.store.data) {
-      Violation("durability: S" + std::to_string(n.id) + " serves data its log does not hold");
+    for (const Replica& r : g.replicas) {
+      if (committed.data == r.store.data) continue;
+      std::string key;
+      for (const auto& [k, v] : committed.data) {
+        if (r.store.Get(k) != std::optional<std::string>(v)) key = k;
+      }
+      for (const auto& [k, v] : r.store.data) {
+        if (!committed.data.count(k)) key = k;
+      }
+      Violation("durability: S" + std::to_string(g.id) + " replica " + std::to_string(r.id) +
+                " holds data its committed log does not (" + key + ": " +
+                r.store.Get(key).value_or("none") + ", committed " +
+                committed.Get(key).value_or("none") + ", applied through " +
+                std::to_string(r.applied) + " of " + std::to_string(g.ledger.size()) + ")");
     }
   }
   if (total != kInitialBalance * accounts()) {
@@ -732,10 +1099,10 @@ void Simulation::FinalChecks() {
 
 void Simulation::TickAll() {
   ++now_;
-  // Network partitions start and heal.
+  // Network partitions start and heal; the configuration store is a node of them too.
   std::vector<int32_t> nodes;
-  for (const ShardNode& n : shards_) nodes.push_back(n.id);
-  for (const auto& [e, c] : coords_) nodes.push_back(kCoordBase + static_cast<int32_t>(e));
+  for (const auto& [net, at] : by_net_) nodes.push_back(net);
+  nodes.push_back(kStoreNet);
   const NetworkEvent ev = net_.Tick(now_, nodes);
   if (ev == NetworkEvent::kPartitionStarted) {
     ++result_.partitions;
@@ -744,41 +1111,46 @@ void Simulation::TickAll() {
     trace_.Add(now_, "PARTITION healed");
   }
   InjectFaults();
-  // Restarts and zombie deaths.
-  for (ShardNode& n : shards_) {
-    if (!n.up && now_ >= n.restart_at) {
-      trace_.Add(now_, "RESTART S" + std::to_string(n.id));
-      StartShard(n, n.log.durable());
+  // Restarts, and pauses that end (the time it missed first, then what its sockets held).
+  for (Group* g : Groups()) {
+    for (Replica& r : g->replicas) {
+      if (!r.up && now_ >= r.restart_at) {
+        trace_.Add(now_, "RESTART " + GroupName(g->id) + "r" + std::to_string(r.id));
+        StartReplica(*g, r);
+      }
+      if (r.up && r.node != nullptr && !r.paused(now_) && !r.held.empty()) {
+        std::vector<Envelope> held;
+        held.swap(r.held);
+        for (const Envelope& e : held) DeliverTo(*g, r, e);
+      }
     }
   }
-  if (current_epoch_ == 0 && now_ >= coordinator_restart_at_) Failover();
-  std::vector<Epoch> dead;
-  for (const auto& [e, c] : coords_) {
-    if (now_ >= c.dies_at) dead.push_back(e);
-  }
-  for (Epoch e : dead) CrashCoordinator(e, "ZOMBIE-EXIT");
-  // Messages.
+  StoreTick();
   for (const Envelope& e : net_.DeliverDue(now_)) Deliver(e);
   // Disks.
-  for (ShardNode& n : shards_) {
-    if (!n.up) continue;
-    if (auto lsn = n.log.Tick(now_, rng_)) {
-      n.runner->OnDurable(*lsn);
+  for (Group* g : Groups()) {
+    for (Replica& r : g->replicas) {
+      if (!r.up || r.node == nullptr || r.paused(now_)) continue;
+      const std::optional<Lsn> synced = r.log.Tick(now_, rng_);
+      if (synced || r.lied_durable != 0) {
+        Sync(r);
+        Lsn durable = synced.value_or(0);
+        if (r.lied_durable > durable) durable = r.lied_durable;
+        r.lied_durable = 0;
+        r.node->OnLocalDurable(durable);
+      }
     }
   }
-  for (const WriterDurable& w : decision_log_.Tick(now_, rng_)) {
-    CoordNode* c = CoordFor(w.writer);
-    if (c == nullptr) continue;
-    c->runner->OnDurable(w.lsn);
-  }
   CheckDurableRecords();
-  // Timers.
-  for (ShardNode& n : shards_) {
-    if (!n.up) continue;
-    n.runner->Tick();
-  }
-  for (auto& [e, c] : coords_) {
-    c.runner->Tick();
+  // Timers, and the replicas' periodic read of their configuration.
+  for (Group* g : Groups()) {
+    for (Replica& r : g->replicas) {
+      Sync(r);
+      if (r.up && r.node != nullptr && !r.paused(now_) && (now_ + r.id) % kPollTicks == 0) {
+        CallStore({.at = now_ + rng_.Range(1, kStoreDelayMax), .group = g->id, .replica = r.id,
+                   .kind = StoreCall::Kind::kPoll});
+      }
+    }
   }
   // Client replies due now, in order.
   std::stable_sort(replies_.begin(), replies_.end(), [](const PendingReply& a,
@@ -800,18 +1172,41 @@ void Simulation::TickAll() {
   for (Client& c : clients_) ClientTick(c);
 }
 
+// A failed check in a core or the driver during a seed: the seed's run stops and reports it.
+struct CheckFailure {
+  std::string what;
+};
+
+[[noreturn]] void ThrowCheckFailure(const char* cond, const char* file, int line,
+                                    const char* msg) {
+  throw CheckFailure{std::string("CHECK failed: ") + cond + " at " + file + ":" +
+                     std::to_string(line) + " " + (msg ? msg : "")};
+}
+
 SeedResult Simulation::Run() {
-  shards_.resize(static_cast<size_t>(o_.shards));
-  for (int32_t s = 0; s < o_.shards; ++s) {
-    ShardNode& n = shards_[static_cast<size_t>(s)];
-    n.id = s;
+  const CheckFailureHandler previous = check_failure_handler;
+  check_failure_handler = ThrowCheckFailure;
+  try {
+    RunChecked();
+  } catch (const CheckFailure& failure) {
+    Violation("check: " + failure.what);
+    result_.trace_hash = trace_.hash();
   }
+  check_failure_handler = previous;
+  return result_;
+}
+
+void Simulation::RunChecked() {
+  shards_.resize(static_cast<size_t>(o_.shards));
   for (int32_t a = 0; a < accounts(); ++a) {
     shards_[static_cast<size_t>(ShardOf(a))].genesis[AccountKey(a)] =
         std::to_string(kInitialBalance);
   }
-  for (ShardNode& n : shards_) StartShard(n, {});
-  Failover();
+  MakeGroup(coord_, kCoordGroup);
+  for (int32_t s = 0; s < o_.shards; ++s) MakeGroup(shards_[static_cast<size_t>(s)], s);
+  for (Group* g : Groups()) {
+    for (Replica& r : g->replicas) StartReplica(*g, r);
+  }
   clients_.resize(static_cast<size_t>(o_.clients));
   for (int32_t i = 0; i < o_.clients; ++i) clients_[static_cast<size_t>(i)].index = i;
 
@@ -819,11 +1214,17 @@ SeedResult Simulation::Run() {
     TickAll();
     if (o_.stop_on_violation && !result_.violations.empty()) break;
   }
-  // Heal: no more faults, everyone up, the zombie gone; the workload drains.
+  // Heal: no more faults, every replica up and running; the workload drains.
   trace_.Add(now_, "HEAL");
   faults_on_ = false;
   workload_on_ = false;
   net_.HealAll();
+  for (Group* g : Groups()) {
+    for (Replica& r : g->replicas) {
+      r.paused_until = std::min(r.paused_until, now_);
+      if (!r.up) r.restart_at = std::min(r.restart_at, now_ + 1);
+    }
+  }
   const Ticks heal_start = now_;
   while (now_ - heal_start < kMaxSettleTicks) {
     TickAll();
@@ -833,12 +1234,14 @@ SeedResult Simulation::Run() {
   CheckDurableRecords();
   FinalChecks();
   result_.messages = net_.sent();
-  for (const ShardNode& n : shards_) {
-    result_.termination_rounds += n.core->stats().termination_rounds;
-    result_.stale_rejected += n.core->stats().stale_rejected;
+  for (Group& g : shards_) {
+    for (Replica& r : g.replicas) {
+      if (r.participant == nullptr) continue;
+      result_.termination_rounds += r.participant->stats().termination_rounds;
+      result_.stale_rejected += r.participant->stats().stale_rejected;
+    }
   }
   result_.trace_hash = trace_.hash();
-  return result_;
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
-// One seed of the deterministic simulation: the real coordinator and participant cores, driven
-// the way the production driver drives them, over a simulated network (delay, loss,
-// duplication, reordering, partitions) and simulated disks that lose unsynced records on a crash.
-// Shards and coordinators crash and restart; a coordinator fails over to epoch + 1 while the old
-// one keeps running for a while as a zombie that must be fenced. Bank clients move money between
-// accounts on different shards (interactive and one-shot, single- and multi-shard) and audit the
-// total. Checkers watch DESIGN.md section 8's invariants during the run and after the faults heal.
+// One seed of the deterministic simulation: every shard and the coordinator is a replica group
+// (3 replicas by default) running the real replication core, each primary hosting the real
+// coordinator or participant core, all driven through the production driver's loop (node/
+// group_node.h) over a simulated network (delay, loss, duplication, reordering, partitions, the
+// configuration store on one side of them too), simulated disks that lose unsynced records on a
+// crash or everything when wiped, and a configuration store with compare-and-swap. Replicas
+// crash and restart, pause for longer than their lease and wake up deposed, and lose their disk
+// (within the fault budget: one at a time, while every other one is in sync); primaries are
+// failed on purpose. Bank clients move money between accounts on different shards (interactive
+// and one-shot, single- and multi-shard) and audit the total. Checkers watch DESIGN.md section
+// 8's invariants, replication's included, during the run and after the faults heal.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +30,10 @@ struct SeedResult {
   uint64_t unknown = 0;
   uint64_t audits_checked = 0;
   uint64_t crashes = 0;
-  uint64_t failovers = 0;
+  uint64_t wipes = 0;
+  uint64_t pauses = 0;
+  uint64_t failovers = 0;   // configuration changes that moved a group's primary
+  uint64_t promotions = 0;  // replicas that started serving as primary
   uint64_t partitions = 0;
   uint64_t messages = 0;
   uint64_t termination_rounds = 0;

@@ -16,7 +16,7 @@ Network::Network(Rng& rng, NetworkFaults faults) : rng_(rng), faults_(faults) {
   TXC_CHECK(faults_.partition_min_ticks <= faults_.partition_max_ticks);
 }
 
-void Network::Send(Ticks now, int32_t from, int32_t to, Message m) {
+void Network::Send(Ticks now, int32_t from, int32_t to, Packet m) {
   ++sent_;
   if (!Connected(from, to)) {
     ++dropped_;
@@ -35,7 +35,7 @@ void Network::Send(Ticks now, int32_t from, int32_t to, Message m) {
   }
 }
 
-void Network::Enqueue(Ticks now, int32_t from, int32_t to, const Message& m) {
+void Network::Enqueue(Ticks now, int32_t from, int32_t to, const Packet& m) {
   const Ticks at = now + rng_.Range(faults_.min_delay_ticks, faults_.max_delay_ticks);
   const uint64_t seq = next_seq_++;
   in_flight_.emplace(std::make_pair(at, seq), Envelope{from, to, at, seq, m});

@@ -3,7 +3,8 @@
 // Rng so that a seed replays bit for bit (STYLE.md 3 and 8).
 //
 // Endpoints are int32_t node ids chosen by the caller; the caller maps a NodeRef and an
-// incarnation to an id and back. The network never looks inside a Message.
+// incarnation to an id and back. A packet is a protocol Message or a replication message; the
+// network never looks inside either.
 //
 // Determinism: every container is ordered, every random draw comes from the Rng passed to the
 // constructor, and the sequence of draws depends only on the sequence of calls.
@@ -15,11 +16,13 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "common/ids.h"
 #include "common/protocol.h"
 #include "common/rng.h"
+#include "replication/core/replica_core.h"
 
 namespace txcoord::sim {
 
@@ -35,6 +38,8 @@ struct NetworkFaults {
   uint32_t partition_start_per_million = 1500;  // chance per Tick a partition starts (none active)
 };
 
+using Packet = std::variant<Message, replication::ReplMessage>;
+
 // One message in flight. seq is unique per Network and increases with every copy enqueued, so
 // (deliver_at, seq) is a total order and ties in deliver_at are broken by send order.
 struct Envelope {
@@ -42,7 +47,9 @@ struct Envelope {
   int32_t to = 0;
   Ticks deliver_at = 0;
   uint64_t seq = 0;
-  Message msg;
+  Packet msg;
+  // The protocol message (REQUIRES: it is one).
+  const Message& message() const { return std::get<Message>(msg); }
 };
 
 // What Network::Tick did, for the caller's trace.
@@ -62,7 +69,7 @@ class Network {
   // delay in [min_delay_ticks, max_delay_ticks]; while faults are enabled, with chance
   // duplicate_per_million a second copy with its own random delay is enqueued too (counted in
   // duplicated()). A node may send to itself; it is always connected to itself.
-  void Send(Ticks now, int32_t from, int32_t to, Message m);
+  void Send(Ticks now, int32_t from, int32_t to, Packet m);
 
   // Removes and returns every envelope with deliver_at <= now, ordered by (deliver_at, seq).
   // Envelopes whose ends are on different sides of a partition active now are dropped instead
@@ -110,7 +117,7 @@ class Network {
   uint64_t partitions_started() const { return partitions_started_; }
 
  private:
-  void Enqueue(Ticks now, int32_t from, int32_t to, const Message& m);
+  void Enqueue(Ticks now, int32_t from, int32_t to, const Packet& m);
   bool OnSideA(int32_t node) const { return side_a_.count(node) != 0; }
 
   Rng& rng_;

@@ -1,5 +1,6 @@
 #include "tests/sim/options.h"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <optional>
@@ -30,6 +31,12 @@ const char* ToString(InjectedBug b) {
       return "vote-before-durable";
     case InjectedBug::kPresumeCommit:
       return "presume-commit";
+    case InjectedBug::kAckBeforeBackupDurable:
+      return "ack-before-backup-durable";
+    case InjectedBug::kPromoteOutOfIsr:
+      return "promote-out-of-isr";
+    case InjectedBug::kSkipDivergentTruncation:
+      return "skip-divergent-truncation";
   }
   return "?";
 }
@@ -46,13 +53,17 @@ NetworkFaults SimOptions::network_faults() const {
 
 std::string Usage() {
   return "usage: txsim [flags]\n"
-         "Runs the coordinator and participant cores under a deterministic simulated network and\n"
-         "disk, one run per seed, and checks the invariants of DESIGN.md section 8.\n"
+         "Runs the coordinator and participant cores, each group of replicas through the\n"
+         "replication core, under a deterministic simulated network, disk and configuration\n"
+         "store, one run per seed, and checks the invariants of DESIGN.md section 8.\n"
          "\n"
          "  --protocol 2pc|3pc|mixed   commit protocol (default mixed: chosen per transaction)\n"
          "  --seeds N                  number of seeds to run (default 1)\n"
          "  --first-seed S             first seed (default 1); seeds S .. S+N-1 are run\n"
          "  --shards K                 participant shards (default 3)\n"
+         "  --replicas R               replicas per group, shards and coordinator (default 3)\n"
+         "  --min-insync M             in-sync replicas a group needs to commit (default 2; 1\n"
+         "                             when --replicas 1)\n"
          "  --clients C                concurrent clients (default 4)\n"
          "  --accounts-per-shard A     bank accounts per shard (default 4)\n"
          "  --ticks T                  virtual ticks of the faulty phase per seed (default 3000)\n"
@@ -61,11 +72,15 @@ std::string Usage() {
          "  --max-delay TICKS          message delay is uniform in [1, TICKS] (default 8)\n"
          "  --no-partitions            no network partitions\n"
          "  --no-crashes               no node crashes\n"
-         "  --no-failover              no coordinator failover\n"
-         "  --crash-rate PPM           crash chance per node per tick, per million (default 300)\n"
-         "  --inject-bug BUG           commit-before-durable | vote-before-durable | "
-         "presume-commit:\n"
-         "                             break the protocol on purpose to prove the checkers see it\n"
+         "  --no-failover              no crashes or pauses aimed at primaries\n"
+         "  --crash-rate PPM           crash chance per replica per tick, per million (default 300)\n"
+         "  --pause-rate PPM           chance per replica per tick of a pause past its lease\n"
+         "                             (default 100)\n"
+         "  --wipe-rate PPM            chance per replica per tick that its disk is lost (default 50)\n"
+         "  --inject-bug BUG           commit-before-durable | vote-before-durable | presume-commit\n"
+         "                             | ack-before-backup-durable | promote-out-of-isr |\n"
+         "                             skip-divergent-truncation: break the protocol on purpose to\n"
+         "                             prove the checkers see it\n"
          "  --verbose                  print every trace line to stderr\n"
          "  --trace-on-violation N     trace lines printed when an invariant breaks (default 60)\n"
          "  --stop-on-violation        stop at the first seed that breaks an invariant\n"
@@ -94,6 +109,7 @@ std::optional<T> ParseInt(std::string_view text, T lo, T hi) {
 
 Result<SimOptions> ParseArgs(int argc, char** argv) {
   SimOptions o;
+  bool min_insync_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg.substr(0, 2) != "--") {
@@ -147,6 +163,10 @@ Result<SimOptions> ParseArgs(int argc, char** argv) {
                                                    "--duplicate",
                                                    "--max-delay",
                                                    "--crash-rate",
+                                                   "--pause-rate",
+                                                   "--wipe-rate",
+                                                   "--replicas",
+                                                   "--min-insync",
                                                    "--inject-bug",
                                                    "--trace-on-violation"};
     bool known = false;
@@ -182,9 +202,17 @@ Result<SimOptions> ParseArgs(int argc, char** argv) {
         o.inject_bug = InjectedBug::kVoteBeforeDurable;
       } else if (value == "presume-commit") {
         o.inject_bug = InjectedBug::kPresumeCommit;
+      } else if (value == "ack-before-backup-durable") {
+        o.inject_bug = InjectedBug::kAckBeforeBackupDurable;
+      } else if (value == "promote-out-of-isr") {
+        o.inject_bug = InjectedBug::kPromoteOutOfIsr;
+      } else if (value == "skip-divergent-truncation") {
+        o.inject_bug = InjectedBug::kSkipDivergentTruncation;
       } else {
         return BadValue(flag, value,
-                        "commit-before-durable, vote-before-durable or presume-commit");
+                        "commit-before-durable, vote-before-durable, presume-commit, "
+                        "ack-before-backup-durable, promote-out-of-isr or "
+                        "skip-divergent-truncation");
       }
     } else if (flag == "--seeds") {
       auto v = ParseInt<uint64_t>(value, 1, kMaxU64);
@@ -209,18 +237,31 @@ Result<SimOptions> ParseArgs(int argc, char** argv) {
       auto v = ParseInt<int64_t>(value, 1, kMaxI64);
       if (!v) return BadValue(flag, value, "an integer >= 1");
       o.max_delay_ticks = *v;
-    } else if (flag == "--drop" || flag == "--duplicate" || flag == "--crash-rate") {
+    } else if (flag == "--drop" || flag == "--duplicate" || flag == "--crash-rate" ||
+               flag == "--pause-rate" || flag == "--wipe-rate") {
       auto v = ParseInt<uint32_t>(value, 0, kMillion);
       if (!v) return BadValue(flag, value, "an integer in [0, 1000000] (per million)");
-      uint32_t& field = flag == "--drop"        ? o.drop_ppm
-                        : flag == "--duplicate" ? o.duplicate_ppm
-                                                : o.crash_rate_ppm;
+      uint32_t& field = flag == "--drop"         ? o.drop_ppm
+                        : flag == "--duplicate"  ? o.duplicate_ppm
+                        : flag == "--crash-rate" ? o.crash_rate_ppm
+                        : flag == "--pause-rate" ? o.pause_rate_ppm
+                                                 : o.wipe_rate_ppm;
       field = *v;
+    } else if (flag == "--replicas" || flag == "--min-insync") {
+      auto v = ParseInt<int32_t>(value, 1, 9);
+      if (!v) return BadValue(flag, value, "an integer in [1, 9]");
+      (flag == "--replicas" ? o.replicas : o.min_insync) = *v;
+      min_insync_given = min_insync_given || flag == "--min-insync";
     } else if (flag == "--trace-on-violation") {
       auto v = ParseInt<uint64_t>(value, 0, kMaxU64);
       if (!v) return BadValue(flag, value, "an integer >= 0");
       o.trace_on_violation = static_cast<size_t>(*v);
     }
+  }
+  if (!min_insync_given) o.min_insync = std::min(o.min_insync, o.replicas);
+  if (o.min_insync > o.replicas) {
+    return Status::InvalidArgument("--min-insync " + std::to_string(o.min_insync) +
+                                   " is more than --replicas " + std::to_string(o.replicas));
   }
   if (o.seeds - 1 > std::numeric_limits<uint64_t>::max() - o.first_seed) {
     return Status::InvalidArgument("--seeds: the last seed (first-seed + seeds - 1) overflows");
@@ -233,6 +274,8 @@ std::string ReproduceCommand(const SimOptions& o, uint64_t seed) {
   s += ToString(o.protocol);
   s += " --seeds 1 --first-seed " + std::to_string(seed);
   s += " --shards " + std::to_string(o.shards);
+  s += " --replicas " + std::to_string(o.replicas);
+  s += " --min-insync " + std::to_string(o.min_insync);
   s += " --clients " + std::to_string(o.clients);
   s += " --accounts-per-shard " + std::to_string(o.accounts_per_shard);
   s += " --ticks " + std::to_string(o.ticks);
@@ -243,6 +286,8 @@ std::string ReproduceCommand(const SimOptions& o, uint64_t seed) {
   if (!o.crashes) s += " --no-crashes";
   if (!o.failover) s += " --no-failover";
   s += " --crash-rate " + std::to_string(o.crash_rate_ppm);
+  s += " --pause-rate " + std::to_string(o.pause_rate_ppm);
+  s += " --wipe-rate " + std::to_string(o.wipe_rate_ppm);
   if (o.inject_bug != InjectedBug::kNone)
     s += std::string(" --inject-bug ") + ToString(o.inject_bug);
   return s;

@@ -21,6 +21,10 @@ enum class InjectedBug : uint8_t {
   kCommitBeforeDurable = 1,  // the coordinator sends COMMIT (3PC: PRE-COMMIT) before its record is durable
   kVoteBeforeDurable = 2,    // a participant votes YES before PREPARED is durable
   kPresumeCommit = 3,        // an unknown transaction is answered COMMITTED
+  // Replication (the simulator's driver of the replica core, never a server):
+  kAckBeforeBackupDurable = 4,   // a backup's disk reports records durable before they are
+  kPromoteOutOfIsr = 5,          // a member outside the ISR proposes itself as primary
+  kSkipDivergentTruncation = 6,  // a backup keeps its own records where they diverge
 };
 
 const char* ToString(ProtocolChoice p);  // "2pc", "3pc", "mixed"
@@ -31,6 +35,8 @@ struct SimOptions {
   uint64_t seeds = 1;  // number of seeds to run: first_seed, first_seed + 1, ...
   uint64_t first_seed = 1;
   int32_t shards = 3;
+  int32_t replicas = 3;    // per group (every shard and the coordinator)
+  int32_t min_insync = 2;  // a group with fewer in-sync replicas commits nothing
   int32_t clients = 4;
   int32_t accounts_per_shard = 4;
   int64_t ticks = 3000;  // virtual ticks of the faulty phase of each seed's run
@@ -39,8 +45,10 @@ struct SimOptions {
   int64_t max_delay_ticks = 8;  // message delay is uniform in [1, max_delay_ticks]
   bool partitions = true;
   bool crashes = true;
-  bool failover = true;
+  bool failover = true;  // primaries are also crashed or paused on purpose
   uint32_t crash_rate_ppm = 300;  // chance per node per tick of a crash
+  uint32_t pause_rate_ppm = 100;  // chance per replica per tick of a pause longer than a lease
+  uint32_t wipe_rate_ppm = 50;    // chance per replica per tick that its disk is lost
   InjectedBug inject_bug = InjectedBug::kNone;
   bool verbose = false;
   size_t trace_on_violation = 60;  // trace lines printed when an invariant breaks

@@ -5,9 +5,8 @@
 // messages both at send time and at delivery time, and HealAll restores delivery and stops new
 // faults; DropAllTo loses a crashed node's inbound messages. SimLog: group commit makes batches
 // durable in append order, a crash loses exactly the records not yet durable and keeps the
-// durable ones, and a new incarnation continues the log's positions. SharedDecisionLog: appends below the fence
-// are rejected, FenceAndRead returns only durable records and drops the deposed writers'
-// pending ones forever, and each writer hears only of its own lsns. Determinism: the same seed
+// durable ones, a new incarnation continues the log's positions, and a truncation drops exactly the
+// records after its position, durable or not. Determinism: the same seed
 // gives the same sequence of deliveries (same trace lines and hash), another seed another one.
 // Also checks the trace helpers and the txsim flag parser. Each test drives the pieces by hand
 // with a fixed seed and asserts exact outcomes.
@@ -96,7 +95,7 @@ TEST(NetworkTest, NoDropDeliversEverythingExactlyOnceInOrder) {
   uint64_t last_id = 0;
   for (size_t i = 0; i < deliveries.size(); ++i) {
     const Envelope& e = deliveries[i].first;
-    const uint64_t id = e.msg.txn.seq;
+    const uint64_t id = e.message().txn.seq;
     EXPECT_TRUE(seen.insert(id).second) << "delivered twice: " << id;
     const Ticks sent = sent_at.at(id);
     EXPECT_GE(e.deliver_at, sent + 1);
@@ -127,7 +126,7 @@ TEST(NetworkTest, FullDuplicateRateDeliversEveryMessageTwice) {
   std::map<uint64_t, int> copies;
   std::set<uint64_t> seqs;
   for (const Envelope& e : got) {
-    ++copies[e.msg.txn.seq];
+    ++copies[e.message().txn.seq];
     seqs.insert(e.seq);
   }
   for (const auto& [id, n] : copies) EXPECT_EQ(n, 2) << "message " << id;
@@ -279,7 +278,7 @@ Trace RunScenario(uint64_t seed) {
     }
     for (const Envelope& e : net.DeliverDue(t)) {
       trace.Add(t, "deliver seq=" + std::to_string(e.seq) + " " + std::to_string(e.from) + "->" +
-                       std::to_string(e.to) + " " + Describe(e.msg));
+                       std::to_string(e.to) + " " + Describe(e.message()));
     }
   }
   return trace;
@@ -362,83 +361,27 @@ TEST(SimLogTest, CrashLosesExactlyThePendingRecords) {
   EXPECT_EQ(log.durable()[2], Rec(3, RecordType::kAborted, 11));
 }
 
-// --------------------------------------------------------------------------------------------
-// SharedDecisionLog
-
-std::vector<WriterDurable> TickUntilNews(SharedDecisionLog& log, Rng& rng, Ticks from, Ticks* at) {
-  for (Ticks t = from; t < from + 100; ++t) {
-    auto news = log.Tick(t, rng);
-    if (!news.empty()) {
-      *at = t;
-      return news;
-    }
-  }
-  return {};
-}
-
-TEST(SharedDecisionLogTest, FenceRejectsDeposedWritersAndReadReturnsOnlyDurable) {
-  Rng rng(4);
-  SharedDecisionLog log(3);
-  EXPECT_TRUE(log.FenceAndRead(1).empty());
-  EXPECT_EQ(log.fence(), 1u);
-
-  ASSERT_TRUE(log.Append(1, Rec(1, RecordType::kCoordCommit, 1)));
+TEST(SimLogTest, TruncationDropsExactlyTheRecordsAfterItsPositionDurableOrNot) {
+  Rng rng(3);
+  SimLog log(2);
+  log.Append(Rec(1));
+  log.Append(Rec(2));
   Ticks at = 0;
-  EXPECT_EQ(TickUntilNews(log, rng, 0, &at), (std::vector<WriterDurable>{{1, 1}}));
-  ASSERT_TRUE(log.Append(1, Rec(2, RecordType::kCoordCommit, 2)));  // never becomes durable
-
-  std::vector<Record> read = log.FenceAndRead(2);
-  EXPECT_EQ(log.fence(), 2u);
-  ASSERT_EQ(read.size(), 1u);
-  EXPECT_EQ(read[0], Rec(1, RecordType::kCoordCommit, 1));
-  EXPECT_EQ(log.records_lost_to_fence(), 1u);
+  ASSERT_EQ(TickUntilDurable(log, rng, 0, &at), std::optional<Lsn>(2));
+  log.Append(Rec(3));
+  log.Tick(at + 1, rng);  // 3 in a sync in flight
+  log.Append(Rec(4));     // 4 pending
+  log.TruncateAfter(1);
+  EXPECT_EQ(log.durable_lsn(), 1u);
+  EXPECT_EQ(log.next_position(), 2u);
+  EXPECT_EQ(log.At(2), nullptr);
   EXPECT_EQ(log.not_durable(), 0u);
-
-  EXPECT_FALSE(log.Append(1, Rec(3, RecordType::kCoordCommit, 3)));
-  EXPECT_EQ(log.appends_rejected(), 1u);
-  EXPECT_EQ(log.not_durable(), 0u);
-
-  // The new writer continues the log after the durable end (position 2 again).
-  ASSERT_TRUE(log.Append(2, Rec(2, RecordType::kCoordEnd, 1)));
-  EXPECT_EQ(TickUntilNews(log, rng, at + 1, &at), (std::vector<WriterDurable>{{2, 2}}));
-  for (Ticks t = at + 1; t < at + 20; ++t) EXPECT_TRUE(log.Tick(t, rng).empty());
-  ASSERT_EQ(log.durable().size(), 2u);
-  EXPECT_EQ(log.durable()[1], Rec(2, RecordType::kCoordEnd, 1));
-  EXPECT_EQ(log.durable_lsn(1), 1u);
-  EXPECT_EQ(log.durable_lsn(2), 2u);
-}
-
-TEST(SharedDecisionLogTest, FenceDropsDeposedWritersBatchInFlight) {
-  Rng rng(6);
-  SharedDecisionLog log(5);
-  log.FenceAndRead(1);
-  ASSERT_TRUE(log.Append(1, Rec(1)));
-  EXPECT_TRUE(log.Tick(0, rng).empty());  // sync in flight
-  ASSERT_TRUE(log.sync_in_flight());
-  EXPECT_TRUE(log.FenceAndRead(2).empty());
-  EXPECT_FALSE(log.sync_in_flight());
-  for (Ticks t = 1; t < 20; ++t) EXPECT_TRUE(log.Tick(t, rng).empty());
+  log.Append(Rec(2, RecordType::kAborted, 9));  // the position is taken again
+  ASSERT_NE(log.At(2), nullptr);
+  EXPECT_EQ(log.At(2)->type, RecordType::kAborted);
+  log.Wipe();
+  EXPECT_EQ(log.next_position(), 1u);
   EXPECT_TRUE(log.durable().empty());
-}
-
-TEST(SharedDecisionLogTest, CrashWriterDropsItsUnsyncedRecordsAndTheNextWriterContinues) {
-  Rng rng(8);
-  SharedDecisionLog log(2);
-  log.FenceAndRead(2);
-  ASSERT_TRUE(log.Append(2, Rec(1)));
-  ASSERT_TRUE(log.Append(2, Rec(2)));
-  Ticks at = 0;
-  EXPECT_EQ(TickUntilNews(log, rng, 0, &at), (std::vector<WriterDurable>{{2, 2}}));
-
-  ASSERT_TRUE(log.Append(2, Rec(3)));
-  log.CrashWriter(2);
-  EXPECT_EQ(log.records_lost_in_crash(), 1u);
-  EXPECT_EQ(log.not_durable(), 0u);
-  ASSERT_EQ(log.FenceAndRead(3).size(), 2u);
-  ASSERT_TRUE(log.Append(3, Rec(3, RecordType::kCoordEnd, 1)));
-  EXPECT_EQ(TickUntilNews(log, rng, at + 1, &at), (std::vector<WriterDurable>{{3, 3}}));
-  EXPECT_EQ(log.durable_lsn(2), 2u);
-  EXPECT_EQ(log.durable()[2], Rec(3, RecordType::kCoordEnd, 1));
 }
 
 // --------------------------------------------------------------------------------------------
