@@ -162,10 +162,7 @@ void ReplicaCore::OnConfig(const GroupConfig& c) {
     if (c.epoch <= restored_epoch_) {
       // This incarnation may have lost records it shipped before it restarted: never append in
       // an epoch we held before. Ask for a new one first.
-      GroupConfig next = c;
-      ++next.version;
-      next.epoch = std::max(c.epoch, epoch_seen_) + 1;
-      Propose(next);
+      Propose(Successor());
     } else if (!primary()) {
       BecomePrimary();
     } else {
@@ -200,6 +197,15 @@ void ReplicaCore::OnProposed(bool ok, const GroupConfig& current) {
   }
   pending_.reset();
   OnConfig(current);
+}
+
+GroupConfig ReplicaCore::Successor() const {
+  GroupConfig next = config_;
+  ++next.version;
+  next.epoch = std::max(config_.epoch, epoch_seen_) + 1;
+  // We stay in the ISR on our own disk (this replaces a bootstrap's disk 0).
+  if (next.InIsr(options_.self)) next.isr[options_.self] = options_.disk;
+  return next;
 }
 
 void ReplicaCore::Propose(GroupConfig next) {
@@ -464,10 +470,7 @@ void ReplicaCore::PrimaryCommit() {
 void ReplicaCore::CheckIsr(ReplicaId id, DiskId disk) {
   if (!primary() || pending_) return;
   const Member& mem = members_.at(id);
-  GroupConfig next = config_;
-  ++next.version;
-  next.epoch = std::max(config_.epoch, epoch_seen_) + 1;
-  next.isr[options_.self] = options_.disk;  // replaces a bootstrap's disk 0
+  GroupConfig next = Successor();
   if (config_.InIsr(id) && !config_.InIsrWith(id, disk)) {
     next.isr.erase(id);  // it lost its disk: it holds nothing it acknowledged
     return Propose(next);
@@ -488,11 +491,8 @@ void ReplicaCore::CheckLag() {
     const Ticks heard =
         std::max(primary_since_, it == members_.end() ? kNever : it->second.acked_sent_at);
     if (now_ - heard > options_.lag_timeout_ticks) {
-      GroupConfig next = config_;
-      ++next.version;
-      next.epoch = std::max(config_.epoch, epoch_seen_) + 1;
+      GroupConfig next = Successor();
       next.isr.erase(id);
-      next.isr[options_.self] = options_.disk;
       return Propose(next);
     }
   }
@@ -523,12 +523,9 @@ void ReplicaCore::Tick(Ticks elapsed) {
              config_.InIsrWith(options_.self, options_.disk) &&
              now_ - heard_at_ > options_.grace_ticks && !pending_) {
     // The primary is silent past its lease and our grace: propose ourselves.
-    GroupConfig next = config_;
-    ++next.version;
-    next.epoch = std::max(config_.epoch, epoch_seen_) + 1;
+    GroupConfig next = Successor();
     next.primary = options_.self;
     next.isr.erase(config_.primary);
-    next.isr[options_.self] = options_.disk;
     Propose(next);
     heard_at_ = now_;  // one proposal per grace period
   }

@@ -223,6 +223,8 @@ class ReplicaCore {
   void Ship(ReplicaId id, Member& m, bool force);
   void ShipAll();
   void SendAck(ReplicaId to, Ticks sent_at);
+  // The configuration after ours: the next version in a new epoch, ourselves on our own disk.
+  GroupConfig Successor() const;
   void Propose(GroupConfig next);
   // After an ack from id (on disk): drop it from the ISR if it lost its disk, add it back once
   // it holds every committed record.
