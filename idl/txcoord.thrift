@@ -352,6 +352,47 @@ struct PeerMessage {
   21: optional i64 current_epoch,
 }
 
+// ------------------------------------------------------------------------------------------------
+// Replication (replica <-> replica of one group, replication/core/replica_core.h)
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * One record of a group's log as it is shipped: its position and its encoding in the write-ahead
+ * log's own format (wal/FORMAT.md: versioned, checksummed, carrying its log_epoch), so a replica
+ * appends exactly what its primary logged.
+ */
+struct LogRecord {
+  1: i64 position,
+  2: binary payload,
+}
+
+/**
+ * One replication message. `type` is 1 APPEND (primary -> member: records after prev_position,
+ * a heartbeat without records), 2 APPEND_ACK (member -> primary: ok with match_position, or a
+ * mismatch with last_position/last_epoch), 3 STALE (the receiver knows the newer `epoch`). It is
+ * an i32, not an enum, so that an unknown value is refused without ever being held in one.
+ * Positions, epochs, ticks and disk ids are unsigned 64-bit values carried in i64 and never
+ * negative.
+ */
+struct ReplicationMessage {
+  1: i32 type,
+  /** The group: "coordinator" or "shard<N>". */
+  2: string group,
+  3: i32 from_replica,
+  4: i32 to_replica,
+  5: i64 epoch,
+  6: optional i64 prev_position,
+  7: optional i64 prev_epoch,
+  8: optional list<LogRecord> records,
+  9: optional i64 commit_position,
+  10: optional i64 sent_at,
+  11: optional bool ok,
+  12: optional i64 disk,
+  13: optional i64 match_position,
+  14: optional i64 last_position,
+  15: optional i64 last_epoch,
+}
+
 /**
  * What every node serves for its peers, on its peer port (never on the client port: a client
  * calling `deliver` there gets an unknown-method error and changes nothing). Messages are one-way: the protocol retries what is lost
@@ -361,6 +402,8 @@ struct PeerMessage {
  */
 service Peer {
   oneway void deliver(1: list<PeerMessage> messages),
+  /** Replication traffic of the replica groups this node is a member of, batched per peer. */
+  oneway void replicate(1: list<ReplicationMessage> messages),
 }
 
 // ------------------------------------------------------------------------------------------------
