@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/fd.h"
+
 namespace txcoord::cluster {
 namespace {
 
@@ -20,21 +22,6 @@ using replication::GroupConfig;
 using replication::ReplicaId;
 
 std::string Errno(int e) { return std::strerror(e); }
-
-// Holds a descriptor and closes it.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Status WriteAll(int fd, const std::string& bytes) {
   size_t done = 0;

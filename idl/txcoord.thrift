@@ -395,8 +395,9 @@ struct ReplicationMessage {
 
 /**
  * What every node serves for its peers, on its peer port (never on the client port: a client
- * calling `deliver` there gets an unknown-method error and changes nothing). Messages are one-way: the protocol retries what is lost
- * (resends with capped backoff), so a batch that never arrives costs time, never safety. A node
+ * calling `deliver` there gets an unknown-method error and changes nothing). Messages are
+ * one-way: the protocol retries what is lost (resends with capped backoff), so a batch that
+ * never arrives costs time, never safety. A node
  * batches every message it has for one peer into one call. A malformed message is dropped with a
  * log line naming the sender; the rest of the batch is delivered.
  */

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "common/check.h"
+#include "common/fd.h"
 
 extern char** environ;
 
@@ -61,24 +62,6 @@ std::string Seconds(milliseconds duration) {
   out << static_cast<double>(duration.count()) / 1000.0 << " s";
   return out.str();
 }
-
-// Closes a descriptor when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd& operator=(Fd&&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 // The config of `node` in a cluster whose coordinator config is `coordinator`, in `dir`.
 cluster::NodeConfig NodeConfigOf(const cluster::NodeConfig& coordinator, int node,
