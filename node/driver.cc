@@ -163,7 +163,7 @@ void NodeDriver::MaybeTruncate() {
 }
 
 void NodeDriver::OnDurablePosition(uint64_t position) {
-  if (stopped_ || dying_) return;
+  if (stopped_ || dying_ || runner_ == nullptr) return;
   // One numbering: a durable position is the core's durable lsn.
   runner_->OnDurable(position);
 }
