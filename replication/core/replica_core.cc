@@ -226,13 +226,16 @@ void ReplicaCore::BecomePrimary() {
   // here: whatever a deposed primary left beyond our end on some of them is truncated. Without it
   // such a suffix (an uncommitted COMMIT, say) could outlive this term on a backup and be
   // committed by a later primary, after this one acted on its absence (presumed abort).
-  AppendLocal({.lsn = last_ + 1, .type = RecordType::kEpochStart, .log_epoch = config_.epoch});
+  const Lsn start = last_ + 1;
+  AppendLocal({.lsn = start, .type = RecordType::kEpochStart, .log_epoch = config_.epoch});
   activation_position_ = last_;
   primary_id_ = options_.self;
   primary_since_ = now_;
   members_.clear();
+  // The first probe asks about our log before the term and carries its EPOCH-START: a member that
+  // holds the same log takes it in the same round trip.
   for (ReplicaId id : config_.members) {
-    if (id != options_.self) members_[id] = Member{.next = last_ + 1};
+    if (id != options_.self) members_[id] = Member{.next = start};
   }
   ready_.role_changed = true;
   for (auto& [id, mem] : members_) Ship(id, mem, /*force=*/true);  // probes

@@ -311,13 +311,13 @@ TEST(ReplicaCoreTest, ANewPrimaryRepairsDivergenceByEpochAndServesOnceItsLogIsCo
   EXPECT_EQ(g.logs[2][3].type, RecordType::kEpochStart);
   EXPECT_EQ(g.logs[2][3].log_epoch, 3u);
   EXPECT_EQ(g[2].stats().truncations, 1u);
-  // Replica 2 answers the probe at 4@3 with its end of epoch 2 (3@2), then the probe at 3@1
-  // with 2@1, where the logs meet.
+  // The first probe asks about 3@1 (the log before the term, with the EPOCH-START): replica 2
+  // holds 3@2 and answers 2@1, where the logs meet; the next append takes it from there.
   std::vector<std::pair<Lsn, Epoch>> nacks;
   for (const ReplMessage& m : OfType(g.sent, ReplType::kAppendAck)) {
     if (m.from == 2 && !m.ok) nacks.emplace_back(m.last_position, m.last_epoch);
   }
-  EXPECT_EQ(nacks, (std::vector<std::pair<Lsn, Epoch>>{{3, 2}, {2, 1}}));
+  EXPECT_EQ(nacks, (std::vector<std::pair<Lsn, Epoch>>{{2, 1}}));
 }
 
 TEST(ReplicaCoreTest, AStaleReadOfTheConfigurationNeverMakesAPrimary) {
@@ -406,6 +406,19 @@ TEST(ReplicaCoreTest, RereadingTheSameConfigurationDoesNotPostponeTheGrace) {
   ReplicaReady r = b.TakeReady();
   ASSERT_TRUE(r.propose);
   EXPECT_EQ(r.propose->primary, 2);
+}
+
+TEST(ReplicaCoreTest, AMemberHoldingThePrimarysLogTakesTheTermInOneRoundTrip) {
+  Group g;
+  for (ReplicaId i : {0, 1, 2}) g[i].Restore({Rec(1, 1), Rec(2, 1)}, 1);
+  g.ConfigAll(Config(3, 2, 0, {0, 1, 2}));
+  g.Pump();
+  EXPECT_TRUE(g[0].serving());
+  EXPECT_TRUE(OfType(g.sent, ReplType::kAppendAck).size() >= 2);
+  for (const ReplMessage& m : OfType(g.sent, ReplType::kAppendAck)) {
+    EXPECT_TRUE(m.ok) << "no member had to be probed twice";
+  }
+  EXPECT_EQ(OfType(g.sent, ReplType::kAppend).size(), 2u) << "one probe each, with the record";
 }
 
 TEST(ReplicaCoreTest, TruncatingACommittedRecordStopsTheProcess) {
