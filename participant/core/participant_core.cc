@@ -205,10 +205,9 @@ void ParticipantCore::Execute(uint64_t request_id, TxnId txn, Epoch epoch, std::
     ++stats_.stale_rejected;
     return fail(AbortReason::kStaleEpoch, "coordinator epoch is deposed");
   }
-  if (epoch > max_epoch_) {
-    max_epoch_ = epoch;
-    Append({.type = RecordType::kEpochSeen, .epoch = max_epoch_});
-  }
+  // A client's transaction id is not the coordinator speaking: only the coordinator's own
+  // messages (Fenced) raise the epoch this shard fences with. A made-up id from a future epoch
+  // concerns its own transaction alone, never every real one.
   Txn* t = Find(txn);
   if (t == nullptr && Forgotten(txn)) {
     return fail(AbortReason::kUnknownTxn,

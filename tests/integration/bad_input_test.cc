@@ -773,6 +773,30 @@ TEST_F(BadInputTest, MalformedTransactionIdAndShardOutsideTheMapAreInvalid) {
   ExpectServes(c, "touched-outside");
 }
 
+TEST_F(BadInputTest, ParticipantRunWithAMadeUpEpochDoesNotFenceTheCluster) {
+  // Issue 12's finding: Participant.run with a TxnId of epoch 1001, sent straight to a shard,
+  // made that shard refuse every real coordinator epoch for good ("this coordinator's epoch is
+  // superseded", every transaction aborted STALE_EPOCH).
+  for (int shard = 0; shard < static_cast<int>(Map().shards.size()); ++shard) {
+    const auto& at = Map().shards[static_cast<size_t>(shard)];
+    StockParticipant participant(at.host, at.port);
+    TxnId forged;
+    forged.__set_epoch(1001);
+    forged.__set_seq(1);
+    thrift::Op put;
+    put.__set_type(thrift::OpType::PUT);
+    put.__set_key(KeyOnShard("made-up-epoch", shard));
+    put.__set_value("forged");
+    std::vector<thrift::OpResult> reads;
+    participant->run(reads, forged, {put});
+  }
+  StockCoordinator c = Coordinator();
+  ExpectServes(c, "made-up-epoch-after");
+  for (int node = 0; node < static_cast<int>(Map().shards.size()); ++node) {
+    EXPECT_EQ(LogOf(node).find("1001"), std::string::npos) << "shard " << node << " took it in";
+  }
+}
+
 TEST_F(BadInputTest, ParticipantRunOfAKeyOfAnotherShardIsInvalid) {
   StockCoordinator c = Coordinator();
   const auto& shard0 = Map().shards[0];

@@ -594,16 +594,33 @@ TEST_F(ParticipantStepTest, CommitOfUnknownTxnIsAckedForTheReadOnlyVoter) {
 
 // ---- fencing ----------------------------------------------------------------------------------
 
+TEST_F(ParticipantStepTest, AMadeUpTransactionIdDoesNotFenceTheRealCoordinator) {
+  // Issue 12's finding: Participant.run with a TxnId of epoch 1001, sent straight to a shard,
+  // made it refuse every real coordinator epoch for good.
+  ParticipantCore& p = Make();
+  const ClientReply forged = Exec(TxnId{1001, 1}, {Put("f", "1")});
+  EXPECT_TRUE(forged.ok);
+  EXPECT_EQ(p.max_epoch(), 1u);
+  const TxnId real{1, 7};
+  EXPECT_TRUE(Exec(real, {Put("r", "1")}).ok) << "the real coordinator's transactions run on";
+  p.Step(Prepare(real, {1, 2}));
+  const Ready rd = p.TakeReady();
+  EXPECT_TRUE(OfType(rd.messages, MsgType::kStaleEpoch).empty());
+  EXPECT_EQ(rd.records.size(), 1u) << "PREPARED, and no EPOCH-SEEN";
+}
+
 TEST_F(ParticipantStepTest, StaleEpochIsRefusedAndChangesNothing) {
   ParticipantCore& p = Make({.shard = kShard}, /*see_epoch_1=*/false);
   const TxnId old{1, 5};
   p.Execute(1, old, 1, {Put("x", "1")});
   Ready rd = p.TakeReady();
-  ASSERT_EQ(rd.records.size(), 1u);
-  EXPECT_EQ(rd.records[0].type, RecordType::kEpochSeen);
-  EXPECT_EQ(rd.records[0].epoch, 1u);
+  EXPECT_TRUE(rd.records.empty()) << "a client's ops never raise the fencing epoch";
   p.Step(Prepare(old, {1, 2}));
-  p.OnDurable(MaxLsn(p.TakeReady()));
+  rd = p.TakeReady();
+  ASSERT_EQ(rd.records.size(), 2u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kEpochSeen) << "the coordinator's PREPARE does";
+  EXPECT_EQ(rd.records[0].epoch, 1u);
+  p.OnDurable(MaxLsn(rd));
   p.TakeReady();
 
   // Coordinator epoch 2 speaks: the shard remembers it durably.
