@@ -393,11 +393,7 @@ void ReplicaCore::Ship(ReplicaId id, Member& mem, bool force) {
   const bool with_records =
       mem.next <= last_ && (mem.probing ? due : in_flight < options_.max_in_flight_records);
   if (!with_records && !due) return;
-  ReplMessage m = To(id, ReplType::kAppend);
-  m.prev_position = mem.next - 1;
-  m.prev_epoch = EpochAt(m.prev_position);
-  m.commit_position = commit_;
-  m.sent_at = now_;
+  std::vector<Record> records;
   if (with_records) {
     const Lsn to = std::min(last_, mem.next + options_.max_batch_records - 1);
     if (mem.next < tail_start_) {
@@ -406,10 +402,20 @@ void ReplicaCore::Ship(ReplicaId id, Member& mem, bool force) {
       mem.read_pending = true;
       return;
     }
-    for (Lsn p = mem.next; p <= to; ++p) m.records.push_back(*RecordAt(p));
-    // A probe's records count as sent only once the probe is answered.
-    if (!mem.probing) mem.next = to + 1;
+    for (Lsn p = mem.next; p <= to; ++p) records.push_back(*RecordAt(p));
   }
+  SendAppend(id, mem, std::move(records));
+}
+
+void ReplicaCore::SendAppend(ReplicaId id, Member& mem, std::vector<Record> records) {
+  ReplMessage m = To(id, ReplType::kAppend);
+  m.prev_position = mem.next - 1;
+  m.prev_epoch = EpochAt(m.prev_position);
+  m.commit_position = commit_;
+  m.sent_at = now_;
+  m.records = std::move(records);
+  // A probe's records count as sent only once the probe is answered.
+  if (!mem.probing) mem.next += m.records.size();
   mem.last_sent = now_;
   ++stats_.appends_shipped;
   stats_.records_shipped += m.records.size();
@@ -427,17 +433,7 @@ void ReplicaCore::OnLogRead(ReplicaId to, std::vector<Record> records) {
   Member& mem = it->second;
   mem.read_pending = false;
   if (records.empty() || records.front().lsn != mem.next) return;  // superseded; ship again
-  ReplMessage m = To(to, ReplType::kAppend);
-  m.prev_position = mem.next - 1;
-  m.prev_epoch = EpochAt(m.prev_position);
-  m.commit_position = commit_;
-  m.sent_at = now_;
-  m.records = std::move(records);
-  if (!mem.probing) mem.next += m.records.size();
-  mem.last_sent = now_;
-  ++stats_.appends_shipped;
-  stats_.records_shipped += m.records.size();
-  ready_.messages.push_back(std::move(m));
+  SendAppend(to, mem, std::move(records));
 }
 
 void ReplicaCore::AdvanceCommit(Lsn to) {
@@ -533,12 +529,6 @@ void ReplicaCore::Tick(Ticks elapsed) {
     heard_at_ = now_;  // one proposal per grace period
   }
   if (serving() != was_serving) ready_.role_changed = true;
-}
-
-std::map<ReplicaId, Lsn> ReplicaCore::Lag() const {
-  std::map<ReplicaId, Lsn> out;
-  for (const auto& [id, mem] : members_) out[id] = last_ - std::min(last_, mem.match);
-  return out;
 }
 
 ReplicaReady ReplicaCore::TakeReady() {

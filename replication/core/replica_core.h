@@ -190,8 +190,6 @@ class ReplicaCore {
   Lsn commit_position() const { return commit_; }
   // The epoch of the record at position (0 for position 0 or one not held).
   Epoch EpochAt(Lsn position) const;
-  // Primary: how far behind the primary's log each other member's acknowledged durable log is.
-  std::map<ReplicaId, Lsn> Lag() const;
   const ReplicaStats& stats() const { return stats_; }
 
  private:
@@ -222,6 +220,8 @@ class ReplicaCore {
   // `force`). A probing member gets one probe per heartbeat unless forced.
   void Ship(ReplicaId id, Member& m, bool force);
   void ShipAll();
+  // One append to a member: its records follow mem.next - 1 (empty: a heartbeat or a probe).
+  void SendAppend(ReplicaId id, Member& mem, std::vector<Record> records);
   void SendAck(ReplicaId to, Ticks sent_at);
   // The configuration after ours: the next version in a new epoch, ourselves on our own disk.
   GroupConfig Successor() const;
