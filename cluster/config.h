@@ -67,14 +67,36 @@ const char* ToString(Role r);  // "coordinator" / "shard"
 struct NodeConfig {
   Role role = Role::kCoordinator;
   ShardId shard = -1;    // role shard: the shard this node serves (0..N-1); -1 for the coordinator
+  int32_t replica = 0;   // which replica of its group this node is (0..R-1 of its group)
   std::string data_dir;  // required: the node's RocksDB directory
-  Address coordinator;   // where the coordinator serves clients (every node needs it)
-  Address coordinator_peer;          // the coordinator's peer port
-  ShardMap shard_map;                // version 1; shards with host/port; partitioning; split keys
-  std::vector<Address> shard_peers;  // shard i's peer port, for every shard of the map
-  Address listen;         // derived: `coordinator` for the coordinator, shard_map.shards[shard] for
-                          // a shard
-  Address peer_listen;    // derived: `coordinator_peer`, or shard_peers[shard]
+  // Every replica of every group, by replica id. The coordinator group's client and peer
+  // addresses; shard i's, in shard_replicas[i] / shard_replica_peers[i]. A group of one replica
+  // is written as a plain address in YAML, a larger one as a sequence.
+  std::vector<Address> coordinators;
+  std::vector<Address> coordinator_peers;
+  std::vector<std::vector<Address>> shard_replicas;
+  std::vector<std::vector<Address>> shard_replica_peers;
+  // Derived: replica 0 of each group (the bootstrap primary).
+  Address coordinator;               // coordinators[0]
+  Address coordinator_peer;          // coordinator_peers[0]
+  ShardMap shard_map;                // version 1; shards[i] = shard_replicas[i][0]; partitioning;
+                                     // split keys
+  std::vector<Address> shard_peers;  // shard_replica_peers[i][0]
+  Address listen;         // derived: this replica's client address (coordinators[replica], or
+                          // shard_replicas[shard][replica])
+  Address peer_listen;    // derived: this replica's peer address
+  // The static configuration store (cluster/config_store.h): one file shared by every node of
+  // the cluster. Required when any group has more than one replica; otherwise it defaults to
+  // data_dir + "/groups.yaml" (a lone replica is the only reader of its group's configuration).
+  std::string config_store;
+  // Replication (DESIGN.md section 5). A group commits nothing with fewer than
+  // min(min_insync, its replica count) in-sync replicas.
+  uint32_t min_insync = 2;           // 1..16
+  uint32_t heartbeat_ms = 30;        // an idle primary's heartbeat period
+  uint32_t lag_timeout_ms = 300;     // a backup silent this long leaves the ISR
+  uint32_t lease_ms = 600;           // a primary not heard by its ISR this long stops serving
+  uint32_t grace_ms = 900;           // a backup not hearing its primary this long proposes itself
+                                     // (heartbeat < lag_timeout < lease < grace, each >= tick_ms)
   uint32_t tick_ms = 10;  // the cores' abstract tick, 1..1000
   std::string wal_sync = "sync";        // "sync" (RocksDB sync writes) or "manual_flush"
   uint32_t vote_timeout_ms = 2000;      // coordinator: undecided this long -> abort

@@ -273,6 +273,17 @@ exception StaleEpoch {
   1: i64 current_epoch,
 }
 
+/**
+ * This node is a replica of its group but not the group's serving primary: the request changed
+ * nothing. Ask `primary` (the client address of the group's primary as this node last knew it,
+ * "host:port"; empty when it knows none, e.g. during a failover) or refresh the shard map and
+ * retry. Clients of a replicated cluster list every replica and try them in turn.
+ */
+exception NotPrimary {
+  1: string message,
+  2: string primary,
+}
+
 // ------------------------------------------------------------------------------------------------
 // Node-to-node protocol messages (coordinator <-> shard, shard <-> shard for 3PC termination)
 // ------------------------------------------------------------------------------------------------
@@ -401,10 +412,33 @@ struct ReplicationMessage {
  * batches every message it has for one peer into one call. A malformed message is dropped with a
  * log line naming the sender; the rest of the batch is delivered.
  */
+/** One replica's view of its group, for operators (`txcoord local status`). */
+struct ReplicaStatus {
+  /** "coordinator" or "shard<N>". */
+  1: string group,
+  2: i32 replica,
+  /** "primary" (serving), "primary-reconciling", "primary-unleased", "backup" or "idle". */
+  3: string role,
+  /** The newest group epoch this replica has seen. */
+  4: i64 epoch,
+  /** The primary of the configuration this replica knows (-1 when none). */
+  5: i32 primary,
+  /** The ISR of that configuration, by replica id. */
+  6: list<i32> isr,
+  /** Its log: the last position, the last durable one, the last committed in the group. */
+  7: i64 last_position,
+  8: i64 durable_position,
+  9: i64 commit_position,
+  /** Primary only: each member's acknowledged position (replica id -> position). */
+  10: map<i32, i64> member_match,
+}
+
 service Peer {
   oneway void deliver(1: list<PeerMessage> messages),
   /** Replication traffic of the replica groups this node is a member of, batched per peer. */
   oneway void replicate(1: list<ReplicationMessage> messages),
+  /** This replica's view of its group. */
+  ReplicaStatus replica_status(),
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -426,7 +460,8 @@ service Participant {
    * has seen is StaleEpoch.
    */
   list<OpResult> run(1: TxnId txn, 2: list<Op> ops)
-      throws (1: TxnError error, 2: InvalidRequest invalid, 3: StaleEpoch stale),
+      throws (1: TxnError error, 2: InvalidRequest invalid, 3: StaleEpoch stale,
+              4: NotPrimary not_primary),
 
   /**
    * The state of each transaction as this shard knows it now, one per id, in order: for
@@ -434,7 +469,8 @@ service Participant {
    * decision (txbench does). UNKNOWN: never seen here, or never voted YES here and forgotten.
    * At most 100,000 ids per call.
    */
-  list<TxnState> states(1: list<TxnId> txns) throws (1: InvalidRequest invalid),
+  list<TxnState> states(1: list<TxnId> txns)
+      throws (1: InvalidRequest invalid, 2: NotPrimary not_primary),
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -454,21 +490,21 @@ service Coordinator {
    * (Named begin_txn because "begin" is a reserved word of the Thrift compiler.)
    */
   TxnId begin_txn(1: Protocol protocol, 2: string traceparent)
-      throws (1: InvalidRequest invalid),
+      throws (1: InvalidRequest invalid, 3: NotPrimary not_primary),
 
   /**
    * Reads `key` inside the transaction (sees the transaction's own writes).
    * TxnError(ABORTED) if the transaction is or becomes aborted (e.g. LOCK_CONFLICT).
    */
   OpResult read(1: TxnId txn, 2: binary key)
-      throws (1: TxnError error, 2: InvalidRequest invalid),
+      throws (1: TxnError error, 2: InvalidRequest invalid, 3: NotPrimary not_primary),
 
   /**
    * Writes `value` to `key` inside the transaction; buffered at the shard until commit.
    * TxnError(ABORTED) if the transaction is or becomes aborted.
    */
   void write(1: TxnId txn, 2: binary key, 3: binary value)
-      throws (1: TxnError error, 2: InvalidRequest invalid),
+      throws (1: TxnError error, 2: InvalidRequest invalid, 3: NotPrimary not_primary),
 
   /**
    * Commits the transaction and returns the decided outcome: COMMITTED, or ABORTED with its
@@ -479,7 +515,7 @@ service Coordinator {
    * read/write are known already. Stock clients that only use read/write pass an empty list.
    */
   CommitResult commit(1: TxnId txn, 2: list<i32> touched_shards)
-      throws (1: TxnError error, 2: InvalidRequest invalid),
+      throws (1: TxnError error, 2: InvalidRequest invalid, 3: NotPrimary not_primary),
 
   /**
    * Aborts the transaction. Idempotent: aborting an aborted transaction succeeds.
@@ -487,14 +523,14 @@ service Coordinator {
    * and its decision could not be learned in time. `touched_shards` as for commit.
    */
   void abort(1: TxnId txn, 2: list<i32> touched_shards)
-      throws (1: TxnError error, 2: InvalidRequest invalid),
+      throws (1: TxnError error, 2: InvalidRequest invalid, 3: NotPrimary not_primary),
 
   /**
    * What the coordinator knows about the transaction. Never guesses: UNKNOWN while undecided
    * (the coordinator never answers ABORTED and commits later).
    */
   TxnStatus status(1: TxnId txn)
-      throws (1: InvalidRequest invalid),
+      throws (1: InvalidRequest invalid, 3: NotPrimary not_primary),
 
   /**
    * One-shot transaction: begin, run `ops` in order, commit. Shards vote with their writes
@@ -503,7 +539,7 @@ service Coordinator {
    * with `txn` set so the caller can ask `status`. `traceparent` as for begin_txn.
    */
   ExecuteResult execute(1: Protocol protocol, 2: list<Op> ops, 3: string traceparent)
-      throws (1: TxnError error, 2: InvalidRequest invalid),
+      throws (1: TxnError error, 2: InvalidRequest invalid, 3: NotPrimary not_primary),
 
   /** The current shard map, for clients that route reads and writes themselves. */
   ShardMap shard_map(),

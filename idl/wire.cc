@@ -337,6 +337,14 @@ Result<cluster::ShardMap> FromWire(const thrift::ShardMap& w) {
   return ::apache::thrift::TDelayedException::delayException(e);
 }
 
+::apache::thrift::TDelayedException* NotPrimaryError(const std::string& message,
+                                                     const std::string& primary) {
+  thrift::NotPrimary e;
+  e.__set_message(message);
+  e.__set_primary(primary);
+  return ::apache::thrift::TDelayedException::delayException(e);
+}
+
 ::apache::thrift::TDelayedException* TxnErrorOf(TxnId txn, Outcome outcome, AbortReason reason,
                                                 const std::string& message) {
   thrift::TxnError e;

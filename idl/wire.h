@@ -72,6 +72,10 @@ Status CheckKey(const std::string& key);
 // UNKNOWN for a reply whose outcome is not known: never guessed, never to be retried.
 ::apache::thrift::TDelayedException* UnknownOutcomeError(const ClientReply& reply);
 thrift::CommitResult ToCommitResult(const ClientReply& reply);
+// This replica is not its group's serving primary; `primary` is the client address of the one it
+// knows ("host:port"), or empty.
+::apache::thrift::TDelayedException* NotPrimaryError(const std::string& message,
+                                                     const std::string& primary);
 
 // The callers' side: a reply with the IDL exceptions our methods declare caught as values (they
 // carry data a Status cannot: TxnError's outcome, StaleEpoch's epoch).
@@ -81,6 +85,7 @@ struct Reply {
   std::optional<thrift::TxnError> error;
   std::optional<thrift::InvalidRequest> invalid;
   std::optional<thrift::StaleEpoch> stale;
+  std::optional<thrift::NotPrimary> not_primary;
 };
 
 // Calls `recv(c, reply.value)` (a generated recv_X) and folds the declared exceptions into the
@@ -96,6 +101,8 @@ Reply<T> Catching(ThriftClient& c, Recv&& recv) {
     r.invalid = e;
   } catch (const thrift::StaleEpoch& e) {
     r.stale = e;
+  } catch (const thrift::NotPrimary& e) {
+    r.not_primary = e;
   }
   return r;
 }

@@ -80,6 +80,19 @@ class NodeDriver::PeerService : public thrift::PeerCobSvIf {
     }
   }
 
+  void replica_status(std::function<void(const thrift::ReplicaStatus&)> cob) override {
+    thrift::ReplicaStatus status;
+    if (auto driver = driver_.lock()) {
+      const NodeRef self = driver->Self();
+      status.__set_group(self.is_coordinator() ? "coordinator"
+                                               : "shard" + std::to_string(self.shard));
+      status.__set_role("primary");
+      status.__set_primary(0);
+      status.__set_isr({0});
+    }
+    cob(status);
+  }
+
  private:
   std::weak_ptr<NodeDriver> driver_;
   uint64_t dropped_calls_ = 0;
