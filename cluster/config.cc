@@ -6,9 +6,11 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "common/check.h"
@@ -18,7 +20,9 @@ namespace {
 
 constexpr std::string_view kFieldNames[] = {"role",
                                             "shard",
+                                            "replica",
                                             "data_dir",
+                                            "config_store",
                                             "coordinator",
                                             "coordinator_peer",
                                             "partitioning",
@@ -31,13 +35,19 @@ constexpr std::string_view kFieldNames[] = {"role",
                                             "client_timeout_ms",
                                             "idle_timeout_ms",
                                             "retain_finished",
-                                            "max_frame_bytes"};
+                                            "max_frame_bytes",
+                                            "min_insync",
+                                            "heartbeat_ms",
+                                            "lag_timeout_ms",
+                                            "lease_ms",
+                                            "grace_ms"};
 
 // The bounds of config.h's schema comment, which gives their reasons.
 constexpr uint32_t kMaxTickMs = 1000;
 constexpr uint32_t kMaxTimeoutMs = 86'400'000;  // a day
 constexpr uint32_t kMinFrameBytes = 4096;
 constexpr uint32_t kMaxFrameBytes = 0x7fffffff;  // rpc/server.h: REQUIRES <= INT32_MAX
+constexpr uint32_t kMaxInsync = 16;
 
 constexpr std::string_view kIntTag = "tag:yaml.org,2002:int";
 
@@ -76,7 +86,35 @@ void ReplaceAll(std::string* s, std::string_view from, std::string_view to) {
   }
 }
 
-Address AddressOf(const ShardEndpoint& e) { return Address{e.host, e.port}; }
+// A group of one replica as a plain address, a larger one as a flow sequence (replica r at r).
+void EmitGroup(YAML::Emitter& out, const std::vector<Address>& group) {
+  if (group.size() == 1) {
+    out << group[0].ToString();
+    return;
+  }
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const Address& a : group) out << a.ToString();
+  out << YAML::EndSeq;
+}
+
+// "1 address", "3 addresses".
+std::string Count(size_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+// A group's peer addresses must match its client addresses one to one (replica r at index r).
+std::string PeersFor(size_t peers, size_t replicas, std::string_view group) {
+  return Count(peers, "address", "addresses") + " for " + Count(replicas, "replica", "replicas") +
+         " of " + std::string(group);
+}
+
+// One address some replica listens at, for the distinct-address check.
+struct Listener {
+  std::string field;  // the YAML path: "coordinator", "coordinator[1]", "shards[0][2]", ...
+  std::string whose;  // for the message
+  Address address;
+  YAML::Mark mark;
+};
 
 // One top-level field as written: the key (whose line errors cite) and the value.
 struct Field {
@@ -122,9 +160,19 @@ class Parser {
                              std::string_view note, uint32_t* out) const;
   Status ReadAddress(const YAML::Node& value, const YAML::Mark& mark, std::string_view field,
                      Address* out) const;
-  Status ReadShards(ShardMap* map) const;
-  Status ReadShardPeers(size_t shards, std::vector<Address>* out) const;
-  Status ReadRequiredAddress(std::string_view field, Address* out) const;
+  // One replica group's addresses (`coordinator`, `shards[i]`, ...): host:port for a group of one
+  // replica, or a non-empty sequence of host:port (replica r at index r). `mark` is cited for the
+  // group as a whole and for a plain address; a sequence's elements cite their own. Every address
+  // is also appended to *listeners under its YAML path.
+  Status ReadGroup(const YAML::Node& value, const YAML::Mark& mark, const std::string& field,
+                   std::vector<Address>* out, std::vector<Listener>* listeners) const;
+  // A required top-level group: `coordinator` or `coordinator_peer`.
+  Status ReadRequiredGroup(const std::string& field, std::vector<Address>* out,
+                           std::vector<Listener>* listeners) const;
+  // shard_replicas, and shard_map.shards from each group's replica 0.
+  Status ReadShards(NodeConfig* c, std::vector<Listener>* listeners) const;
+  // shard_replica_peers, one group per shard and one address per replica of it, and shard_peers.
+  Status ReadShardPeers(NodeConfig* c, std::vector<Listener>* listeners) const;
   Status ReadSplitKeys(ShardMap* map) const;
   // Validate(map)'s error under the YAML names (split_keys is range_split_keys), at the line of
   // the field or element it names.
@@ -202,7 +250,40 @@ Status Parser::ReadAddress(const YAML::Node& value, const YAML::Mark& mark, std:
   return Status::Ok();
 }
 
-Status Parser::ReadShards(ShardMap* map) const {
+Status Parser::ReadGroup(const YAML::Node& value, const YAML::Mark& mark, const std::string& field,
+                         std::vector<Address>* out, std::vector<Listener>* listeners) const {
+  if (value.IsScalar()) {
+    Address address;
+    if (Status s = ReadAddress(value, mark, field, &address); !s.ok()) return s;
+    listeners->push_back({field, field == "coordinator" ? "the coordinator's" : field + "'s",
+                          address, value.Mark()});
+    out->push_back(std::move(address));
+    return Status::Ok();
+  }
+  if (!value.IsSequence() || value.size() == 0) {
+    return Error(mark, field,
+                 "expected host:port or a non-empty sequence of host:port, found " +
+                     (value.IsSequence() ? std::string("an empty sequence") : Describe(value)));
+  }
+  for (size_t r = 0; r < value.size(); ++r) {
+    const YAML::Node element = value[r];
+    const std::string path = field + "[" + std::to_string(r) + "]";
+    Address address;
+    if (Status s = ReadAddress(element, element.Mark(), path, &address); !s.ok()) return s;
+    listeners->push_back({path, path + "'s", address, element.Mark()});
+    out->push_back(std::move(address));
+  }
+  return Status::Ok();
+}
+
+Status Parser::ReadRequiredGroup(const std::string& field, std::vector<Address>* out,
+                                 std::vector<Listener>* listeners) const {
+  const Field* f = Find(field);
+  if (f == nullptr) return Error(YAML::Mark::null_mark(), field, "required");
+  return ReadGroup(f->value, f->key.Mark(), field, out, listeners);
+}
+
+Status Parser::ReadShards(NodeConfig* c, std::vector<Listener>* listeners) const {
   const Field* f = Find("shards");
   if (f == nullptr) return Error(YAML::Mark::null_mark(), "shards", "required");
   if (!f->value.IsSequence() || f->value.size() == 0) {
@@ -212,16 +293,18 @@ Status Parser::ReadShards(ShardMap* map) const {
   }
   for (size_t i = 0; i < f->value.size(); ++i) {
     const YAML::Node element = f->value[i];
-    Address address;
-    const Status s =
-        ReadAddress(element, element.Mark(), "shards[" + std::to_string(i) + "]", &address);
+    std::vector<Address> replicas;
+    const Status s = ReadGroup(element, element.Mark(), "shards[" + std::to_string(i) + "]",
+                               &replicas, listeners);
     if (!s.ok()) return s;
-    map->shards.push_back({static_cast<ShardId>(i), std::move(address.host), address.port});
+    c->shard_map.shards.push_back({static_cast<ShardId>(i), replicas[0].host, replicas[0].port});
+    c->shard_replicas.push_back(std::move(replicas));
   }
   return Status::Ok();
 }
 
-Status Parser::ReadShardPeers(size_t shards, std::vector<Address>* out) const {
+Status Parser::ReadShardPeers(NodeConfig* c, std::vector<Listener>* listeners) const {
+  const size_t shards = c->shard_replicas.size();
   const Field* f = Find("shard_peers");
   if (f == nullptr) return Error(YAML::Mark::null_mark(), "shard_peers", "required");
   if (!f->value.IsSequence() || f->value.size() != shards) {
@@ -233,19 +316,19 @@ Status Parser::ReadShardPeers(size_t shards, std::vector<Address>* out) const {
   }
   for (size_t i = 0; i < f->value.size(); ++i) {
     const YAML::Node element = f->value[i];
-    Address address;
-    const Status s =
-        ReadAddress(element, element.Mark(), "shard_peers[" + std::to_string(i) + "]", &address);
+    const std::string field = "shard_peers[" + std::to_string(i) + "]";
+    std::vector<Address> peers;
+    const Status s = ReadGroup(element, element.Mark(), field, &peers, listeners);
     if (!s.ok()) return s;
-    out->push_back(std::move(address));
+    if (peers.size() != c->shard_replicas[i].size()) {
+      return Error(
+          element.Mark(), field,
+          PeersFor(peers.size(), c->shard_replicas[i].size(), "shards[" + std::to_string(i) + "]"));
+    }
+    c->shard_peers.push_back(peers[0]);
+    c->shard_replica_peers.push_back(std::move(peers));
   }
   return Status::Ok();
-}
-
-Status Parser::ReadRequiredAddress(std::string_view field, Address* out) const {
-  const Field* f = Find(field);
-  if (f == nullptr) return Error(YAML::Mark::null_mark(), field, "required");
-  return ReadAddress(f->value, f->key.Mark(), field, out);
 }
 
 Status Parser::ReadSplitKeys(ShardMap* map) const {
@@ -311,8 +394,19 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
   if (s = ReadString("data_dir", true, &c.data_dir); !s.ok()) return s;
   if (c.data_dir.empty()) return Error(Find("data_dir")->key.Mark(), "data_dir", "empty");
 
-  if (s = ReadRequiredAddress("coordinator", &c.coordinator); !s.ok()) return s;
-  if (s = ReadRequiredAddress("coordinator_peer", &c.coordinator_peer); !s.ok()) return s;
+  // Every replica's client and peer address, in the order the distinct-address check reports
+  // them: the coordinator group's, then the shards', then their peer ports.
+  std::vector<Listener> listeners;
+  if (s = ReadRequiredGroup("coordinator", &c.coordinators, &listeners); !s.ok()) return s;
+  if (s = ReadRequiredGroup("coordinator_peer", &c.coordinator_peers, &listeners); !s.ok()) {
+    return s;
+  }
+  if (c.coordinator_peers.size() != c.coordinators.size()) {
+    return Error(Find("coordinator_peer")->key.Mark(), "coordinator_peer",
+                 PeersFor(c.coordinator_peers.size(), c.coordinators.size(), "coordinator"));
+  }
+  c.coordinator = c.coordinators[0];
+  c.coordinator_peer = c.coordinator_peers[0];
 
   std::string partitioning;
   if (s = ReadString("partitioning", true, &partitioning); !s.ok()) return s;
@@ -320,34 +414,14 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
   if (!p.ok()) return Error(Find("partitioning")->key.Mark(), p.status().message());
   c.shard_map.version = 1;
   c.shard_map.partitioning = p.value();
-  if (s = ReadShards(&c.shard_map); !s.ok()) return s;
+  if (s = ReadShards(&c, &listeners); !s.ok()) return s;
   if (s = ReadSplitKeys(&c.shard_map); !s.ok()) return s;
   if (s = Validate(c.shard_map); !s.ok()) return ShardMapError(s);
 
-  if (s = ReadShardPeers(c.shard_map.shards.size(), &c.shard_peers); !s.ok()) return s;
+  if (s = ReadShardPeers(&c, &listeners); !s.ok()) return s;
 
-  // No two ports (client or peer, of any node) may be one address; a copy-paste slip would
-  // otherwise route one shard's keys to another, or clients to the protocol.
-  struct Listener {
-    std::string field;  // the YAML path
-    std::string whose;  // for the message
-    Address address;
-    YAML::Mark mark;
-  };
-  std::vector<Listener> listeners = {
-      {"coordinator", "the coordinator's", c.coordinator, Find("coordinator")->value.Mark()},
-      {"coordinator_peer", "coordinator_peer's", c.coordinator_peer,
-       Find("coordinator_peer")->value.Mark()},
-  };
-  for (size_t i = 0; i < c.shard_map.shards.size(); ++i) {
-    const std::string field = "shards[" + std::to_string(i) + "]";
-    listeners.push_back({field, field + "'s", AddressOf(c.shard_map.shards[i]),
-                         Find("shards")->value[i].Mark()});
-  }
-  for (size_t i = 0; i < c.shard_peers.size(); ++i) {
-    const std::string field = "shard_peers[" + std::to_string(i) + "]";
-    listeners.push_back({field, field + "'s", c.shard_peers[i], Find("shard_peers")->value[i].Mark()});
-  }
+  // No two ports (client or peer, of any replica of any group) may be one address; a copy-paste
+  // slip would otherwise route one shard's keys to another, or clients to the protocol.
   for (size_t i = 0; i < listeners.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       if (listeners[i].address == listeners[j].address) {
@@ -358,6 +432,10 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
     }
   }
 
+  // This node's own group: the coordinator group, or shard `shard`'s.
+  const std::vector<Address>* group = &c.coordinators;
+  const std::vector<Address>* group_peers = &c.coordinator_peers;
+  std::string group_name = "coordinator";
   if (c.role == Role::kShard) {
     uint32_t id = 0;
     const uint32_t last = static_cast<uint32_t>(c.shard_map.shards.size() - 1);
@@ -365,12 +443,35 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
                     " (shards lists " + std::to_string(last + 1) + ")", &id);
     if (!s.ok()) return s;
     c.shard = static_cast<ShardId>(id);
-    c.listen = AddressOf(c.shard_map.shards[id]);
-    c.peer_listen = c.shard_peers[id];
+    group = &c.shard_replicas[id];
+    group_peers = &c.shard_replica_peers[id];
+    group_name = "shards[" + std::to_string(id) + "]";
   } else {
     c.shard = -1;
-    c.listen = c.coordinator;
-    c.peer_listen = c.coordinator_peer;
+  }
+  uint32_t replica = 0;
+  s = ReadOptionalInteger(
+      "replica", 0, static_cast<uint32_t>(group->size() - 1),
+      " (" + group_name + " has " + Count(group->size(), "replica", "replicas") + ")", &replica);
+  if (!s.ok()) return s;
+  c.replica = static_cast<int32_t>(replica);
+  c.listen = (*group)[replica];
+  c.peer_listen = (*group_peers)[replica];
+
+  // The configuration store: required as soon as some group's configuration can change, which
+  // every node of the cluster must then read from the one shared file.
+  const bool replicated =
+      c.coordinators.size() > 1 ||
+      std::any_of(c.shard_replicas.begin(), c.shard_replicas.end(),
+                  [](const std::vector<Address>& replicas) { return replicas.size() > 1; });
+  if (const Field* f = Find("config_store"); f != nullptr) {
+    if (s = ReadString("config_store", false, &c.config_store); !s.ok()) return s;
+    if (c.config_store.empty()) return Error(f->key.Mark(), "config_store", "empty");
+  } else if (replicated) {
+    return Error(YAML::Mark::null_mark(), "config_store",
+                 "required when a group has more than one replica");
+  } else {
+    c.config_store = c.data_dir + "/groups.yaml";
   }
 
   if (s = ReadOptionalInteger("tick_ms", 1, kMaxTickMs, "", &c.tick_ms); !s.ok()) return s;
@@ -394,6 +495,41 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
   s = ReadOptionalInteger("max_frame_bytes", kMinFrameBytes, kMaxFrameBytes, "",
                           &c.max_frame_bytes);
   if (!s.ok()) return s;
+
+  s = ReadOptionalInteger("min_insync", 1, kMaxInsync, "", &c.min_insync);
+  if (!s.ok()) return s;
+  // Each replication period at least a tick, and each longer than the one before it: an idle
+  // primary's heartbeats keep its backups in the ISR, a primary drops a silent backup before its
+  // lease runs out for want of that backup's acks, and a deposed primary has stopped serving
+  // before a backup proposes itself (replication/PROTOCOL.md, rule 4).
+  const std::pair<std::string, uint32_t*> periods[] = {{"heartbeat_ms", &c.heartbeat_ms},
+                                                       {"lag_timeout_ms", &c.lag_timeout_ms},
+                                                       {"lease_ms", &c.lease_ms},
+                                                       {"grace_ms", &c.grace_ms}};
+  // An absent period is its default, stretched with the defaults' ratios when a heartbeat of the
+  // default would be shorter than a tick (tick_ms above 30: 1, 10, 20 and 30 ticks), so a config
+  // with a long tick and no replication fields, valid before they existed, stays valid.
+  const NodeConfig defaults;
+  const uint64_t stretch = std::max(c.tick_ms, defaults.heartbeat_ms);
+  for (const auto& [name, value] : periods) {
+    *value = static_cast<uint32_t>(*value * stretch / defaults.heartbeat_ms);
+    s = ReadOptionalInteger(name, c.tick_ms, kMaxTimeoutMs, at_least_a_tick, value);
+    if (!s.ok()) return s;
+  }
+  for (size_t i = 1; i < std::size(periods); ++i) {
+    const auto& [shorter, low] = periods[i - 1];
+    const auto& [longer, high] = periods[i];
+    if (*high > *low) continue;
+    // Blame the longer period where it is written; if it is the default, the shorter one (which
+    // then was written: the defaults are in order).
+    if (const Field* f = Find(longer); f != nullptr) {
+      return Error(f->key.Mark(), longer,
+                   "must be greater than " + shorter + " (" + std::to_string(*low) + ")");
+    }
+    const Field* f = Find(shorter);
+    return Error(f == nullptr ? YAML::Mark::null_mark() : f->key.Mark(), shorter,
+                 "must be less than " + longer + " (" + std::to_string(*high) + ")");
+  }
   return c;
 }
 
@@ -477,15 +613,20 @@ std::string FormatNodeConfig(const NodeConfig& config) {
   out << YAML::BeginMap;
   out << YAML::Key << "role" << YAML::Value << ToString(config.role);
   if (config.role == Role::kShard) out << YAML::Key << "shard" << YAML::Value << config.shard;
+  out << YAML::Key << "replica" << YAML::Value << config.replica;
   out << YAML::Key << "data_dir" << YAML::Value << config.data_dir;
-  out << YAML::Key << "coordinator" << YAML::Value << config.coordinator.ToString();
-  out << YAML::Key << "coordinator_peer" << YAML::Value << config.coordinator_peer.ToString();
+  // Written also when it was derived from data_dir: it reads back as the same path.
+  out << YAML::Key << "config_store" << YAML::Value << config.config_store;
+  out << YAML::Key << "coordinator" << YAML::Value;
+  EmitGroup(out, config.coordinators);
+  out << YAML::Key << "coordinator_peer" << YAML::Value;
+  EmitGroup(out, config.coordinator_peers);
   out << YAML::Key << "partitioning" << YAML::Value << ToString(config.shard_map.partitioning);
   out << YAML::Key << "shards" << YAML::Value << YAML::BeginSeq;
-  for (const ShardEndpoint& e : config.shard_map.shards) out << AddressOf(e).ToString();
+  for (const std::vector<Address>& group : config.shard_replicas) EmitGroup(out, group);
   out << YAML::EndSeq;
   out << YAML::Key << "shard_peers" << YAML::Value << YAML::BeginSeq;
-  for (const Address& a : config.shard_peers) out << a.ToString();
+  for (const std::vector<Address>& group : config.shard_replica_peers) EmitGroup(out, group);
   out << YAML::EndSeq;
   if (config.shard_map.partitioning == Partitioning::kRange) {
     out << YAML::Key << "range_split_keys" << YAML::Value << YAML::Flow << YAML::BeginSeq;
@@ -499,6 +640,11 @@ std::string FormatNodeConfig(const NodeConfig& config) {
   out << YAML::Key << "idle_timeout_ms" << YAML::Value << config.idle_timeout_ms;
   out << YAML::Key << "retain_finished" << YAML::Value << config.retain_finished;
   out << YAML::Key << "max_frame_bytes" << YAML::Value << config.max_frame_bytes;
+  out << YAML::Key << "min_insync" << YAML::Value << config.min_insync;
+  out << YAML::Key << "heartbeat_ms" << YAML::Value << config.heartbeat_ms;
+  out << YAML::Key << "lag_timeout_ms" << YAML::Value << config.lag_timeout_ms;
+  out << YAML::Key << "lease_ms" << YAML::Value << config.lease_ms;
+  out << YAML::Key << "grace_ms" << YAML::Value << config.grace_ms;
   out << YAML::EndMap;
   TXC_CHECK_MSG(out.good(), out.GetLastError().c_str());
   std::string text = std::string(out.c_str()) + "\n";

@@ -1,23 +1,34 @@
 // A node's configuration: one YAML file per process, the `static` membership of DESIGN.md
 // section 5 (the shard map is fixed for the life of the process). Every node of a cluster is
-// given the same `coordinator`, `partitioning`, `shards` and `range_split_keys`; `role`, `shard`
-// and `data_dir` say which node this file is for. The schema (config/example-*.yaml are
-// documented examples of it):
+// given the same `coordinator`, `coordinator_peer`, `partitioning`, `shards`, `shard_peers`,
+// `range_split_keys` and (when it is given) `config_store`; `role`, `shard`, `replica` and
+// `data_dir` say which node this file is for. The coordinator and each shard are replica groups:
+// a group of one replica is written as one address, a larger one as a sequence of addresses,
+// replica r at index r. The schema (config/example-*.yaml are documented examples of it):
 //
 //   role: shard                  # required: coordinator | shard
 //   shard: 0                     # role shard: required, the shard this node serves, 0..N-1;
 //                                #   role coordinator: must be absent
+//   replica: 0                   # optional, default 0: which replica of its own group this node
+//                                #   is, 0..R-1 (R: the coordinator group's size for role
+//                                #   coordinator, shards[shard]'s for role shard)
 //   data_dir: /tmp/txcoord/s0    # required, non-empty: the node's RocksDB directory
-//   coordinator: 127.0.0.1:7000  # required: where the coordinator serves clients
+//   config_store: /tmp/txcoord/groups.yaml  # the configuration store (cluster/config_store.h),
+//                                #   non-empty; required when any group has more than one
+//                                #   replica; absent otherwise derived as data_dir + "/groups.yaml"
+//   coordinator: 127.0.0.1:7000  # required: where the coordinator serves clients: one address,
+//                                #   or a non-empty sequence of one per replica
+//                                #   ([127.0.0.1:7000, 127.0.0.1:7001])
 //   coordinator_peer: 127.0.0.1:7500  # required: the coordinator's peer port (protocol
-//                                #   messages between nodes; keep it from clients)
+//                                #   messages between nodes; keep it from clients); the same
+//                                #   shape, as many addresses as `coordinator`
 //   partitioning: hash           # required: hash | range
-//   shards:                      # required, non-empty: shard i's client address, in id order
-//     - 127.0.0.1:7101
-//     - 127.0.0.1:7102
-//   shard_peers:                 # required: shard i's peer port, one per shard, in id order
-//     - 127.0.0.1:7601
-//     - 127.0.0.1:7602
+//   shards:                      # required, non-empty: shard i's client address, in id order;
+//     - 127.0.0.1:7101           #   each entry one address or a non-empty sequence of one per
+//     - [127.0.0.1:7102, 127.0.0.1:7112]  # replica of shard i
+//   shard_peers:                 # required: shard i's peer port, one entry per shard, in id
+//     - 127.0.0.1:7601           #   order, each with as many addresses as shards[i]
+//     - [127.0.0.1:7602, 127.0.0.1:7612]
 //   range_split_keys: [m]        # range: N-1 strictly increasing, non-empty strings (may be
 //                                #   omitted only for N = 1); hash: absent or []
 //   tick_ms: 10                  # optional, 1..1000
@@ -27,14 +38,27 @@
 //   idle_timeout_ms: 10000       # optional, tick_ms..86400000
 //   retain_finished: 100000      # optional, 0..4294967295
 //   max_frame_bytes: 16777216    # optional, 4096..2147483647
+//   min_insync: 2                # optional, 1..16
+//   heartbeat_ms: 30             # optional, tick_ms..86400000; and
+//   lag_timeout_ms: 300          #   heartbeat_ms < lag_timeout_ms < lease_ms < grace_ms. Absent,
+//   lease_ms: 600                #   each is the default shown, or for tick_ms above 30 that
+//   grace_ms: 900                #   default stretched to keep its ratio (1, 10, 20, 30 ticks)
+//
+// Derived: coordinators / coordinator_peers / shard_replicas / shard_replica_peers hold every
+// replica's addresses; coordinator, coordinator_peer, shard_map.shards[i] and shard_peers[i] are
+// replica 0's (the bootstrap primary); listen and peer_listen are this node's own replica's. A
+// YAML path names the replica when its group is a sequence: "coordinator[1]", "shards[2][0]".
 //
 // Addresses are "host:port" with port 1..65535; an IPv6 host goes in brackets ("[::1]:7000").
-// No two ports (the client and peer ports of the coordinator and the shards) may share an
-// address. Numbers are plain decimal integers: a quoted string, a sign, a fraction, an exponent or
-// an overflow is an error. The bounds reject unit mistakes, not tuning: a timeout below one tick
-// would round to zero ticks, a frame limit below 4096 bytes is a limit written in KiB or MiB, and
-// 2147483647 is the most a Thrift frame header can carry. Unknown and duplicate fields are errors,
-// so a typo never falls back to a default silently.
+// No two ports (the client and peer ports of every replica of the coordinator and the shards)
+// may share an address. Numbers are plain decimal integers: a quoted string, a sign, a fraction,
+// an exponent or an overflow is an error. The bounds reject unit mistakes, not tuning: a timeout
+// below one tick would round to zero ticks, a frame limit below 4096 bytes is a limit written in
+// KiB or MiB, and 2147483647 is the most a Thrift frame header can carry. The replication periods
+// are ordered so an idle group keeps its ISR, a primary drops a silent backup before its lease
+// runs out, and a deposed primary has stopped serving before a backup proposes itself
+// (replication/PROTOCOL.md, rule 4). Unknown and duplicate fields are errors, so a typo never
+// falls back to a default silently.
 #pragma once
 
 #include <cstdint>
@@ -116,8 +140,10 @@ struct NodeConfig {
 // ("c.yaml:3: unknown field 'tick_sm'") so typos never pass silently.
 // The result is checked: role-specific fields (shard is required for role shard and must be in
 // range; forbidden for role coordinator), Validate(shard_map) (its errors are reported under the
-// YAML names, e.g. "range_split_keys[1]: ..."), distinct addresses, ranges of the numbers,
-// wal_sync values. `listen` is derived, shard_map.version is 1 and shard ids are 0..N-1.
+// YAML names, e.g. "range_split_keys[1]: ..."), the replica groups' shapes (e.g.
+// "shard_peers[1]: 2 addresses for 3 replicas of shards[1]"), `replica` against its group,
+// config_store, distinct addresses, ranges and order of the numbers, wal_sync values. The
+// derived fields are set as in the schema comment, shard_map.version is 1 and shard ids 0..N-1.
 // A YAML syntax error is InvalidArgument with yaml-cpp's message and line. The first error found
 // is the one reported.
 Result<NodeConfig> ParseNodeConfig(std::string_view yaml_text, std::string_view source);
@@ -128,7 +154,10 @@ Result<NodeConfig> LoadNodeConfig(const std::string& path);
 
 // Writes a config as YAML that ParseNodeConfig reads back equal (used by the local-cluster
 // launcher). Optional fields are always written.
-// REQUIRES: config is one ParseNodeConfig accepts (in particular `listen` is derived as above and
+// A group of one replica is written as a plain address, a larger one as a flow sequence;
+// config_store is written also when it was derived.
+// REQUIRES: config is one ParseNodeConfig accepts (in particular the derived fields, `listen`
+// among them, agree with the replica groups as above, config_store is set, and
 // shard_map.version == 1). Checked: the output is parsed back and compared, and a mismatch stops
 // the process, because a launcher bug must not start a node with a config it did not mean.
 std::string FormatNodeConfig(const NodeConfig& config);

@@ -39,9 +39,36 @@ constexpr std::string_view kShardYaml =
     "  - 127.0.0.1:7602\n"           // 16
     "  - 127.0.0.1:7603\n";          // 17
 
-// kShardYaml with each `from` replaced by its `to` (each must occur).
-std::string Edit(std::initializer_list<std::pair<std::string_view, std::string_view>> edits) {
-  std::string text(kShardYaml);
+// A valid config with replica groups of 2 (the coordinator), 1 (shard 0) and 3 (shard 1), in
+// both sequence styles; the line numbers of the replica error cases refer to it.
+constexpr std::string_view kReplicatedYaml =
+    "role: shard\n"                                           // 1
+    "shard: 1\n"                                              // 2
+    "data_dir: /tmp/txcoord/s1r2\n"                           // 3
+    "coordinator: [127.0.0.1:7000, 127.0.0.1:7001]\n"         // 4
+    "coordinator_peer: [127.0.0.1:7500, 127.0.0.1:7501]\n"    // 5
+    "partitioning: hash\n"                                    // 6
+    "shards:\n"                                               // 7
+    "  - 127.0.0.1:7100\n"                                    // 8
+    "  - [127.0.0.1:7110, 127.0.0.1:7111, 127.0.0.1:7112]\n"  // 9
+    "shard_peers:\n"                                          // 10
+    "  - 127.0.0.1:7600\n"                                    // 11
+    "  - - 127.0.0.1:7610\n"                                  // 12
+    "    - 127.0.0.1:7611\n"                                  // 13
+    "    - 127.0.0.1:7612\n"                                  // 14
+    "replica: 2\n"                                            // 15
+    "config_store: /tmp/txcoord/groups.yaml\n"                // 16
+    "min_insync: 3\n"                                         // 17
+    "heartbeat_ms: 20\n"                                      // 18
+    "lag_timeout_ms: 200\n"                                   // 19
+    "lease_ms: 400\n"                                         // 20
+    "grace_ms: 800\n";                                        // 21
+
+using Edits = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+// `base` with each `from` replaced by its `to` (each must occur).
+std::string EditOf(std::string_view base, Edits edits) {
+  std::string text(base);
   for (const auto& [from, to] : edits) {
     const size_t pos = text.find(from);
     if (pos == std::string::npos) {
@@ -52,6 +79,9 @@ std::string Edit(std::initializer_list<std::pair<std::string_view, std::string_v
   }
   return text;
 }
+
+std::string Edit(Edits edits) { return EditOf(kShardYaml, edits); }
+std::string EditReplicated(Edits edits) { return EditOf(kReplicatedYaml, edits); }
 
 // The message of the error that parsing `text` must give.
 std::string ErrorOf(std::string_view text) {
@@ -71,7 +101,13 @@ std::string ConfigPath(std::string_view name) {
 void ExpectSameConfig(const NodeConfig& got, const NodeConfig& want) {
   EXPECT_EQ(got.role, want.role);
   EXPECT_EQ(got.shard, want.shard);
+  EXPECT_EQ(got.replica, want.replica);
   EXPECT_EQ(got.data_dir, want.data_dir);
+  EXPECT_EQ(got.config_store, want.config_store);
+  EXPECT_EQ(got.coordinators, want.coordinators);
+  EXPECT_EQ(got.coordinator_peers, want.coordinator_peers);
+  EXPECT_EQ(got.shard_replicas, want.shard_replicas);
+  EXPECT_EQ(got.shard_replica_peers, want.shard_replica_peers);
   EXPECT_EQ(got.coordinator, want.coordinator);
   EXPECT_EQ(got.coordinator_peer, want.coordinator_peer);
   EXPECT_EQ(got.shard_peers, want.shard_peers);
@@ -88,7 +124,26 @@ void ExpectSameConfig(const NodeConfig& got, const NodeConfig& want) {
   EXPECT_EQ(got.idle_timeout_ms, want.idle_timeout_ms);
   EXPECT_EQ(got.retain_finished, want.retain_finished);
   EXPECT_EQ(got.max_frame_bytes, want.max_frame_bytes);
+  EXPECT_EQ(got.min_insync, want.min_insync);
+  EXPECT_EQ(got.heartbeat_ms, want.heartbeat_ms);
+  EXPECT_EQ(got.lag_timeout_ms, want.lag_timeout_ms);
+  EXPECT_EQ(got.lease_ms, want.lease_ms);
+  EXPECT_EQ(got.grace_ms, want.grace_ms);
   EXPECT_TRUE(got == want) << "operator== disagrees with the fields";
+}
+
+// A hand-built config whose groups all have one replica, written with the derived fields only
+// (coordinator, shard_map.shards, ...), completed as ParseNodeConfig completes such a file: each
+// group holds its one address, and config_store is derived from data_dir.
+NodeConfig WithGroupsOfOne(NodeConfig c) {
+  c.coordinators = {c.coordinator};
+  c.coordinator_peers = {c.coordinator_peer};
+  c.shard_replicas.clear();
+  for (const ShardEndpoint& e : c.shard_map.shards) c.shard_replicas.push_back({{e.host, e.port}});
+  c.shard_replica_peers.clear();
+  for (const Address& a : c.shard_peers) c.shard_replica_peers.push_back({a});
+  c.config_store = c.data_dir + "/groups.yaml";
+  return c;
 }
 
 void ExpectRoundTrip(const NodeConfig& config) {
@@ -158,6 +213,22 @@ TEST(ConfigTest, ExamplesLoadAndDescribeOneCluster) {
   EXPECT_EQ(c.idle_timeout_ms, 10000u);
   EXPECT_EQ(c.retain_finished, 100000u);
   EXPECT_EQ(c.max_frame_bytes, 16777216u);
+  // Groups of one replica; the store is the node's own.
+  EXPECT_EQ(c.replica, 0);
+  EXPECT_EQ(c.coordinators, (std::vector<Address>{c.coordinator}));
+  EXPECT_EQ(c.coordinator_peers, (std::vector<Address>{c.coordinator_peer}));
+  EXPECT_EQ(c.shard_replicas,
+            (std::vector<std::vector<Address>>{
+                {{"127.0.0.1", 7101}}, {{"127.0.0.1", 7102}}, {{"127.0.0.1", 7103}}}));
+  EXPECT_EQ(c.shard_replica_peers,
+            (std::vector<std::vector<Address>>{
+                {{"127.0.0.1", 7601}}, {{"127.0.0.1", 7602}}, {{"127.0.0.1", 7603}}}));
+  EXPECT_EQ(c.config_store, "/tmp/txcoord/coordinator/groups.yaml");
+  EXPECT_EQ(c.min_insync, 2u);
+  EXPECT_EQ(c.heartbeat_ms, 30u);
+  EXPECT_EQ(c.lag_timeout_ms, 300u);
+  EXPECT_EQ(c.lease_ms, 600u);
+  EXPECT_EQ(c.grace_ms, 900u);
 
   const NodeConfig& s = shard.value();
   EXPECT_EQ(s.role, Role::kShard);
@@ -165,6 +236,7 @@ TEST(ConfigTest, ExamplesLoadAndDescribeOneCluster) {
   EXPECT_EQ(s.data_dir, "/tmp/txcoord/s0");
   EXPECT_EQ(s.listen, (Address{"127.0.0.1", 7101}));
   EXPECT_EQ(s.peer_listen, (Address{"127.0.0.1", 7601}));
+  EXPECT_EQ(s.config_store, "/tmp/txcoord/s0/groups.yaml");
   // The same cluster: the same coordinator and shard map, and the same tuning.
   EXPECT_EQ(s.coordinator, c.coordinator);
   EXPECT_EQ(s.shard_map, c.shard_map);
@@ -174,10 +246,51 @@ TEST(ConfigTest, ExamplesLoadAndDescribeOneCluster) {
   same_tuning.data_dir = c.data_dir;
   same_tuning.listen = c.listen;
   same_tuning.peer_listen = c.peer_listen;
+  same_tuning.config_store = c.config_store;
   ExpectSameConfig(same_tuning, c);
 
   ExpectRoundTrip(c);
   ExpectRoundTrip(s);
+}
+
+TEST(ConfigTest, ReplicatedExampleLoads) {
+  const Result<NodeConfig> r = LoadNodeConfig(ConfigPath("example-replicated-shard.yaml"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const NodeConfig& c = r.value();
+  EXPECT_EQ(c.role, Role::kShard);
+  EXPECT_EQ(c.shard, 0);
+  EXPECT_EQ(c.replica, 1);
+  EXPECT_EQ(c.data_dir, "/tmp/txcoord/s0r1");
+  EXPECT_EQ(c.config_store, "/tmp/txcoord/groups.yaml");
+  EXPECT_EQ(c.coordinators,
+            (std::vector<Address>{{"127.0.0.1", 7000}, {"127.0.0.1", 7001}, {"127.0.0.1", 7002}}));
+  EXPECT_EQ(c.coordinator_peers,
+            (std::vector<Address>{{"127.0.0.1", 7500}, {"127.0.0.1", 7501}, {"127.0.0.1", 7502}}));
+  ASSERT_EQ(c.shard_replicas.size(), 3u);
+  ASSERT_EQ(c.shard_replica_peers.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(c.shard_replicas[i].size(), 3u) << i;
+    ASSERT_EQ(c.shard_replica_peers[i].size(), 3u) << i;
+    for (size_t j = 0; j < 3; ++j) {
+      EXPECT_EQ(c.shard_replicas[i][j],
+                (Address{"127.0.0.1", static_cast<uint16_t>(7100 + 10 * i + j)}));
+      EXPECT_EQ(c.shard_replica_peers[i][j],
+                (Address{"127.0.0.1", static_cast<uint16_t>(7600 + 10 * i + j)}));
+    }
+  }
+  EXPECT_EQ(c.listen, (Address{"127.0.0.1", 7101}));
+  EXPECT_EQ(c.peer_listen, (Address{"127.0.0.1", 7601}));
+  EXPECT_EQ(c.coordinator, (Address{"127.0.0.1", 7000}));
+  const std::vector<ShardEndpoint> primaries = {
+      {0, "127.0.0.1", 7100}, {1, "127.0.0.1", 7110}, {2, "127.0.0.1", 7120}};
+  EXPECT_EQ(c.shard_map.shards, primaries);
+  const NodeConfig defaults;
+  EXPECT_EQ(c.min_insync, defaults.min_insync);
+  EXPECT_EQ(c.heartbeat_ms, defaults.heartbeat_ms);
+  EXPECT_EQ(c.lag_timeout_ms, defaults.lag_timeout_ms);
+  EXPECT_EQ(c.lease_ms, defaults.lease_ms);
+  EXPECT_EQ(c.grace_ms, defaults.grace_ms);
+  ExpectRoundTrip(c);
 }
 
 TEST(ConfigTest, AbsentOptionalFieldsTakeTheDefaults) {
@@ -220,7 +333,7 @@ TEST(ConfigTest, FormatRoundTripsHash) {
   c.idle_timeout_ms = 1234;
   c.retain_finished = 0;
   c.max_frame_bytes = 4096;
-  ExpectRoundTrip(c);
+  ExpectRoundTrip(WithGroupsOfOne(c));
 }
 
 TEST(ConfigTest, FormatRoundTripsRange) {
@@ -244,12 +357,16 @@ TEST(ConfigTest, FormatRoundTripsRange) {
   c.idle_timeout_ms = 4000;
   c.retain_finished = 4294967295u;
   c.max_frame_bytes = 2147483647u;
-  ExpectRoundTrip(c);
+  c.heartbeat_ms = 1000;  // the replication periods are at least a tick too
+  c.lag_timeout_ms = 2000;
+  c.lease_ms = 3000;
+  c.grace_ms = 4000;
+  ExpectRoundTrip(WithGroupsOfOne(c));
 
   c.shard_map.shards.resize(1);  // one range shard owns everything: no split keys
   c.shard_peers.resize(1);
   c.shard_map.split_keys.clear();
-  ExpectRoundTrip(c);
+  ExpectRoundTrip(WithGroupsOfOne(c));
 }
 
 TEST(ConfigTest, FormatStopsOnAConfigThatWouldNotReadBack) {
@@ -259,6 +376,64 @@ TEST(ConfigTest, FormatStopsOnAConfigThatWouldNotReadBack) {
   c = ParseNodeConfig(kShardYaml, "c.yaml").value();
   c.tick_ms = 0;
   EXPECT_DEATH(FormatNodeConfig(c), "tick_ms: expected an integer in 1..1000, found '0'");
+  // A derived field that disagrees with the groups it is derived from.
+  c = ParseNodeConfig(kReplicatedYaml, "c.yaml").value();
+  c.listen = c.shard_replicas[1][0];  // not this node's replica (2)
+  EXPECT_DEATH(FormatNodeConfig(c), "does not read back equal");
+  c = ParseNodeConfig(kReplicatedYaml, "c.yaml").value();
+  c.coordinator_peers.pop_back();
+  EXPECT_DEATH(FormatNodeConfig(c), "coordinator_peer: 1 address for 2 replicas of coordinator");
+}
+
+TEST(ConfigTest, FormatRoundTripsReplicated) {
+  const NodeConfig parsed = ParseNodeConfig(kReplicatedYaml, "c.yaml").value();
+  ExpectRoundTrip(parsed);
+  // A group of one is written as a plain address, a larger one as a sequence.
+  const std::string text = FormatNodeConfig(parsed);
+  EXPECT_NE(text.find("\n  - 127.0.0.1:7100\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n  - [127.0.0.1:7110, 127.0.0.1:7111, 127.0.0.1:7112]\n"),
+            std::string::npos)
+      << text;
+
+  NodeConfig c;
+  c.role = Role::kCoordinator;
+  c.replica = 2;
+  c.data_dir = "/var/lib/txcoord/c2";
+  c.config_store = "/shared/txcoord groups: #1.yaml";  // YAML's comment characters
+  // Bracketed IPv6 hosts inside a flow sequence.
+  c.coordinators = {{"::1", 7000}, {"::1", 7001}, {"fe80::3", 7002}};
+  c.coordinator_peers = {{"::1", 7500}, {"::1", 7501}, {"fe80::3", 7502}};
+  c.shard_replicas = {{{"db-0.example", 7100}, {"db-0b.example", 7100}},
+                      {{"db-1.example", 7100}},
+                      {{"10.0.0.1", 1}, {"10.0.0.2", 1}, {"10.0.0.3", 1}, {"10.0.0.4", 1}}};
+  c.shard_replica_peers = {{{"db-0.example", 7600}, {"db-0b.example", 7600}},
+                           {{"db-1.example", 7600}},
+                           {{"10.0.0.1", 2}, {"10.0.0.2", 2}, {"10.0.0.3", 2}, {"10.0.0.4", 2}}};
+  c.coordinator = c.coordinators[0];
+  c.coordinator_peer = c.coordinator_peers[0];
+  c.shard_map.partitioning = Partitioning::kRange;
+  c.shard_map.split_keys = {"g", "p"};
+  for (size_t i = 0; i < c.shard_replicas.size(); ++i) {
+    const Address& a = c.shard_replicas[i][0];
+    c.shard_map.shards.push_back({static_cast<ShardId>(i), a.host, a.port});
+    c.shard_peers.push_back(c.shard_replica_peers[i][0]);
+  }
+  c.listen = c.coordinators[2];
+  c.peer_listen = c.coordinator_peers[2];
+  c.min_insync = 16;
+  c.tick_ms = 5;
+  c.heartbeat_ms = 5;
+  c.lag_timeout_ms = 6;
+  c.lease_ms = 7;
+  c.grace_ms = 86400000;
+  ExpectRoundTrip(c);
+
+  c.role = Role::kShard;  // replica 3 of shard 2
+  c.shard = 2;
+  c.replica = 3;
+  c.listen = c.shard_replicas[2][3];
+  c.peer_listen = c.shard_replica_peers[2][3];
+  ExpectRoundTrip(c);
 }
 
 TEST(ConfigTest, RequiredFields) {
@@ -299,6 +474,293 @@ TEST(ConfigTest, PeerPorts) {
   EXPECT_EQ(c.peer_listen, (Address{"127.0.0.1", 7602})) << "shard 1's peer port";
 }
 
+TEST(ConfigTest, ReplicaGroups) {
+  const Result<NodeConfig> r = ParseNodeConfig(kReplicatedYaml, "c.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const NodeConfig& c = r.value();
+  EXPECT_EQ(c.role, Role::kShard);
+  EXPECT_EQ(c.shard, 1);
+  EXPECT_EQ(c.replica, 2);
+  EXPECT_EQ(c.coordinators, (std::vector<Address>{{"127.0.0.1", 7000}, {"127.0.0.1", 7001}}));
+  EXPECT_EQ(c.coordinator_peers, (std::vector<Address>{{"127.0.0.1", 7500}, {"127.0.0.1", 7501}}));
+  EXPECT_EQ(
+      c.shard_replicas,
+      (std::vector<std::vector<Address>>{
+          {{"127.0.0.1", 7100}}, {{"127.0.0.1", 7110}, {"127.0.0.1", 7111}, {"127.0.0.1", 7112}}}));
+  EXPECT_EQ(
+      c.shard_replica_peers,
+      (std::vector<std::vector<Address>>{
+          {{"127.0.0.1", 7600}}, {{"127.0.0.1", 7610}, {"127.0.0.1", 7611}, {"127.0.0.1", 7612}}}));
+  // Derived: replica 0 of each group, and this node's own replica.
+  EXPECT_EQ(c.coordinator, (Address{"127.0.0.1", 7000}));
+  EXPECT_EQ(c.coordinator_peer, (Address{"127.0.0.1", 7500}));
+  EXPECT_EQ(c.shard_map.version, 1u);
+  EXPECT_EQ(c.shard_map.shards,
+            (std::vector<ShardEndpoint>{{0, "127.0.0.1", 7100}, {1, "127.0.0.1", 7110}}));
+  EXPECT_EQ(c.shard_peers, (std::vector<Address>{{"127.0.0.1", 7600}, {"127.0.0.1", 7610}}));
+  EXPECT_EQ(c.listen, (Address{"127.0.0.1", 7112}));
+  EXPECT_EQ(c.peer_listen, (Address{"127.0.0.1", 7612}));
+  EXPECT_EQ(c.config_store, "/tmp/txcoord/groups.yaml");
+  EXPECT_EQ(c.min_insync, 3u);
+  EXPECT_EQ(c.heartbeat_ms, 20u);
+  EXPECT_EQ(c.lag_timeout_ms, 200u);
+  EXPECT_EQ(c.lease_ms, 400u);
+  EXPECT_EQ(c.grace_ms, 800u);
+
+  // A coordinator replica listens at its own entry of `coordinator`; replica defaults to 0.
+  const Result<NodeConfig> coordinator = ParseNodeConfig(
+      EditReplicated(
+          {{"role: shard", "role: coordinator"}, {"shard: 1\n", ""}, {"replica: 2", "replica: 1"}}),
+      "c.yaml");
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status().ToString();
+  EXPECT_EQ(coordinator.value().shard, -1);
+  EXPECT_EQ(coordinator.value().replica, 1);
+  EXPECT_EQ(coordinator.value().listen, (Address{"127.0.0.1", 7001}));
+  EXPECT_EQ(coordinator.value().peer_listen, (Address{"127.0.0.1", 7501}));
+  const Result<NodeConfig> first =
+      ParseNodeConfig(EditReplicated({{"replica: 2\n", ""}}), "c.yaml");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first.value().replica, 0);
+  EXPECT_EQ(first.value().listen, (Address{"127.0.0.1", 7110}));
+  EXPECT_EQ(first.value().peer_listen, (Address{"127.0.0.1", 7610}));
+
+  // A sequence of one address is the same group as the plain address.
+  const Result<NodeConfig> one =
+      ParseNodeConfig(EditReplicated({{"  - 127.0.0.1:7100", "  - [127.0.0.1:7100]"},
+                                      {"  - 127.0.0.1:7600", "  -\n    - 127.0.0.1:7600"}}),
+                      "c.yaml");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  ExpectSameConfig(one.value(), c);
+}
+
+TEST(ConfigTest, GroupsOfOneReadAsBefore) {
+  const Result<NodeConfig> r = ParseNodeConfig(kShardYaml, "c.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const NodeConfig& c = r.value();
+  EXPECT_EQ(c.replica, 0);
+  EXPECT_EQ(c.coordinators, (std::vector<Address>{{"127.0.0.1", 7000}}));
+  EXPECT_EQ(c.coordinator_peers, (std::vector<Address>{{"127.0.0.1", 7500}}));
+  EXPECT_EQ(c.shard_replicas,
+            (std::vector<std::vector<Address>>{
+                {{"127.0.0.1", 7101}}, {{"127.0.0.1", 7102}}, {{"127.0.0.1", 7103}}}));
+  EXPECT_EQ(c.shard_replica_peers,
+            (std::vector<std::vector<Address>>{
+                {{"127.0.0.1", 7601}}, {{"127.0.0.1", 7602}}, {{"127.0.0.1", 7603}}}));
+  EXPECT_EQ(c.coordinator, (Address{"127.0.0.1", 7000}));
+  EXPECT_EQ(c.coordinator_peer, (Address{"127.0.0.1", 7500}));
+  EXPECT_EQ(c.listen, (Address{"127.0.0.1", 7102}));
+  EXPECT_EQ(c.peer_listen, (Address{"127.0.0.1", 7602}));
+  // The store is derived: a lone replica is the only reader of its group's configuration.
+  EXPECT_EQ(c.config_store, "/tmp/txcoord/s1/groups.yaml");
+  const NodeConfig defaults;
+  EXPECT_EQ(c.min_insync, defaults.min_insync);
+  EXPECT_EQ(c.heartbeat_ms, defaults.heartbeat_ms);
+  EXPECT_EQ(c.lag_timeout_ms, defaults.lag_timeout_ms);
+  EXPECT_EQ(c.lease_ms, defaults.lease_ms);
+  EXPECT_EQ(c.grace_ms, defaults.grace_ms);
+  EXPECT_EQ(defaults.min_insync, 2u);
+  EXPECT_EQ(defaults.heartbeat_ms, 30u);
+  EXPECT_EQ(defaults.lag_timeout_ms, 300u);
+  EXPECT_EQ(defaults.lease_ms, 600u);
+  EXPECT_EQ(defaults.grace_ms, 900u);
+
+  // Written out, they mean the same; a store given for groups of one is taken as given.
+  const Result<NodeConfig> explicit_defaults =
+      ParseNodeConfig(Edit({{"tick_ms: 10",
+                             "tick_ms: 10\nreplica: 0\nmin_insync: 2\nheartbeat_ms: 30\n"
+                             "lag_timeout_ms: 300\nlease_ms: 600\ngrace_ms: 900\n"
+                             "config_store: /tmp/txcoord/s1/groups.yaml"}}),
+                      "c.yaml");
+  ASSERT_TRUE(explicit_defaults.ok()) << explicit_defaults.status().ToString();
+  ExpectSameConfig(explicit_defaults.value(), c);
+  const Result<NodeConfig> store = ParseNodeConfig(
+      Edit({{"tick_ms: 10", "tick_ms: 10\nconfig_store: /shared/g.yaml"}}), "c.yaml");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(store.value().config_store, "/shared/g.yaml");
+}
+
+TEST(ConfigTest, ReplicaGroupShapes) {
+  // Each group's peer ports match its client ports one to one.
+  EXPECT_EQ(ErrorOf(EditReplicated({{"coordinator_peer: [127.0.0.1:7500, 127.0.0.1:7501]",
+                                     "coordinator_peer: 127.0.0.1:7500"}})),
+            "c.yaml:5: coordinator_peer: 1 address for 2 replicas of coordinator");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"coordinator: [127.0.0.1:7000, 127.0.0.1:7001]",
+                                     "coordinator: 127.0.0.1:7000"}})),
+            "c.yaml:5: coordinator_peer: 2 addresses for 1 replica of coordinator");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"    - 127.0.0.1:7612\n", ""}})),
+            "c.yaml:12: shard_peers[1]: 2 addresses for 3 replicas of shards[1]");
+  EXPECT_EQ(
+      ErrorOf(EditReplicated({{"  - 127.0.0.1:7600", "  - [127.0.0.1:7600, 127.0.0.1:7601]"}})),
+      "c.yaml:11: shard_peers[0]: 2 addresses for 1 replica of shards[0]");
+  // The shard count is checked first, as before.
+  EXPECT_EQ(ErrorOf(EditReplicated({{"  - 127.0.0.1:7600\n", ""}})),
+            "c.yaml:10: shard_peers: expected a sequence of 2 host:port (one per shard, in shard "
+            "id order), found 1 of them");
+
+  // Addresses inside a group, by replica index.
+  EXPECT_EQ(ErrorOf(EditReplicated({{"127.0.0.1:7112", "127.0.0.1"}})),
+            "c.yaml:9: shards[1][2]: expected host:port, found '127.0.0.1'");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"    - 127.0.0.1:7611", "    - 127.0.0.1:0"}})),
+            "c.yaml:13: shard_peers[1][1]: expected host:port, found '127.0.0.1:0' (port must be "
+            "1..65535)");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"127.0.0.1:7001", "h"}})),
+            "c.yaml:4: coordinator[1]: expected host:port, found 'h'");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"127.0.0.1:7501", "[h, 1]"}})),
+            "c.yaml:5: coordinator_peer[1]: expected host:port, found a sequence");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"[127.0.0.1:7110,", "[[127.0.0.1:7110],"}})),
+            "c.yaml:9: shards[1][0]: expected host:port, found a sequence");
+
+  // A group is never empty, nor anything but an address or a sequence of them.
+  EXPECT_EQ(ErrorOf(EditReplicated({{"[127.0.0.1:7110, 127.0.0.1:7111, 127.0.0.1:7112]", "[]"}})),
+            "c.yaml:9: shards[1]: expected host:port or a non-empty sequence of host:port, found "
+            "an empty sequence");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"[127.0.0.1:7000, 127.0.0.1:7001]", "[]"}})),
+            "c.yaml:4: coordinator: expected host:port or a non-empty sequence of host:port, "
+            "found an empty sequence");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"[127.0.0.1:7500, 127.0.0.1:7501]", "[]"}})),
+            "c.yaml:5: coordinator_peer: expected host:port or a non-empty sequence of "
+            "host:port, found an empty sequence");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"  - 127.0.0.1:7600", "  - []"}})),
+            "c.yaml:11: shard_peers[0]: expected host:port or a non-empty sequence of host:port, "
+            "found an empty sequence");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"[127.0.0.1:7000, 127.0.0.1:7001]", "{a: 1}"}})),
+            "c.yaml:4: coordinator: expected host:port or a non-empty sequence of host:port, "
+            "found a mapping");
+  EXPECT_EQ(ErrorOf(EditReplicated({{" [127.0.0.1:7000, 127.0.0.1:7001]", ""}})),
+            "c.yaml:4: coordinator: expected host:port or a non-empty sequence of host:port, "
+            "found nothing");
+}
+
+TEST(ConfigTest, Replica) {
+  EXPECT_EQ(ErrorOf(EditReplicated({{"replica: 2", "replica: 3"}})),
+            "c.yaml:15: replica: expected an integer in 0..2 (shards[1] has 3 replicas), found "
+            "'3'");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"replica: 2", "replica: -1"}})),
+            "c.yaml:15: replica: expected an integer in 0..2 (shards[1] has 3 replicas), found "
+            "'-1'");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"shard: 1", "shard: 0"}, {"replica: 2", "replica: 1"}})),
+            "c.yaml:15: replica: expected an integer in 0..0 (shards[0] has 1 replica), found '1'");
+  // A coordinator's group is the coordinator group.
+  EXPECT_EQ(ErrorOf(EditReplicated({{"role: shard", "role: coordinator"}, {"shard: 1\n", ""}})),
+            "c.yaml:14: replica: expected an integer in 0..1 (coordinator has 2 replicas), found "
+            "'2'");
+  EXPECT_EQ(ErrorOf(Edit({{"tick_ms: 10", "replica: 1"}})),
+            "c.yaml:10: replica: expected an integer in 0..0 (shards[1] has 1 replica), found '1'");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"replica: 2", "replica: \"2\""}})),
+            "c.yaml:15: replica: expected an integer in 0..2 (shards[1] has 3 replicas), found the "
+            "quoted string '2'");
+}
+
+TEST(ConfigTest, ConfigStore) {
+  // Required as soon as any group, the coordinator's or a shard's, has more than one replica.
+  EXPECT_EQ(ErrorOf(EditReplicated({{"config_store: /tmp/txcoord/groups.yaml\n", ""}})),
+            "c.yaml: config_store: required when a group has more than one replica");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"config_store: /tmp/txcoord/groups.yaml\n", ""},
+                                    {"[127.0.0.1:7000, 127.0.0.1:7001]", "127.0.0.1:7000"},
+                                    {"[127.0.0.1:7500, 127.0.0.1:7501]", "127.0.0.1:7500"}})),
+            "c.yaml: config_store: required when a group has more than one replica");
+  EXPECT_EQ(ErrorOf(Edit({{"  - 127.0.0.1:7101", "  - [127.0.0.1:7101, 127.0.0.1:7111]"},
+                          {"  - 127.0.0.1:7601", "  - [127.0.0.1:7601, 127.0.0.1:7611]"}})),
+            "c.yaml: config_store: required when a group has more than one replica");
+  EXPECT_EQ(
+      ErrorOf(EditReplicated({{"config_store: /tmp/txcoord/groups.yaml", "config_store: ''"}})),
+      "c.yaml:16: config_store: empty");
+  EXPECT_EQ(ErrorOf(Edit({{"tick_ms: 10", "config_store: ''"}})), "c.yaml:10: config_store: empty");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"config_store: /tmp/txcoord/groups.yaml", "config_store:"}})),
+            "c.yaml:16: config_store: expected a string, found nothing");
+  EXPECT_EQ(ErrorOf(EditReplicated(
+                {{"config_store: /tmp/txcoord/groups.yaml", "config_store: [/tmp/a]"}})),
+            "c.yaml:16: config_store: expected a string, found a sequence");
+}
+
+TEST(ConfigTest, ReplicationNumbers) {
+  EXPECT_EQ(ErrorOf(EditReplicated({{"min_insync: 3", "min_insync: 0"}})),
+            "c.yaml:17: min_insync: expected an integer in 1..16, found '0'");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"min_insync: 3", "min_insync: 17"}})),
+            "c.yaml:17: min_insync: expected an integer in 1..16, found '17'");
+  for (const std::string_view bound : {"min_insync: 1", "min_insync: 16"}) {
+    const Result<NodeConfig> r =
+        ParseNodeConfig(EditReplicated({{"min_insync: 3", bound}}), "c.yaml");
+    EXPECT_TRUE(r.ok()) << bound << ": " << r.status().ToString();
+  }
+  // Each period at least a tick and at most a day.
+  EXPECT_EQ(ErrorOf(EditReplicated({{"heartbeat_ms: 20", "heartbeat_ms: 9"}})),
+            "c.yaml:18: heartbeat_ms: expected an integer in 10..86400000 (at least tick_ms), "
+            "found '9'");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"lag_timeout_ms: 200", "lag_timeout_ms: 0"}})),
+            "c.yaml:19: lag_timeout_ms: expected an integer in 10..86400000 (at least tick_ms), "
+            "found '0'");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"lease_ms: 400", "lease_ms: 4e2"}})),
+            "c.yaml:20: lease_ms: expected an integer in 10..86400000 (at least tick_ms), found "
+            "'4e2'");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"grace_ms: 800", "grace_ms: 86400001"}})),
+            "c.yaml:21: grace_ms: expected an integer in 10..86400000 (at least tick_ms), found "
+            "'86400001'");
+  const Result<NodeConfig> limits =
+      ParseNodeConfig(EditReplicated({{"heartbeat_ms: 20", "heartbeat_ms: 10"},
+                                      {"lag_timeout_ms: 200", "lag_timeout_ms: 11"},
+                                      {"lease_ms: 400", "lease_ms: 12"},
+                                      {"grace_ms: 800", "grace_ms: 86400000"}}),
+                      "c.yaml");
+  ASSERT_TRUE(limits.ok()) << limits.status().ToString();
+  EXPECT_EQ(limits.value().heartbeat_ms, 10u);
+  EXPECT_EQ(limits.value().grace_ms, 86400000u);
+
+  // Absent, the periods keep their defaults' ratios but are never shorter than a tick, so a
+  // config with a long tick and no replication fields still reads (and writes back).
+  for (const auto& [tick, heartbeat] :
+       {std::pair{"10", 30u}, {"30", 30u}, {"31", 31u}, {"1000", 1000u}}) {
+    const std::string tick_ms = "tick_ms: " + std::string(tick);
+    const Result<NodeConfig> r = ParseNodeConfig(Edit({{"tick_ms: 10", tick_ms}}), "c.yaml");
+    ASSERT_TRUE(r.ok()) << tick << ": " << r.status().ToString();
+    EXPECT_EQ(r.value().heartbeat_ms, heartbeat) << tick;
+    EXPECT_EQ(r.value().lag_timeout_ms, 10 * heartbeat) << tick;
+    EXPECT_EQ(r.value().lease_ms, 20 * heartbeat) << tick;
+    EXPECT_EQ(r.value().grace_ms, 30 * heartbeat) << tick;
+    ExpectRoundTrip(r.value());
+  }
+  const Result<NodeConfig> given =
+      ParseNodeConfig(Edit({{"tick_ms: 10", "tick_ms: 100\nlag_timeout_ms: 1500"}}), "c.yaml");
+  ASSERT_TRUE(given.ok()) << given.status().ToString();
+  EXPECT_EQ(given.value().heartbeat_ms, 100u);
+  EXPECT_EQ(given.value().lag_timeout_ms, 1500u);
+  EXPECT_EQ(given.value().lease_ms, 2000u);
+  EXPECT_EQ(given.value().grace_ms, 3000u);
+  // heartbeat_ms < lag_timeout_ms < lease_ms < grace_ms, equal included.
+  EXPECT_EQ(ErrorOf(EditReplicated({{"heartbeat_ms: 20", "heartbeat_ms: 200"}})),
+            "c.yaml:19: lag_timeout_ms: must be greater than heartbeat_ms (200)");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"lease_ms: 400", "lease_ms: 200"}})),
+            "c.yaml:20: lease_ms: must be greater than lag_timeout_ms (200)");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"grace_ms: 800", "grace_ms: 399"}})),
+            "c.yaml:21: grace_ms: must be greater than lease_ms (400)");
+  // Against a default, the period that was written is named.
+  EXPECT_EQ(ErrorOf(Edit({{"vote_timeout_ms: 2000", "lease_ms: 300"}})),
+            "c.yaml:12: lease_ms: must be greater than lag_timeout_ms (300)");
+  EXPECT_EQ(ErrorOf(Edit({{"vote_timeout_ms: 2000", "lag_timeout_ms: 600"}})),
+            "c.yaml:12: lag_timeout_ms: must be less than lease_ms (600)");
+  EXPECT_EQ(ErrorOf(Edit({{"vote_timeout_ms: 2000", "heartbeat_ms: 2000"}})),
+            "c.yaml:12: heartbeat_ms: must be less than lag_timeout_ms (300)");
+}
+
+TEST(ConfigTest, DistinctAddressesAcrossReplicas) {
+  EXPECT_EQ(ErrorOf(EditReplicated({{"127.0.0.1:7112", "127.0.0.1:7001"}})),
+            "c.yaml:9: shards[1][2]: 127.0.0.1:7001 is also coordinator[1]'s address");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"127.0.0.1:7111,", "127.0.0.1:7110,"}})),
+            "c.yaml:9: shards[1][1]: 127.0.0.1:7110 is also shards[1][0]'s address");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"127.0.0.1:7110,", "127.0.0.1:7100,"}})),
+            "c.yaml:9: shards[1][0]: 127.0.0.1:7100 is also shards[0]'s address");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"    - 127.0.0.1:7611", "    - 127.0.0.1:7111"}})),
+            "c.yaml:13: shard_peers[1][1]: 127.0.0.1:7111 is also shards[1][1]'s address");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"    - 127.0.0.1:7612", "    - 127.0.0.1:7600"}})),
+            "c.yaml:14: shard_peers[1][2]: 127.0.0.1:7600 is also shard_peers[0]'s address");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"127.0.0.1:7501", "127.0.0.1:7000"}})),
+            "c.yaml:5: coordinator_peer[1]: 127.0.0.1:7000 is also coordinator[0]'s address");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"127.0.0.1:7001", "127.0.0.1:7000"}})),
+            "c.yaml:4: coordinator[1]: 127.0.0.1:7000 is also coordinator[0]'s address");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"  - 127.0.0.1:7100", "  - 127.0.0.1:7501"}})),
+            "c.yaml:8: shards[0]: 127.0.0.1:7501 is also coordinator_peer[1]'s address");
+}
+
 TEST(ConfigTest, UnknownAndRepeatedFields) {
   EXPECT_EQ(ErrorOf(Edit({{"tick_ms: 10", "tick_sm: 10"}})), "c.yaml:10: unknown field 'tick_sm'");
   EXPECT_EQ(ErrorOf(Edit({{"wal_sync: sync\n", "wal_sync: sync\ntick_ms: 20\n"}})),
@@ -329,7 +791,10 @@ TEST(ConfigTest, Addresses) {
             "c.yaml:9: shards[2]: expected host:port, found '127.0.0.1:70000' (port must be "
             "1..65535)");
   EXPECT_EQ(ErrorOf(Edit({{"  - 127.0.0.1:7103", "  - [127.0.0.1, 7103]"}})),
-            "c.yaml:9: shards[2]: expected host:port, found a sequence");
+            "c.yaml:9: shards[2][0]: expected host:port, found '127.0.0.1'");
+  EXPECT_EQ(ErrorOf(Edit({{"  - 127.0.0.1:7103", "  - {127.0.0.1: 7103}"}})),
+            "c.yaml:9: shards[2]: expected host:port or a non-empty sequence of host:port, found "
+            "a mapping");
   EXPECT_EQ(ErrorOf(Edit({{"  - 127.0.0.1:7103", "  - 127.0.0.1:7101"}})),
             "c.yaml:9: shards[2]: 127.0.0.1:7101 is also shards[0]'s address");
   EXPECT_EQ(ErrorOf(Edit({{"  - 127.0.0.1:7101", "  - 127.0.0.1:7000"}})),
