@@ -30,6 +30,9 @@ class ConfigStore {
   virtual ~ConfigStore() = default;
   // The configuration of `group`; NotFound when the store has none.
   virtual Result<replication::GroupConfig> Read(const std::string& group) = 0;
+  // Every group's configuration, by group name (what a node polls: its own group's and the
+  // primaries of the others).
+  virtual Result<std::map<std::string, replication::GroupConfig>> ReadAll() = 0;
   // Stores `next` if the stored version is next.version - 1 (to create a group: none is stored
   // and next.version is 1). REQUIRES: next is well formed (see Validate).
   virtual Result<CasResult> CompareAndSwap(const std::string& group,
@@ -48,6 +51,7 @@ class FileConfigStore : public ConfigStore {
  public:
   explicit FileConfigStore(std::string path);
   Result<replication::GroupConfig> Read(const std::string& group) override;
+  Result<std::map<std::string, replication::GroupConfig>> ReadAll() override { return Load(); }
   Result<CasResult> CompareAndSwap(const std::string& group,
                                    const replication::GroupConfig& next) override;
   const std::string& path() const { return path_; }

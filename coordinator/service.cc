@@ -38,39 +38,38 @@ Result<std::shared_ptr<CoordinatorService>> CoordinatorService::Start(
 }
 
 Status CoordinatorService::Init() {
-  Result<std::vector<Record>> log = OpenLog();
-  if (!log.ok()) return log.status();
-  // A new epoch, durable before anything is served: transaction ids carry it, and shards fence
-  // every earlier incarnation with it.
-  Result<std::optional<std::string>> stored = db_->GetMeta(kEpochKey);
-  if (!stored.ok()) return stored.status();
-  Epoch epoch = 1;
-  if (stored.value()) epoch = std::stoull(*stored.value()) + 1;
-  for (const Record& r : log.value()) epoch = std::max(epoch, r.epoch + 1);
-  if (Status s = db_->PutMeta(kEpochKey, std::to_string(epoch)); !s.ok()) return s;
+  auto self = std::static_pointer_cast<CoordinatorService>(shared_from_this());
+  auto processor = std::make_shared<thrift::CoordinatorAsyncProcessor>(
+      std::shared_ptr<thrift::CoordinatorCobSvIf>(self, self.get()));
+  return Serve(rpc::MakeThriftHandler(processor));
+}
 
+std::unique_ptr<ProtocolCore> CoordinatorService::MakeCore(Epoch primary_epoch,
+                                                           const std::vector<Record>& log,
+                                                           Lsn log_end) {
   CoordinatorOptions options;
-  options.epoch = epoch;
+  options.epoch = primary_epoch;
   options.vote_timeout_ticks = MsToTicks(config_.vote_timeout_ms, config_.tick_ms);
   options.pre_commit_timeout_ticks = options.vote_timeout_ticks;
   options.client_timeout_ticks = MsToTicks(config_.client_timeout_ms, config_.tick_ms);
   options.active_timeout_ticks = MsToTicks(config_.idle_timeout_ms, config_.tick_ms);
   options.resend_first_ticks = MsToTicks(80, config_.tick_ms);
   options.resend_max_ticks = MsToTicks(1000, config_.tick_ms);
-  core_ = std::make_unique<CoordinatorCore>(options, &rng_);
-  core_->Restore(log.value(), log_end());
-  const size_t recovering = core_->live_transactions();
-  std::cerr << "txcoord coordinator: epoch " << epoch << ", " << log.value().size()
-            << " log record(s), " << recovering << " transaction(s) to finish\n";
-  for (const LiveTxn& t : core_->LiveTransactions()) {
+  auto core = std::make_unique<CoordinatorCore>(options, &rng_);
+  core->Restore(log, log_end);
+  std::cerr << "txcoord coordinator: epoch " << primary_epoch << ", " << log.size()
+            << " log record(s), " << core->live_transactions() << " transaction(s) to finish\n";
+  for (const LiveTxn& t : core->LiveTransactions()) {
     std::cerr << "txcoord coordinator: recovering " << t.txn.ToString() << " (" << t.phase << ", "
               << t.participants << " participant(s))\n";
   }
-  RunCore(*core_);
-  auto self = std::static_pointer_cast<CoordinatorService>(shared_from_this());
-  auto processor = std::make_shared<thrift::CoordinatorAsyncProcessor>(
-      std::shared_ptr<thrift::CoordinatorCobSvIf>(self, self.get()));
-  return StartServing(rpc::MakeThriftHandler(processor));
+  core_ = core.get();
+  return core;
+}
+
+void CoordinatorService::CoreStopped() {
+  core_ = nullptr;
+  touched_.clear();
 }
 
 // ---- driving the core ----------------------------------------------------------------------
@@ -113,17 +112,20 @@ void CoordinatorService::AfterSend(const std::vector<Message>& messages) {
 }
 
 rpc::Client* CoordinatorService::ShardClient(ShardId shard) {
-  auto it = shard_clients_.find(shard);
+  const replication::ReplicaId primary = std::max(0, PrimaryOf(NodeRef::Shard(shard)));
+  const cluster::Address& address =
+      config_.shard_replicas[static_cast<size_t>(shard)][static_cast<size_t>(primary)];
+  const std::string key = address.ToString();
+  auto it = shard_clients_.find(key);
   if (it != shard_clients_.end()) return it->second.get();
-  const cluster::ShardEndpoint& endpoint = config_.shard_map.shards[static_cast<size_t>(shard)];
   rpc::ClientOptions options;
-  options.host = endpoint.host;
-  options.port = endpoint.port;
+  options.host = address.host;
+  options.port = address.port;
   options.max_frame_bytes = config_.max_frame_bytes;
   options.reconnect_max_delay = std::chrono::milliseconds(500);
   auto client = std::make_unique<rpc::Client>(io_, options);
   rpc::Client* raw = client.get();
-  shard_clients_.emplace(shard, std::move(client));
+  shard_clients_.emplace(key, std::move(client));
   return raw;
 }
 
@@ -132,12 +134,13 @@ rpc::Client* CoordinatorService::ShardClient(ShardId shard) {
 void CoordinatorService::begin_txn(std::function<void(const thrift::TxnId&)> cob, Exn exn,
                                    thrift::Protocol::type protocol,
                                    const std::string& /*traceparent*/) {
+  if (!serving()) return exn(NotPrimaryError());
   Result<Protocol> p = wire::FromWire(protocol);
   if (!p.ok()) return exn(wire::InvalidRequestError(p.status().message()));
   if (core_->deposed())
     return exn(wire::InvalidRequestError("this coordinator's epoch is superseded"));
   const TxnId txn = core_->Begin(p.value());
-  runner().Drain();
+  DrainCore();
   cob(wire::ToWire(txn));
 }
 
@@ -169,6 +172,7 @@ TDelayedException* NotActive(const CoordinatorCore& core, TxnId txn) {
 void CoordinatorService::RunAtShard(const thrift::TxnId& wtxn, Op op,
                                     std::function<void(const std::vector<OpResult>&)> done,
                                     Exn exn) {
+  if (!serving()) return exn(NotPrimaryError());
   Result<TxnId> parsed = wire::FromWire(wtxn);
   if (!parsed.ok()) return exn(wire::InvalidRequestError(parsed.status().message()));
   if (Status s = wire::CheckKey(op.key); !s.ok()) {
@@ -204,6 +208,13 @@ void CoordinatorService::RunAtShard(const thrift::TxnId& wtxn, Op op,
         if (r.stale) {
           return exn(wire::TxnErrorOf(txn, Outcome::kAborted, AbortReason::kStaleEpoch,
                                       "the transaction's coordinator epoch is superseded"));
+        }
+        if (r.not_primary) {
+          // The op changed nothing, but the transaction cannot go on where it ran before.
+          return exn(wire::TxnErrorOf(txn, Outcome::kAborted, AbortReason::kParticipantFailed,
+                                      "shard " + std::to_string(shard) +
+                                          " is failing over: " + r.not_primary->message +
+                                          "; abort the transaction"));
         }
         std::vector<OpResult> results;
         for (const thrift::OpResult& w : r.value) results.push_back(wire::FromWire(w));
@@ -258,6 +269,7 @@ Status CoordinatorService::ParticipantsOf(const thrift::TxnId& wtxn,
 void CoordinatorService::commit(std::function<void(const thrift::CommitResult&)> cob, Exn exn,
                                 const thrift::TxnId& wtxn,
                                 const std::vector<int32_t>& touched_shards) {
+  if (!serving()) return exn(NotPrimaryError());
   TxnId txn;
   std::vector<ShardId> participants;
   Status s = ParticipantsOf(wtxn, touched_shards, &txn, &participants);
@@ -268,11 +280,12 @@ void CoordinatorService::commit(std::function<void(const thrift::CommitResult&)>
         cob(wire::ToCommitResult(r));
       });
   core_->Commit(request, txn, std::move(participants));
-  runner().Drain();
+  DrainCore();
 }
 
 void CoordinatorService::abort(std::function<void()> cob, Exn exn, const thrift::TxnId& wtxn,
                                const std::vector<int32_t>& touched_shards) {
+  if (!serving()) return exn(NotPrimaryError());
   TxnId txn;
   std::vector<ShardId> participants;
   Status s = ParticipantsOf(wtxn, touched_shards, &txn, &participants);
@@ -286,11 +299,12 @@ void CoordinatorService::abort(std::function<void()> cob, Exn exn, const thrift:
                              : "a commit is in flight; its outcome is not known yet: ask status"));
   });
   core_->Abort(request, txn, std::move(participants));
-  runner().Drain();
+  DrainCore();
 }
 
 void CoordinatorService::status(std::function<void(const thrift::TxnStatus&)> cob, Exn exn,
                                 const thrift::TxnId& wtxn) {
+  if (!serving()) return exn(NotPrimaryError());
   Result<TxnId> txn = wire::FromWire(wtxn);
   if (!txn.ok()) return exn(wire::InvalidRequestError(txn.status().message()));
   const uint64_t request = NewRequest([cob = std::move(cob)](const ClientReply& r) {
@@ -302,13 +316,14 @@ void CoordinatorService::status(std::function<void(const thrift::TxnStatus&)> co
     cob(s);
   });
   core_->Status(request, txn.value());
-  runner().Drain();
+  DrainCore();
 }
 
 void CoordinatorService::execute(std::function<void(const thrift::ExecuteResult&)> cob, Exn exn,
                                  thrift::Protocol::type wprotocol,
                                  const std::vector<thrift::Op>& wops,
                                  const std::string& /*traceparent*/) {
+  if (!serving()) return exn(NotPrimaryError());
   Result<Protocol> protocol = wire::FromWire(wprotocol);
   if (!protocol.ok()) return exn(wire::InvalidRequestError(protocol.status().message()));
   Result<std::vector<Op>> ops = wire::FromWire(wops);
@@ -357,11 +372,26 @@ void CoordinatorService::execute(std::function<void(const thrift::ExecuteResult&
   };
   const uint64_t request = NewRequest(std::move(reply));
   core_->Execute(request, protocol.value(), std::move(by_shard));
-  runner().Drain();
+  DrainCore();
 }
 
 void CoordinatorService::shard_map(std::function<void(const thrift::ShardMap&)> cob) {
-  cob(wire::ToWire(config_.shard_map));
+  // Each shard's current primary as this replica last read the store. The version is the same
+  // on every replica that read the same configurations, and grows with every change of any.
+  cluster::ShardMap map = config_.shard_map;
+  uint64_t version = 1;
+  for (cluster::ShardEndpoint& e : map.shards) {
+    const replication::GroupConfig* c = GroupConfigOf(NodeRef::Shard(e.id));
+    if (c == nullptr) continue;
+    version += c->version - 1;
+    const auto& replicas = config_.shard_replicas[static_cast<size_t>(e.id)];
+    if (c->primary >= 0 && static_cast<size_t>(c->primary) < replicas.size()) {
+      e.host = replicas[static_cast<size_t>(c->primary)].host;
+      e.port = replicas[static_cast<size_t>(c->primary)].port;
+    }
+  }
+  map.version = version;
+  cob(wire::ToWire(map));
 }
 
 }  // namespace txcoord::coordinator

@@ -2,10 +2,13 @@
 // serving the Coordinator Thrift service (idl/txcoord.thrift) to clients; the shards' protocol
 // messages arrive on the driver's peer port.
 //
-// Start: the epoch is one more than the largest any earlier incarnation ran under (kept durably in
-// the log's metadata before anything is served), so transaction ids never repeat; the decision log
-// is scanned and handed to CoordinatorCore::Restore, which resends COMMIT for decided, unfinished
-// transactions and runs termination for 3PC PRE-COMMITs (recovery/GUARANTEES.md).
+// It runs as a replica of the coordinator group (node/driver.h): only the group's serving
+// primary hosts a CoordinatorCore and answers clients; the others answer NotPrimary. A term as
+// primary runs under the term's epoch (the group epoch it was promoted in: larger than any
+// earlier term's), so transaction ids never repeat and shards fence every earlier primary; the
+// new primary's core is restored from the replicated decision log (CoordinatorCore::Restore),
+// which resends COMMIT for decided, unfinished transactions, aborts undecided ones and runs
+// termination for 3PC PRE-COMMITs (recovery/GUARANTEES.md).
 //
 // Reads and writes that stock clients send here are run at the owning shard (Participant.run) and
 // the shard is remembered as a participant; clients that route by themselves name the shards they
@@ -34,7 +37,6 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
   static Result<std::shared_ptr<CoordinatorService>> Start(boost::asio::io_context& io,
                                                            const cluster::NodeConfig& config);
 
-  Epoch epoch() const { return core_->epoch(); }
 
   // thrift::CoordinatorCobSvIf
   using Exn = std::function<void(::apache::thrift::TDelayedException*)>;
@@ -60,6 +62,9 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
   Status Init();
 
   NodeRef Self() const override { return NodeRef::Coordinator(); }
+  std::unique_ptr<ProtocolCore> MakeCore(Epoch primary_epoch, const std::vector<Record>& log,
+                                         Lsn log_end) override;
+  void CoreStopped() override;
   void AfterTick() override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
   void BeforeSend(const std::vector<Message>& messages) override;
@@ -77,12 +82,12 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
                         std::vector<ShardId>* out);
 
   Rng rng_;
-  std::unique_ptr<CoordinatorCore> core_;
+  CoordinatorCore* core_ = nullptr;  // while serving (owned by the driver's GroupNode)
   uint64_t ticks_ = 0;
-  // Connections to the shards' client ports, for the Participant.run calls made for clients
-  // that read and write through this service (made on first use).
+  // Connections to the shard primaries' client ports, for the Participant.run calls made for
+  // clients that read and write through this service (made on first use, by address).
   rpc::Client* ShardClient(ShardId shard);
-  std::map<ShardId, std::unique_ptr<rpc::Client>> shard_clients_;
+  std::map<std::string, std::unique_ptr<rpc::Client>> shard_clients_;
   std::map<TxnId, std::set<ShardId>> touched_;  // shards reached through read/write
 };
 

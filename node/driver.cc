@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <iostream>
+#include <random>
 
 #include "common/check.h"
 #include "common/crash_point.h"
+#include "idl/replication_wire.h"
 #include "idl/wire.h"
 #include "rpc/thrift_service.h"
 
@@ -16,46 +18,80 @@
 namespace txcoord::node {
 
 namespace {
-// How often (in ticks) finished transactions are swept and the log truncated, and how many
-// records a truncation must free to be worth a synced metadata write and a range delete.
+
+// How often (in ticks) the log is considered for truncation, and how many records a truncation
+// must free to be worth a synced metadata write and a range delete.
 constexpr uint64_t kTruncateEveryTicks = 100;
 constexpr uint64_t kTruncateMinRecords = 10000;
+// The replica's own metadata (wal/FORMAT.md).
+constexpr char kDiskKey[] = "replica.disk";
+constexpr char kEpochSeenKey[] = "replica.epoch_seen";
+
+[[noreturn]] void DieOnDisk(const std::string& what, const Status& s) {
+  std::cerr << "txcoord: " << what << " failed, stopping so that nothing undurable is "
+            << "acknowledged: " << s.ToString() << "\n";
+  ::_exit(2);
+}
+
 }  // namespace
 
 NodeDriver::NodeDriver(boost::asio::io_context& io, cluster::NodeConfig config)
     : io_(io),
       config_(std::move(config)),
-      peers_(io, config_.coordinator_peer, config_.shard_peers, config_.max_frame_bytes),
+      peers_(io, config_.coordinator_peers, config_.shard_replica_peers, config_.max_frame_bytes),
       ticker_(io) {}
 
-NodeDriver::~NodeDriver() = default;
+NodeDriver::~NodeDriver() {
+  if (store_thread_.joinable()) {
+    store_io_.stop();
+    store_thread_.join();
+  }
+  wal_.reset();  // its syncer reads log_generation_ until it is joined
+  db_.reset();
+}
 
-Result<std::vector<Record>> NodeDriver::OpenLog() {
+Status NodeDriver::OpenLog(std::vector<Record>* log, Epoch* epoch_seen) {
   wal::DbOptions options;
   options.sync_mode = config_.wal_sync == "manual_flush" ? wal::DbOptions::SyncMode::kManualFlush
                                                          : wal::DbOptions::SyncMode::kSyncWrite;
   Result<std::shared_ptr<wal::Db>> db = wal::Db::Open(config_.data_dir, options);
   if (!db.ok()) return db.status();
   db_ = std::move(db.value());
+  // The disk's identity: made once, when the directory is new (a wiped one gets a new one).
+  Result<std::optional<std::string>> disk = db_->GetMeta(kDiskKey);
+  if (!disk.ok()) return disk.status();
+  if (disk.value()) {
+    disk_ = std::stoull(*disk.value());
+  } else {
+    std::random_device device;
+    // Below 2^63: the wire carries it in an i64 (idl/txcoord.thrift) and refuses negatives.
+    while (disk_ == 0) disk_ = ((uint64_t{device()} << 32) ^ device()) & INT64_MAX;
+    if (Status s = db_->PutMeta(kDiskKey, std::to_string(disk_)); !s.ok()) return s;
+  }
+  Result<std::optional<std::string>> epoch = db_->GetMeta(kEpochSeenKey);
+  if (!epoch.ok()) return epoch.status();
+  persisted_epoch_ = epoch.value() ? std::stoull(*epoch.value()) : 0;
+  *epoch_seen = persisted_epoch_;
+
   Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(db_);
   if (!opened.ok()) return opened.status();
   wal_ = std::move(opened.value());
-  retention_ = std::make_unique<wal::LogRetention>(config_.retain_finished);
-  std::vector<Record> records;
   Status s = wal_->Scan(0, [&](uint64_t, const Record& r) {
-    retention_->Track(r);
-    records.push_back(r);
+    log->push_back(r);
     return true;
   });
   if (!s.ok()) return s;
-  truncated_before_ = records.empty() ? wal_->next_position() : records.front().lsn;
+  truncated_before_ = log->empty() ? wal_->next_position() : log->front().lsn;
   std::weak_ptr<NodeDriver> weak = weak_from_this();
-  wal_->SetOnDurable([weak, &io = io_](uint64_t position) {
-    boost::asio::post(io, [weak, position] {
-      if (auto self = weak.lock()) self->OnDurablePosition(position);
+  wal_->SetOnDurable([weak, this, &io = io_](uint64_t position) {
+    // Read here, on the syncer thread: a report made before a suffix truncation carries the
+    // generation it was made in (TruncateAfter waits for every report of the old log).
+    const uint64_t generation = log_generation_.load();
+    boost::asio::post(io, [weak, generation, position] {
+      if (auto self = weak.lock()) self->OnDurablePosition(generation, position);
     });
   });
-  return records;
+  return Status::Ok();
 }
 
 // Serves Peer on the peer port. It holds the driver weakly: the server owns it, and the driver
@@ -68,47 +104,62 @@ class NodeDriver::PeerService : public thrift::PeerCobSvIf {
     cob();
     if (auto driver = driver_.lock()) driver->Deliver(messages);
   }
-  // The servers do not run replica groups yet (each node is its group's only replica): nothing
-  // of this node's is replicated, so replication traffic is not for it. Dropped and counted, with
-  // a log line for the first and every 1000th call.
   void replicate(std::function<void()> cob,
                  const std::vector<thrift::ReplicationMessage>& messages) override {
     cob();
-    if (dropped_calls_++ % 1000 == 0) {
-      std::cerr << "txcoord: this node is in no replica group; dropped " << messages.size()
-                << " replication message(s) (" << dropped_calls_ << " call(s) so far)\n";
-    }
+    if (auto driver = driver_.lock()) driver->Replicate(messages);
   }
-
   void replica_status(std::function<void(const thrift::ReplicaStatus&)> cob) override {
     thrift::ReplicaStatus status;
-    if (auto driver = driver_.lock()) {
-      const NodeRef self = driver->Self();
-      status.__set_group(self.is_coordinator() ? "coordinator"
-                                               : "shard" + std::to_string(self.shard));
-      status.__set_role("primary");
-      status.__set_primary(0);
-      status.__set_isr({0});
-    }
+    if (auto driver = driver_.lock()) status = driver->StatusNow();
     cob(status);
   }
 
  private:
   std::weak_ptr<NodeDriver> driver_;
-  uint64_t dropped_calls_ = 0;
 };
 
-Status NodeDriver::StartServing(rpc::Handler handler) {
-  TXC_CHECK_MSG(runner_ != nullptr, "serve once the core runs");
-  rpc::ServerOptions options;
-  options.host = config_.listen.host;
-  options.port = config_.listen.port;
-  options.max_frame_bytes = config_.max_frame_bytes;
+Status NodeDriver::Serve(rpc::Handler handler) {
+  TXC_CHECK(group_ == nullptr);
+  std::vector<Record> log;
+  Epoch epoch_seen = 0;
+  if (Status s = OpenLog(&log, &epoch_seen); !s.ok()) return s;
+  if (Status s = Opened(); !s.ok()) return s;
+  applied_ = AppliedPosition();
+  for (const Record& r : log) {
+    if (r.lsn > applied_) unapplied_.push_back(r);
+  }
+
+  const size_t replicas = Self().is_coordinator()
+                              ? config_.coordinators.size()
+                              : config_.shard_replicas[static_cast<size_t>(config_.shard)].size();
+  replication::ReplicaOptions options;
+  options.self = config_.replica;
+  options.disk = disk_;
+  options.min_insync = std::min<size_t>(config_.min_insync, replicas);
+  options.heartbeat_ticks = MsToTicks(config_.heartbeat_ms, config_.tick_ms);
+  options.lag_timeout_ticks = MsToTicks(config_.lag_timeout_ms, config_.tick_ms);
+  options.lease_ticks = MsToTicks(config_.lease_ms, config_.tick_ms);
+  options.grace_ticks = MsToTicks(config_.grace_ms, config_.tick_ms);
+  options.proposal_timeout_ticks = MsToTicks(2000, config_.tick_ms);
+  group_ = std::make_unique<GroupNode>(options, static_cast<GroupNodeIo&>(*this));
+
+  StartStoreThread();
+  std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica << ": "
+            << log.size() << " log record(s), newest epoch seen " << epoch_seen << ", disk "
+            << disk_ << "\n";
+  group_->Restore(log, epoch_seen);
+  log.clear();
+
+  rpc::ServerOptions server_options;
+  server_options.host = config_.listen.host;
+  server_options.port = config_.listen.port;
+  server_options.max_frame_bytes = config_.max_frame_bytes;
   Result<std::unique_ptr<rpc::Server>> server =
-      rpc::Server::Start(io_, options, std::move(handler));
+      rpc::Server::Start(io_, server_options, std::move(handler));
   if (!server.ok()) return server.status();
   server_ = std::move(server.value());
-  rpc::ServerOptions peer_options = options;
+  rpc::ServerOptions peer_options = server_options;
   peer_options.host = config_.peer_listen.host;
   peer_options.port = config_.peer_listen.port;
   auto processor = std::make_shared<thrift::PeerAsyncProcessor>(
@@ -117,9 +168,166 @@ Status NodeDriver::StartServing(rpc::Handler handler) {
       rpc::Server::Start(io_, peer_options, rpc::MakeThriftHandler(processor));
   if (!peer_server.ok()) return peer_server.status();
   peer_server_ = std::move(peer_server.value());
-  next_tick_ = std::chrono::steady_clock::now();
+  last_tick_ = std::chrono::steady_clock::now();
   ScheduleTick();
   return Status::Ok();
+}
+
+// ---- the configuration store (its own thread) -----------------------------------------------
+
+void NodeDriver::StartStoreThread() {
+  store_ = std::make_unique<cluster::FileConfigStore>(config_.config_store);
+  store_work_ = std::make_unique<
+      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+      store_io_.get_executor());
+  store_timer_ = std::make_unique<boost::asio::steady_timer>(store_io_);
+  boost::asio::post(store_io_, [this] { PollStore(); });
+  store_thread_ = std::thread([this] { store_io_.run(); });
+}
+
+void NodeDriver::PollStore() {
+  // On the store thread: touches only store_, created_group_, the timer and (const) config_.
+  Result<std::map<std::string, replication::GroupConfig>> groups = store_->ReadAll();
+  const std::string own = GroupName(Self());
+  if (groups.ok() && groups.value().count(own) == 0 && !created_group_) {
+    // The first replica to start creates its group: replica 0 primary on the disk it starts
+    // with (disk 0: any), every replica a member.
+    created_group_ = true;
+    replication::GroupConfig first;
+    first.version = 1;
+    first.epoch = 1;
+    first.primary = 0;
+    const size_t replicas = Self().is_coordinator()
+                                ? config_.coordinators.size()
+                                : config_.shard_replicas[static_cast<size_t>(config_.shard)].size();
+    for (size_t r = 0; r < replicas; ++r) first.members.push_back(static_cast<int32_t>(r));
+    first.isr = {{0, 0}};
+    Result<cluster::CasResult> created = store_->CompareAndSwap(own, first);
+    if (!created.ok()) {
+      std::cerr << "txcoord: creating " << own << "'s configuration in " << config_.config_store
+                << " failed: " << created.status().ToString() << "\n";
+    }
+    groups = store_->ReadAll();
+  }
+  if (groups.ok()) {
+    std::weak_ptr<NodeDriver> weak = weak_from_this();
+    boost::asio::post(io_, [weak, groups = std::move(groups.value())] {
+      if (auto self = weak.lock()) self->OnStoreRead(groups);
+    });
+  } else {
+    static thread_local uint64_t failures = 0;
+    if (failures++ % 100 == 0) {
+      std::cerr << "txcoord: reading the configuration store failed: "
+                << groups.status().ToString() << "\n";
+    }
+  }
+  store_timer_->expires_after(std::chrono::milliseconds(kStorePollMs));
+  store_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) PollStore();
+  });
+}
+
+void NodeDriver::OnStoreRead(const std::map<std::string, replication::GroupConfig>& groups) {
+  if (stopped_ || dying_) return;
+  std::vector<NodeRef> all = {NodeRef::Coordinator()};
+  for (size_t i = 0; i < config_.shard_replicas.size(); ++i) {
+    all.push_back(NodeRef::Shard(static_cast<ShardId>(i)));
+  }
+  for (NodeRef g : all) {
+    auto it = groups.find(GroupName(g));
+    if (it == groups.end()) continue;
+    const replication::GroupConfig& c = it->second;
+    auto known = groups_.find(g);
+    if (known != groups_.end() && known->second.version >= c.version) continue;
+    const bool moved = known == groups_.end() || known->second.primary != c.primary;
+    groups_[g] = c;
+    if (g == Self()) {
+      group_->OnConfig(c);
+      continue;
+    }
+    if (moved) peers_.SetPrimary(g, c.primary);
+  }
+}
+
+void NodeDriver::Propose(const replication::GroupConfig& next) {
+  std::weak_ptr<NodeDriver> weak = weak_from_this();
+  boost::asio::post(store_io_, [this, weak, next] {
+    Result<cluster::CasResult> r = store_->CompareAndSwap(GroupName(Self()), next);
+    if (!r.ok()) {
+      // The answer is unknown: the replica's proposal times out, and a later read tells.
+      std::cerr << "txcoord: proposing " << replication::Describe(next) << " failed: "
+                << r.status().ToString() << "\n";
+      return;
+    }
+    boost::asio::post(io_, [weak, result = r.value()] {
+      if (auto self = weak.lock()) {
+        if (self->stopped_ || self->dying_) return;
+        self->groups_[self->Self()] = result.current;
+        self->group_->OnProposed(result.swapped, result.current);
+      }
+    });
+  });
+}
+
+const replication::GroupConfig* NodeDriver::GroupConfigOf(NodeRef group) const {
+  auto it = groups_.find(group);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+replication::ReplicaId NodeDriver::PrimaryOf(NodeRef group) const {
+  const replication::GroupConfig* c = GroupConfigOf(group);
+  return c == nullptr ? -1 : c->primary;
+}
+
+std::string NodeDriver::ClientAddressOf(NodeRef group, replication::ReplicaId replica) const {
+  const std::vector<cluster::Address>* replicas = nullptr;
+  if (group.is_coordinator()) {
+    replicas = &config_.coordinators;
+  } else if (group.shard >= 0 && static_cast<size_t>(group.shard) < config_.shard_replicas.size()) {
+    replicas = &config_.shard_replicas[static_cast<size_t>(group.shard)];
+  }
+  if (replicas == nullptr || replica < 0 || static_cast<size_t>(replica) >= replicas->size()) {
+    return "";
+  }
+  return (*replicas)[static_cast<size_t>(replica)].ToString();
+}
+
+::apache::thrift::TDelayedException* NodeDriver::NotPrimaryError() const {
+  const replication::ReplicaId primary = group_ == nullptr ? -1 : group_->replica().config().primary;
+  const std::string address =
+      primary == config_.replica ? "" : ClientAddressOf(Self(), primary);
+  return wire::NotPrimaryError(
+      GroupName(Self()) + " replica " + std::to_string(config_.replica) +
+          " is not serving as its group's primary" +
+          (address.empty() ? " (no other primary known yet: retry shortly)"
+                           : "; the primary is " + address),
+      address);
+}
+
+// ---- inputs ---------------------------------------------------------------------------------
+
+void NodeDriver::Replicate(const std::vector<thrift::ReplicationMessage>& messages) {
+  if (stopped_ || dying_) return;
+  const std::string own = GroupName(Self());
+  const size_t replicas = Self().is_coordinator()
+                              ? config_.coordinators.size()
+                              : config_.shard_replicas[static_cast<size_t>(config_.shard)].size();
+  for (const thrift::ReplicationMessage& w : messages) {
+    Result<wire::GroupMessage> m = wire::FromWire(w);
+    if (!m.ok()) {
+      if (malformed_++ % 1000 == 0) {
+        std::cerr << "txcoord: dropping a malformed replication message (" << malformed_
+                  << " so far): " << m.status().ToString() << "\n";
+      }
+      continue;
+    }
+    const replication::ReplMessage& rm = m.value().message;
+    if (m.value().group != own || rm.to != config_.replica || rm.from < 0 ||
+        static_cast<size_t>(rm.from) >= replicas || rm.from == config_.replica) {
+      continue;  // not for this replica
+    }
+    group_->StepReplication(rm);
+  }
 }
 
 void NodeDriver::Deliver(const std::vector<thrift::PeerMessage>& messages) {
@@ -134,13 +342,12 @@ void NodeDriver::Deliver(const std::vector<thrift::PeerMessage>& messages) {
     }
     const bool mine = self.is_coordinator() ? m.value().to.is_coordinator() : m.value().to == self;
     if (!mine) continue;
-    runner_->Step(m.value());
+    group_->StepProtocol(m.value());
   }
 }
 
 void NodeDriver::ScheduleTick() {
-  next_tick_ += std::chrono::milliseconds(config_.tick_ms);
-  ticker_.expires_at(next_tick_);
+  ticker_.expires_at(last_tick_ + std::chrono::milliseconds(config_.tick_ms));
   std::weak_ptr<NodeDriver> weak = weak_from_this();
   ticker_.async_wait([weak](const boost::system::error_code& ec) {
     if (ec) return;
@@ -150,48 +357,43 @@ void NodeDriver::ScheduleTick() {
 
 void NodeDriver::OnTick() {
   if (stopped_) return;
-  // A stalled loop does not replay missed ticks in a burst: timeouts count elapsed time roughly,
-  // never faster than it passes.
+  // The real elapsed time: a process that was paused (SIGSTOP) or starved sees its lease expire
+  // the moment it runs again.
   const auto now = std::chrono::steady_clock::now();
-  if (next_tick_ < now - std::chrono::milliseconds(config_.tick_ms)) next_tick_ = now;
+  const auto tick = std::chrono::milliseconds(config_.tick_ms);
+  const Ticks elapsed = std::max<Ticks>(1, (now - last_tick_) / tick);
+  last_tick_ += elapsed * tick;
+  if (last_tick_ + tick < now) last_tick_ = now;  // never replay missed ticks in a burst
   if (!dying_) {
-    runner_->Tick();
-    AfterTick();
-    if (++ticks_ % kTruncateEveryTicks == 0) MaybeTruncate();
+    group_->Tick(elapsed);
+    if (serving()) {
+      AfterTick();
+      if (++ticks_ % kTruncateEveryTicks == 0) MaybeTruncate();
+    }
   }
   ScheduleTick();
 }
 
-void NodeDriver::MaybeTruncate() {
-  const uint64_t floor =
-      retention_->Floor([this](TxnId t) { return IsLive(t); }, wal_->durable_position());
-  if (floor < truncated_before_ + kTruncateMinRecords) return;
-  if (Status s = BeforeTruncate(); !s.ok()) {
-    std::cerr << "txcoord: not truncating the log: " << s.ToString() << "\n";
-  } else if (s = wal_->TruncateBefore(floor); !s.ok()) {
-    std::cerr << "txcoord: truncating the log failed: " << s.ToString() << "\n";
-  } else {
-    truncated_before_ = floor;
+void NodeDriver::OnDurablePosition(uint64_t generation, uint64_t position) {
+  if (stopped_ || dying_ || generation != log_generation_.load()) return;
+  group_->OnLocalDurable(position);
+}
+
+// ---- GroupNodeIo -----------------------------------------------------------------------------
+
+void NodeDriver::PersistEpoch(Epoch epoch) {
+  if (epoch <= persisted_epoch_) return;
+  if (Status s = db_->PutMeta(kEpochSeenKey, std::to_string(epoch)); !s.ok()) {
+    DieOnDisk("keeping the newest epoch", s);
   }
+  persisted_epoch_ = epoch;
 }
 
-void NodeDriver::OnDurablePosition(uint64_t position) {
-  if (stopped_ || dying_ || runner_ == nullptr) return;
-  // One numbering: a durable position is the core's durable lsn.
-  runner_->OnDurable(position);
-}
-
-void NodeDriver::RunCore(ProtocolCore& core) {
-  TXC_CHECK(runner_ == nullptr);
-  Effects& effects = *this;  // a private base: the runner is the only one to use it
-  runner_ = std::make_unique<CoreRunner>(core, effects, log_end());
-  runner_->Drain();
-}
-
-uint64_t NodeDriver::NewRequest(std::function<void(const ClientReply&)> on_reply) {
-  const uint64_t id = next_request_++;
-  waiting_.emplace(id, std::move(on_reply));
-  return id;
+void NodeDriver::TruncateAfter(Lsn position) {
+  TXC_CHECK_MSG(applied_ == UINT64_MAX || position >= applied_, "truncating applied records");
+  if (Status s = wal_->TruncateAfter(position); !s.ok()) DieOnDisk("truncating the log", s);
+  log_generation_.fetch_add(1);
+  while (!unapplied_.empty() && unapplied_.back().lsn > position) unapplied_.pop_back();
 }
 
 void NodeDriver::Append(const std::vector<Record>& records) {
@@ -199,15 +401,41 @@ void NodeDriver::Append(const std::vector<Record>& records) {
   if (dying_) return;
   const bool lazy =
       std::all_of(records.begin(), records.end(), [](const Record& r) { return r.lazy; });
-  if (Status s = wal_->Append(records, WritesWith(records), lazy); !s.ok()) {
-    std::cerr << "txcoord: the log failed, stopping so that nothing undurable is acknowledged: "
-              << s.ToString() << "\n";
-    ::_exit(2);
+  if (Status s = wal_->Append(records, {}, lazy); !s.ok()) DieOnDisk("the log", s);
+  for (const Record& r : records) {
+    if (applied_ != UINT64_MAX) unapplied_.push_back(r);
+    if (retention_) retention_->Track(r);
   }
-  for (const Record& r : records) retention_->Track(r);
 }
 
-void NodeDriver::Send(const std::vector<Message>& messages) {
+std::vector<Record> NodeDriver::Read(Lsn from, Lsn to) {
+  std::vector<Record> out;
+  Status s = wal_->Scan(from, [&](uint64_t position, const Record& r) {
+    if (position > to) return false;
+    out.push_back(r);
+    return true;
+  });
+  if (!s.ok()) DieOnDisk("reading the log", s);
+  return out;
+}
+
+void NodeDriver::Committed(Lsn position) {
+  if (applied_ == UINT64_MAX || position <= applied_) return;
+  std::vector<Record> records;
+  while (!unapplied_.empty() && unapplied_.front().lsn <= position) {
+    records.push_back(std::move(unapplied_.front()));
+    unapplied_.pop_front();
+  }
+  ApplyCommitted(records, position);
+  applied_ = position;
+}
+
+void NodeDriver::Send(const replication::ReplMessage& m) {
+  if (dying_) return;
+  peers_.SendReplication(Self(), m);
+}
+
+void NodeDriver::SendProtocol(const std::vector<Message>& messages) {
   BeforeSend(messages);
   for (const Message& m : messages) {
     if (dying_) return;
@@ -220,9 +448,64 @@ void NodeDriver::Send(const std::vector<Message>& messages) {
 void NodeDriver::Reply(const ClientReply& reply) {
   auto it = waiting_.find(reply.request_id);
   if (it == waiting_.end()) return;  // an internal request (e.g. an abort after a failure)
-  auto done = std::move(it->second);
+  auto done = std::move(it->second.on_reply);
   waiting_.erase(it);
   done(reply);
+}
+
+std::unique_ptr<ProtocolCore> NodeDriver::StartCore(Epoch primary_epoch,
+                                                    const std::vector<Record>& log, Lsn log_end) {
+  retention_ = std::make_unique<wal::LogRetention>(config_.retain_finished);
+  for (const Record& r : log) retention_->Track(r);
+  truncated_before_ = log.empty() ? log_end + 1 : log.front().lsn;
+  std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica
+            << ": primary of epoch " << primary_epoch << ", restoring from " << log.size()
+            << " record(s) up to position " << log_end << "\n";
+  return MakeCore(primary_epoch, log, log_end);
+}
+
+void NodeDriver::StopCore() {
+  std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica
+            << ": no longer primary (epoch " << group_->replica().epoch_seen() << ")\n";
+  CoreStopped();
+  retention_.reset();
+  FailWaiting();
+}
+
+void NodeDriver::FailWaiting() {
+  std::map<uint64_t, Waiting> waiting;
+  waiting.swap(waiting_);
+  for (auto& [id, w] : waiting) {
+    if (w.on_deposed) {
+      w.on_deposed();
+      continue;
+    }
+    ClientReply r;
+    r.request_id = id;
+    r.outcome = Outcome::kUnknown;
+    r.ok = false;
+    r.detail = "this coordinator replica stopped being its group's primary before the outcome "
+               "was known; ask the new primary for the status";
+    w.on_reply(r);
+  }
+}
+
+void NodeDriver::ServingChanged(bool serving) {
+  std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica
+            << (serving ? ": serving" : ": not serving") << " (epoch "
+            << group_->replica().config().epoch << ", isr of "
+            << group_->replica().config().isr.size() << ")\n";
+}
+
+// ---- requests, crash points, truncation, status ----------------------------------------------
+
+void NodeDriver::DrainCore() { group_->DrainCore(); }
+
+uint64_t NodeDriver::NewRequest(std::function<void(const ClientReply&)> on_reply,
+                                std::function<void()> on_deposed) {
+  const uint64_t id = next_request_++;
+  waiting_.emplace(id, Waiting{std::move(on_reply), std::move(on_deposed)});
+  return id;
 }
 
 void NodeDriver::CrashSoon(const char* point) {
@@ -232,12 +515,66 @@ void NodeDriver::CrashSoon(const char* point) {
   crash_timer_->async_wait([point](const boost::system::error_code&) { CrashPoints::Die(point); });
 }
 
+void NodeDriver::MaybeTruncate() {
+  if (retention_ == nullptr) return;
+  const replication::ReplicaCore& replica = group_->replica();
+  uint64_t floor = retention_->Floor([this](TxnId t) { return IsLive(t); },
+                                     replica.commit_position());
+  // Every member keeps what it has not acknowledged: a returning replica catches up from this
+  // log (a state transfer for one that needs older records is not built yet).
+  for (const auto& [id, match] : replica.MemberMatches()) floor = std::min(floor, match + 1);
+  if (floor < truncated_before_ + kTruncateMinRecords) return;
+  if (Status s = BeforeTruncate(); !s.ok()) {
+    std::cerr << "txcoord: not truncating the log: " << s.ToString() << "\n";
+  } else if (s = wal_->TruncateBefore(floor); !s.ok()) {
+    std::cerr << "txcoord: truncating the log failed: " << s.ToString() << "\n";
+  } else {
+    truncated_before_ = floor;
+  }
+}
+
+thrift::ReplicaStatus NodeDriver::StatusNow() const {
+  thrift::ReplicaStatus s;
+  s.__set_group(GroupName(Self()));
+  s.__set_replica(config_.replica);
+  if (group_ == nullptr) return s;
+  const replication::ReplicaCore& r = group_->replica();
+  std::string role = "idle";
+  if (serving()) {
+    role = "primary";
+  } else if (r.activated()) {
+    role = "primary-unleased";
+  } else if (r.primary()) {
+    role = "primary-reconciling";
+  } else if (r.config().version != 0 && r.config().primary != config_.replica) {
+    role = "backup";
+  }
+  s.__set_role(role);
+  s.__set_epoch(static_cast<int64_t>(r.epoch_seen()));
+  s.__set_primary(r.config().primary);
+  std::vector<int32_t> isr;
+  for (const auto& [id, disk] : r.config().isr) isr.push_back(id);
+  s.__set_isr(isr);
+  s.__set_last_position(static_cast<int64_t>(r.last_position()));
+  s.__set_durable_position(static_cast<int64_t>(r.durable_position()));
+  s.__set_commit_position(static_cast<int64_t>(r.commit_position()));
+  std::map<int32_t, int64_t> matches;
+  for (const auto& [id, match] : r.MemberMatches()) matches[id] = static_cast<int64_t>(match);
+  s.__set_member_match(matches);
+  return s;
+}
+
 void NodeDriver::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (server_) server_->Stop();
   if (peer_server_) peer_server_->Stop();
   ticker_.cancel();
+  if (store_thread_.joinable()) {
+    store_work_.reset();
+    store_io_.stop();
+    store_thread_.join();
+  }
   if (wal_) {
     // One line for benchmarks (bench/results.sh counts fsyncs per transaction from it); the
     // last sync, at close, is not in it.

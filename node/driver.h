@@ -1,54 +1,80 @@
-// NodeDriver: the production driver's plumbing shared by the coordinator and shard services
-// (DESIGN.md section 3: the same pure core runs under the simulator and under this driver).
+// NodeDriver: the production driver of one replica of a replica group (DESIGN.md section 5),
+// shared by the coordinator and shard services. It is the GroupNodeIo of a GroupNode
+// (group_node.h, pure, the same the simulator drives): the replica's disk (a Db with its Wal),
+// its network (PeerSender for protocol and replication traffic, a Peer server), its clock (a tick
+// timer that reports the real elapsed time) and the configuration store (a thread of its own
+// for the file's reads and compare-and-swaps).
 //
-// It owns the node's database and log (a Db, its Wal and the log's retention), its outgoing
-// protocol traffic (PeerSender), its RPC server and a tick timer, and it drives a core through
-// the one CoreRunner (core_runner.h), being the runner's Effects:
-//   - Tick() every config.tick_ms on a steady timer;
-//   - OnDurable(lsn) when the Wal's syncer reports a durable position (posted to the io thread);
-//   - the records of each Ready go to the log in one group-commit batch, its messages to the
-//     peers, its replies to the callers waiting for them (NewRequest).
-// A derived service supplies the core-specific parts (the virtual methods) and the Thrift methods.
+// A group of one replica is the same machinery with min_insync 1: the replica commits what is
+// durable on its own disk, and a restart is a new term (a new epoch) like a failover.
 //
-// Threads: one io thread runs everything that touches a core (handlers, timers, posted durability
-// reports). The Wal's syncer thread only posts. Nothing here blocks the io thread except the
-// rare synced metadata write before a truncation.
+// What each input becomes:
+//   - the replica's log is restored from the Wal at start, with the newest epoch it had seen
+//     (metadata, synced before anything was sent after it);
+//   - Wal durability reports (the syncer thread) are posted to the io thread as OnLocalDurable;
+//   - Peer.replicate from the peer port: checked at the edge (idl/replication_wire.h), for this
+//     group and replica only, then StepReplication; Peer.deliver: protocol messages, stepped into
+//     the hosted core only while serving;
+//   - the configuration store is read every kStorePollMs (own group: OnConfig; other groups:
+//     where their primaries are), and proposals are CAS'd there (OnProposed).
+// A derived service makes the protocol core when the GroupNode activates this replica
+// (MakeCore) and forgets it when it is demoted (CoreStopped); client handlers check serving()
+// first and answer NotPrimaryError() otherwise.
 //
-// Shutdown: Stop() closes the server, stops the ticker and peers, and closes the Wal (which makes
-// everything appended durable). Handlers posted earlier hold only weak references.
+// Threads: one io thread runs everything that touches a core. The Wal's syncer and the store
+// thread only post to it. Nothing blocks the io thread except the rare synced writes (a newer
+// epoch, a suffix truncation, a prefix truncation's metadata).
+//
+// Shutdown: Stop() closes the servers, stops the ticker, the store thread and the peers, and
+// closes the Wal (which makes everything appended durable). Posted handlers hold only weak
+// references.
 //
 // A failed log (Wal::status not ok) ends the process: continuing could acknowledge what is not
 // durable. Restart recovers from what is.
 #pragma once
 
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster/config.h"
+#include "cluster/config_store.h"
 #include "common/protocol.h"
 #include "common/status.h"
-#include "node/core_runner.h"
+#include "node/group_node.h"
 #include "node/peer_sender.h"
 #include "rpc/server.h"
 #include "wal/db.h"
 #include "wal/retention.h"
 #include "wal/wal.h"
 
+namespace apache::thrift {
+class TDelayedException;
+}  // namespace apache::thrift
+
 namespace txcoord::thrift {
 class PeerMessage;
+class ReplicationMessage;
+class ReplicaStatus;
 }  // namespace txcoord::thrift
 
 namespace txcoord::node {
 
-class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effects {
+// How often a node reads the configuration store.
+inline constexpr uint32_t kStorePollMs = 50;
+
+class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private GroupNodeIo {
  public:
-  virtual ~NodeDriver();
+  ~NodeDriver() override;
   NodeDriver(const NodeDriver&) = delete;
   NodeDriver& operator=(const NodeDriver&) = delete;
 
@@ -57,38 +83,50 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effe
   uint16_t port() const { return server_ ? server_->port() : 0; }
   uint16_t peer_port() const { return peer_server_ ? peer_server_->port() : 0; }
   const cluster::NodeConfig& config() const { return config_; }
+  // This replica is its group's activated primary within its lease: it hosts the protocol core.
+  bool serving() const { return group_ != nullptr && group_->serving() && !dying_; }
 
  protected:
   NodeDriver(boost::asio::io_context& io, cluster::NodeConfig config);
 
-  // Opens the database and its log in config.data_dir and returns every record in it (for the
-  // core's Restore), tracking them for truncation.
-  Result<std::vector<Record>> OpenLog();
-  // The position of the log's last record: what the core is restored with (its records continue
-  // the log from the next position).
-  Lsn log_end() const { return wal_->next_position() - 1; }
-  // Starts the tick timer, the client service (`handler`) on config.listen and the Peer service
-  // on config.peer_listen. Call once the core runs (RunCore).
-  Status StartServing(rpc::Handler handler);
+  // Opens the database and the log in config.data_dir, restores the replica from them, and
+  // serves: the client service (`handler`) on config.listen, Peer on config.peer_listen, the
+  // tick timer and the store thread.
+  Status Serve(rpc::Handler handler);
 
-  // Drives core from now on (call once, after its Restore): ticks, durability, peer messages
-  // through runner(). REQUIRES: core outlives this driver's io work.
-  void RunCore(ProtocolCore& core);
-  CoreRunner& runner() { return *runner_; }
-  // A caller waiting for the client reply with the returned request id.
-  uint64_t NewRequest(std::function<void(const ClientReply&)> on_reply);
+  // The typed answer of a replica that is not serving: NotPrimary naming the primary's client
+  // address as this replica last read it from the store (empty during a failover).
+  ::apache::thrift::TDelayedException* NotPrimaryError() const;
+  // The client address of replica `replica` of `group` (empty when there is none).
+  std::string ClientAddressOf(NodeRef group, replication::ReplicaId replica) const;
+  // After a client request made on the hosted core: applies its output.
+  void DrainCore();
+  // A caller waiting for the client reply with the returned request id. If the core is stopped
+  // first (this replica was demoted), `on_deposed` runs instead (or, when null, on_reply with an
+  // UNKNOWN outcome: what the caller asked may or may not happen under the next primary).
+  uint64_t NewRequest(std::function<void(const ClientReply&)> on_reply,
+                      std::function<void()> on_deposed = nullptr);
 
   // A planned crash that must happen after some messages have left (crash_point.h): the process
   // stops handling anything (no appends, no sends, no deliveries) and dies shortly after, once the
   // io thread has had time to write what was already queued.
   void CrashSoon(const char* point);
   bool dying() const { return dying_; }
+  // The primary of `group` as last read from the configuration store (-1: not known yet).
+  replication::ReplicaId PrimaryOf(NodeRef group) const;
 
   // Core-specific parts.
   // Which node this is: protocol messages for any other are dropped.
   virtual NodeRef Self() const = 0;
-  // Each tick, after the core's own (a service's periodic chores).
+  // The protocol core of this replica's new term as primary, restored from `log` (every record
+  // up to log_end, all committed in the group). primary_epoch is the term's epoch.
+  virtual std::unique_ptr<ProtocolCore> MakeCore(Epoch primary_epoch,
+                                                 const std::vector<Record>& log, Lsn log_end) = 0;
+  // The core made last is about to be destroyed: forget every pointer to it.
+  virtual void CoreStopped() = 0;
+  // Each tick while serving, after the core's own (a service's periodic chores).
   virtual void AfterTick() {}
+  // While serving: whether the core still drives txn (log retention).
   virtual bool IsLive(TxnId txn) const = 0;
   // Crash points (common/crash_point.h) look at the output as it is applied.
   virtual void BeforeAppend(const std::vector<Record>& /*records*/) {}
@@ -98,8 +136,11 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effe
   // Called before records are deleted: keep elsewhere what the deleted records said that is not
   // about a transaction (a shard's newest seen epoch).
   virtual Status BeforeTruncate() { return Status::Ok(); }
-  // Writes of other column families to make durable with these records (a shard's store).
-  virtual std::vector<wal::DbWrite> WritesWith(const std::vector<Record>&) { return {}; }
+  // A shard applies the writes of committed records to its store: every record from
+  // AppliedPosition() + 1 on is handed to ApplyCommitted once the group committed it, in order.
+  // A service that applies nothing leaves AppliedPosition at its default (everything applied).
+  virtual Lsn AppliedPosition() const { return UINT64_MAX; }
+  virtual void ApplyCommitted(const std::vector<Record>& /*records*/, Lsn /*position*/) {}
 
   static Ticks MsToTicks(uint32_t ms, uint32_t tick_ms) {
     return std::max<Ticks>(1, static_cast<Ticks>((ms + tick_ms - 1) / tick_ms));
@@ -109,36 +150,86 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Effe
   cluster::NodeConfig config_;
   std::shared_ptr<wal::Db> db_;
   std::unique_ptr<wal::Wal> wal_;
-  PeerSender peers_;
 
  private:
-  // Effects: how the runner applies the core's output. A failed log ends the process.
-  void Append(const std::vector<Record>& records) override;
-  void Send(const std::vector<Message>& messages) override;
-  void Reply(const ClientReply& reply) override;
-  bool halted() const override { return dying_; }
-
   class PeerService;
-  // Peer.deliver: protocol messages from other nodes, checked at the edge, into the core.
+
+  // GroupNodeIo: the replica's disk, network and store.
+  void PersistEpoch(Epoch epoch) override;
+  void TruncateAfter(Lsn position) override;
+  void Append(const std::vector<Record>& records) override;
+  std::vector<Record> Read(Lsn from, Lsn to) override;
+  void Committed(Lsn position) override;
+  void Send(const replication::ReplMessage& m) override;
+  void Propose(const replication::GroupConfig& next) override;
+  void SendProtocol(const std::vector<Message>& messages) override;
+  void Reply(const ClientReply& reply) override;
+  std::unique_ptr<ProtocolCore> StartCore(Epoch primary_epoch, const std::vector<Record>& log,
+                                          Lsn log_end) override;
+  void StopCore() override;
+  void ServingChanged(bool serving) override;
+
+  // Opens the Db and the Wal; returns the log and the newest epoch seen.
+  Status OpenLog(std::vector<Record>* log, Epoch* epoch_seen);
+ protected:
+  // After the database opened, before the replica is restored: a shard opens its store here.
+  virtual Status Opened() { return Status::Ok(); }
+  // The configuration of another group as last read (null before the first read).
+  const replication::GroupConfig* GroupConfigOf(NodeRef group) const;
+ private:
+  void StartStoreThread();
+  void PollStore();
+  void OnStoreRead(const std::map<std::string, replication::GroupConfig>& groups);
+  // Peer.replicate / Peer.deliver, checked at the edge.
+  void Replicate(const std::vector<thrift::ReplicationMessage>& messages);
   void Deliver(const std::vector<thrift::PeerMessage>& messages);
+  thrift::ReplicaStatus StatusNow() const;
 
   void ScheduleTick();
   void OnTick();
-  void OnDurablePosition(uint64_t position);
-  // Deletes the records no transaction needs any more, when that frees enough of them.
+  void OnDurablePosition(uint64_t generation, uint64_t position);
+  // Deletes the records no transaction needs any more and every member holds, when that frees
+  // enough of them.
   void MaybeTruncate();
+  void FailWaiting();
+
+  PeerSender peers_;
+  std::unique_ptr<GroupNode> group_;
+  replication::DiskId disk_ = 0;
+  Epoch persisted_epoch_ = 0;
+  // Records after the applied position, in position order (a shard applies them once committed).
+  std::deque<Record> unapplied_;
+  Lsn applied_ = 0;
+  // Bumped by every suffix truncation: a durability report made before it is stale.
+  std::atomic<uint64_t> log_generation_{0};
 
   std::unique_ptr<rpc::Server> server_;       // the client service
   std::unique_ptr<rpc::Server> peer_server_;  // the Peer service
   boost::asio::steady_timer ticker_;
-  std::unique_ptr<boost::asio::steady_timer> crash_timer_;
-  std::unique_ptr<wal::LogRetention> retention_;
-  uint64_t truncated_before_ = 0;  // the first position the log may still hold
-  std::chrono::steady_clock::time_point next_tick_;
+  std::chrono::steady_clock::time_point last_tick_;
   uint64_t ticks_ = 0;
-  std::unique_ptr<CoreRunner> runner_;
+  std::unique_ptr<boost::asio::steady_timer> crash_timer_;
+  std::unique_ptr<wal::LogRetention> retention_;  // while serving
+  uint64_t truncated_before_ = 0;  // the first position the log may still hold
+
+  // The configuration store, used only on the store thread.
+  std::unique_ptr<cluster::ConfigStore> store_;
+  boost::asio::io_context store_io_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      store_work_;
+  std::unique_ptr<boost::asio::steady_timer> store_timer_;
+  std::thread store_thread_;
+  bool created_group_ = false;  // this replica tried to create its group's configuration
+
+  std::map<NodeRef, replication::GroupConfig> groups_;  // every group's, as last read
+
   uint64_t next_request_ = 1;
-  std::map<uint64_t, std::function<void(const ClientReply&)>> waiting_;
+  struct Waiting {
+    std::function<void(const ClientReply&)> on_reply;
+    std::function<void()> on_deposed;
+  };
+  std::map<uint64_t, Waiting> waiting_;
+  uint64_t malformed_ = 0;  // replication messages dropped at the edge
   bool stopped_ = false;
   bool dying_ = false;
 };

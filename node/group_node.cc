@@ -78,12 +78,12 @@ void GroupNode::Drain() {
     for (const replication::LogRead& read : ready.reads) {
       replica_.OnLogRead(read.to, io_.Read(read.from, read.to_position));
     }
+    // What is committed is applied first (a shard's store), so a core started or told
+    // "durable" below reads every committed write.
+    if (ready.committed) io_.Committed(*ready.committed);
     if (ready.role_changed) StartOrStopCore();
-    if (ready.committed) {
-      io_.Committed(*ready.committed);
-      if (runner_ != nullptr && *ready.committed > runner_->durable_lsn()) {
-        runner_->OnDurable(*ready.committed);
-      }
+    if (ready.committed && runner_ != nullptr && *ready.committed > runner_->durable_lsn()) {
+      runner_->OnDurable(*ready.committed);
     }
   }
   draining_ = false;

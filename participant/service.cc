@@ -33,16 +33,30 @@ Result<std::shared_ptr<ShardService>> ShardService::Start(boost::asio::io_contex
 }
 
 Status ShardService::Init() {
-  Result<std::vector<Record>> log = OpenLog();
-  if (!log.ok()) return log.status();
-  std::vector<Record> records;
+  auto self = std::static_pointer_cast<ShardService>(shared_from_this());
+  auto processor = std::make_shared<thrift::ParticipantAsyncProcessor>(
+      std::shared_ptr<thrift::ParticipantCobSvIf>(self, self.get()));
+  return Serve(rpc::MakeThriftHandler(processor));
+}
+
+Status ShardService::Opened() {
+  Result<std::unique_ptr<ShardStore>> store = ShardStore::Open(db_);
+  if (!store.ok()) return store.status();
+  store_ = std::move(store.value());
+  return Status::Ok();
+}
+
+std::unique_ptr<ProtocolCore> ShardService::MakeCore(Epoch /*primary_epoch*/,
+                                                     const std::vector<Record>& log,
+                                                     Lsn log_end) {
   // What truncated EPOCH-SEEN records said, first: fencing survives truncation.
+  std::vector<Record> records;
   Result<std::optional<std::string>> epoch = db_->GetMeta(kMaxEpochKey);
-  if (!epoch.ok()) return epoch.status();
+  TXC_CHECK_MSG(epoch.ok(), "the shard's metadata cannot be read");
   if (epoch.value()) {
     records.push_back({.type = RecordType::kEpochSeen, .epoch = std::stoull(*epoch.value())});
   }
-  records.insert(records.end(), log.value().begin(), log.value().end());
+  records.insert(records.end(), log.begin(), log.end());
 
   ParticipantOptions options;
   options.shard = config_.shard;
@@ -50,26 +64,18 @@ Status ShardService::Init() {
   options.in_doubt_first_ticks = MsToTicks(300, config_.tick_ms);
   options.in_doubt_max_ticks = MsToTicks(2400, config_.tick_ms);
   options.retain_finished = config_.retain_finished;
-  store_ = std::make_unique<ShardStore>(db_);
-  core_ = std::make_unique<ParticipantCore>(options, store_.get(), &rng_);
-  core_->Restore(records, log_end());
-  const std::vector<InDoubtTxn> in_doubt = core_->InDoubt();
-  std::cerr << "txcoord shard " << config_.shard << ": " << log.value().size()
-            << " log record(s), newest coordinator epoch " << core_->max_epoch() << ", "
+  auto core = std::make_unique<ParticipantCore>(options, store_.get(), &rng_);
+  core->Restore(records, log_end);
+  const std::vector<InDoubtTxn> in_doubt = core->InDoubt();
+  std::cerr << "txcoord shard " << config_.shard << ": " << log.size()
+            << " log record(s), newest coordinator epoch " << core->max_epoch() << ", "
             << in_doubt.size() << " transaction(s) in doubt\n";
   for (const InDoubtTxn& t : in_doubt) {
     std::cerr << "txcoord shard " << config_.shard << ": in doubt " << t.txn.ToString() << " ("
               << ToString(t.state) << "): asking for its outcome\n";
   }
-  RunCore(*core_);
-  auto self = std::static_pointer_cast<ShardService>(shared_from_this());
-  auto processor = std::make_shared<thrift::ParticipantAsyncProcessor>(
-      std::shared_ptr<thrift::ParticipantCobSvIf>(self, self.get()));
-  return StartServing(rpc::MakeThriftHandler(processor));
-}
-
-std::vector<wal::DbWrite> ShardService::WritesWith(const std::vector<Record>& records) {
-  return store_->WritesOf(records);
+  core_ = core.get();
+  return core;
 }
 
 void ShardService::AfterTick() {
@@ -106,6 +112,7 @@ void ShardService::BeforeSend(const std::vector<Message>& messages) {
 
 void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)> cob, Exn exn,
                        const thrift::TxnId& wtxn, const std::vector<thrift::Op>& wops) {
+  if (!serving()) return exn(NotPrimaryError());
   Result<TxnId> txn = wire::FromWire(wtxn);
   if (!txn.ok()) return exn(wire::InvalidRequestError(txn.status().message()));
   Result<std::vector<Op>> ops = wire::FromWire(wops);
@@ -118,8 +125,10 @@ void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)>
     }
   }
   if (dying()) return exn(wire::InvalidRequestError("shard is stopping"));
+  std::shared_ptr<Exn> shared_exn = std::make_shared<Exn>(std::move(exn));
+  auto deposed = [this, shared_exn] { (*shared_exn)(NotPrimaryError()); };
   const uint64_t request =
-      NewRequest([this, cob = std::move(cob), exn = std::move(exn)](const ClientReply& r) {
+      NewRequest([this, cob = std::move(cob), exn = shared_exn](const ClientReply& r) {
                      if (r.ok) {
                        std::vector<thrift::OpResult> results;
                        for (const OpResult& read : r.reads) results.push_back(wire::ToWire(read));
@@ -128,21 +137,23 @@ void ShardService::run(std::function<void(const std::vector<thrift::OpResult>&)>
                      if (r.reason == AbortReason::kStaleEpoch) {
                        thrift::StaleEpoch e;
                        e.__set_current_epoch(static_cast<int64_t>(core_->max_epoch()));
-                       return exn(TDelayedException::delayException(e));
+                       return (*exn)(TDelayedException::delayException(e));
                      }
                      if (r.reason == AbortReason::kNone && r.outcome != Outcome::kAborted) {
                        // Not active here any more (committed, or voted): no reads or writes may
                        // join it.
-                       return exn(wire::InvalidRequestError(r.detail));
+                       return (*exn)(wire::InvalidRequestError(r.detail));
                      }
-                     exn(wire::TxnErrorOf(r.txn, Outcome::kAborted, r.reason, r.detail));
-                   });
+                     (*exn)(wire::TxnErrorOf(r.txn, Outcome::kAborted, r.reason, r.detail));
+                   },
+                 std::move(deposed));
   core_->Execute(request, txn.value(), txn.value().epoch, std::move(ops.value()));
-  runner().Drain();
+  DrainCore();
 }
 
 void ShardService::states(std::function<void(const std::vector<thrift::TxnState::type>&)> cob,
                           Exn exn, const std::vector<thrift::TxnId>& wtxns) {
+  if (!serving()) return exn(NotPrimaryError());
   constexpr size_t kMaxIds = 100000;
   if (wtxns.size() > kMaxIds) {
     return exn(wire::InvalidRequestError("states: " + std::to_string(wtxns.size()) +

@@ -4,9 +4,12 @@
 // coordinator; protocol messages from the coordinator and the other shards arrive on the
 // driver's peer port.
 //
-// Start: the log is scanned and handed to ParticipantCore::Restore: PREPARED transactions get their
-// locks back and ask the coordinator for their outcome (under 3PC they run termination when it
-// stays silent), with capped backoff, each logged with its transaction id.
+// It runs as a replica of its shard's group (node/driver.h): every replica applies the committed
+// writes of its group's log to its own store (store.h), and only the group's serving primary
+// hosts a ParticipantCore and answers run/states (the others answer NotPrimary). A new primary's
+// core is restored from the replicated log (ParticipantCore::Restore): PREPARED transactions get
+// their locks back and ask the coordinator for their outcome (under 3PC they run termination when
+// it stays silent), with capped backoff, each logged with its transaction id.
 //
 // Truncation keeps the newest coordinator epoch seen in the log's metadata (EPOCH-SEEN records are
 // about no transaction), so fencing survives the records that said it.
@@ -47,16 +50,23 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf 
   Status Init();
 
   NodeRef Self() const override { return NodeRef::Shard(config_.shard); }
+  Status Opened() override;
+  std::unique_ptr<ProtocolCore> MakeCore(Epoch primary_epoch, const std::vector<Record>& log,
+                                         Lsn log_end) override;
+  void CoreStopped() override { core_ = nullptr; }
   void AfterTick() override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
   Status BeforeTruncate() override;
-  std::vector<wal::DbWrite> WritesWith(const std::vector<Record>& records) override;
+  Lsn AppliedPosition() const override { return store_->applied_position(); }
+  void ApplyCommitted(const std::vector<Record>& records, Lsn position) override {
+    store_->Apply(records, position);
+  }
   void BeforeAppend(const std::vector<Record>& records) override;
   void BeforeSend(const std::vector<Message>& messages) override;
 
   Rng rng_;
   std::unique_ptr<ShardStore> store_;
-  std::unique_ptr<ParticipantCore> core_;
+  ParticipantCore* core_ = nullptr;  // while serving (owned by the driver's GroupNode)
   uint64_t ticks_ = 0;
 };
 

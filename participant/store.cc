@@ -1,13 +1,23 @@
 #include "participant/store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include "common/check.h"
 
 namespace txcoord::participant {
 
-ShardStore::ShardStore(std::shared_ptr<wal::Db> db) : db_(std::move(db)) {
-  TXC_CHECK(db_ != nullptr);
+namespace {
+constexpr char kAppliedKey[] = "shard.applied_position";
+}  // namespace
+
+Result<std::unique_ptr<ShardStore>> ShardStore::Open(std::shared_ptr<wal::Db> db) {
+  TXC_CHECK(db != nullptr);
+  std::unique_ptr<ShardStore> store(new ShardStore(db));
+  Result<std::optional<std::string>> applied = db->GetMeta(kAppliedKey);
+  if (!applied.ok()) return applied.status();
+  if (applied.value()) store->applied_ = std::stoull(*applied.value());
+  return store;
 }
 
 void ShardStore::Cache(const std::string& key, const std::optional<std::string>& value) const {
@@ -29,16 +39,29 @@ std::optional<std::string> ShardStore::Get(const std::string& key) const {
   return out;
 }
 
-std::vector<wal::DbWrite> ShardStore::WritesOf(const std::vector<Record>& records) {
-  std::vector<wal::DbWrite> out;
+void ShardStore::Apply(const std::vector<Record>& records, Lsn position) {
+  if (position <= applied_) return;
+  rocksdb::WriteBatch wb;
   for (const Record& r : records) {
-    if (r.type != RecordType::kCommitted) continue;
+    if (r.lsn <= applied_ || r.type != RecordType::kCommitted) continue;
     for (const Write& w : r.writes) {
-      out.push_back({db_->data(), w.key, w.value});
-      Cache(w.key, w.value);
+      if (w.value) {
+        wb.Put(db_->data(), w.key, *w.value);
+      } else {
+        wb.Delete(db_->data(), w.key);
+      }
     }
   }
-  return out;
+  wb.Put(db_->meta(), kAppliedKey, std::to_string(position));
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  const rocksdb::Status s = db_->rocks()->Write(wo, &wb);
+  TXC_CHECK_MSG(s.ok(), "the shard store cannot be written");
+  for (const Record& r : records) {
+    if (r.lsn <= applied_ || r.type != RecordType::kCommitted) continue;
+    for (const Write& w : r.writes) Cache(w.key, w.value);
+  }
+  applied_ = position;
 }
 
 }  // namespace txcoord::participant

@@ -10,7 +10,7 @@ namespace txcoord::wal {
 namespace {
 
 constexpr char kFormatKey[] = "txcoord.wal.format";
-constexpr char kFormatValue[] = "1";
+constexpr char kFormatValue[] = "2";
 
 }  // namespace
 

@@ -205,6 +205,33 @@ Status Wal::TruncateBefore(uint64_t position) {
   return s;
 }
 
+Status Wal::TruncateAfter(uint64_t position) {
+  uint64_t next = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (position + 1 >= next_position_) return status_;  // nothing after it
+    next = next_position_;
+  }
+  // Everything queued is written (and synced) first, so no write of the syncer lands after the
+  // delete.
+  if (Status s = WaitDurable(next - 1); !s.ok()) return s;
+  rocksdb::WriteBatch wb;
+  wb.DeleteRange(db_->log(), PositionKey(position + 1), PositionKey(next));
+  rocksdb::WriteOptions wo;
+  wo.sync = db_->options().sync_mode == DbOptions::SyncMode::kSyncWrite;
+  Status s = FromRocks(db_->rocks()->Write(wo, &wb), "truncating the log's suffix");
+  if (s.ok() && !wo.sync) s = FromRocks(db_->rocks()->FlushWAL(true), "syncing the truncation");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!s.ok()) {
+    status_ = s;
+    return s;
+  }
+  next_position_ = position + 1;
+  durable_ = std::min(durable_, position);
+  written_ = std::min(written_, position);
+  return Status::Ok();
+}
+
 Status Wal::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   return status_;

@@ -82,6 +82,13 @@ class Wal {
   // durable or below it.
   Status TruncateBefore(uint64_t position);
 
+  // Deletes every record after `position` (a replica's log diverged from its primary's there:
+  // replication/core/replica_core.h), durably, after waiting for everything queued to be written.
+  // The next append continues at position + 1, and the durable position is clamped to it (a
+  // report already made for a later position is stale: the caller drops it). Rare; blocks for
+  // a sync.
+  Status TruncateAfter(uint64_t position);
+
   Db& db() const { return *db_; }
 
   // Sticky: once a write or sync failed, the log refuses appends (the process must restart and

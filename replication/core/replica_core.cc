@@ -422,6 +422,13 @@ void ReplicaCore::SendAppend(ReplicaId id, Member& mem, std::vector<Record> reco
   ready_.messages.push_back(std::move(m));
 }
 
+std::map<ReplicaId, Lsn> ReplicaCore::MemberMatches() const {
+  std::map<ReplicaId, Lsn> out;
+  if (!primary()) return out;
+  for (const auto& [id, mem] : members_) out[id] = mem.match;
+  return out;
+}
+
 void ReplicaCore::ShipAll() {
   for (auto& [id, mem] : members_) Ship(id, mem, false);
 }

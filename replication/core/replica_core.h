@@ -191,6 +191,9 @@ class ReplicaCore {
   // The epoch of the record at position (0 for position 0 or one not held).
   Epoch EpochAt(Lsn position) const;
   const ReplicaStats& stats() const { return stats_; }
+  // Primary: each other member's log position acknowledged durable and equal to ours (empty
+  // when not primary). What log truncation and operators' lag figures look at.
+  std::map<ReplicaId, Lsn> MemberMatches() const;
 
  private:
   enum class Role { kIdle, kBackup, kPrimary };

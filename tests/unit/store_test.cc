@@ -1,6 +1,7 @@
 // Proves participant/store.h over a real RocksDB database: the writes of COMMITTED records (and
-// of no other record) become readable exactly with their record's group commit, deletes remove,
-// values survive a reopen, and reads of a key the store has no value for say so.
+// of no other record) are applied in order with the applied position, records at or below it are
+// never applied again, deletes remove, values and the position survive a reopen once a synced
+// write followed, and reads of a key the store has no value for say so.
 #include "participant/store.h"
 
 #include <gtest/gtest.h>
@@ -18,33 +19,43 @@ Record Committed(Lsn lsn, std::vector<Write> writes) {
           .writes = std::move(writes)};
 }
 
-TEST(ShardStoreTest, CommittedWritesLandWithTheirRecordAndSurviveReopen) {
+TEST(ShardStoreTest, CommittedWritesApplyOnceInOrderAndSurviveReopen) {
   TempDir dir;
   {
     auto db = wal::Db::Open(dir.path());
     ASSERT_TRUE(db.ok());
     auto log = wal::Wal::Open(db.value());
     ASSERT_TRUE(log.ok());
-    ShardStore store(db.value());
+    auto opened = ShardStore::Open(db.value());
+    ASSERT_TRUE(opened.ok());
+    ShardStore& store = *opened.value();
+    EXPECT_EQ(store.applied_position(), 0u);
     EXPECT_EQ(store.Get("a"), std::nullopt);
     const std::vector<Record> first = {
         {.lsn = 1, .type = RecordType::kPrepared, .txn = {1, 1}, .epoch = 1,
          .writes = {{"p", "not yet"}}},
         Committed(2, {{"a", "1"}, {"b", "2"}})};
-    const std::vector<wal::DbWrite> writes = store.WritesOf(first);
-    EXPECT_EQ(writes.size(), 2u) << "a PREPARED record's writes are not the store's";
-    ASSERT_TRUE(log.value()->Append(first, writes).ok());
-    const std::vector<Record> second = {Committed(3, {{"a", std::nullopt}, {"c", "3"}})};
-    ASSERT_TRUE(log.value()->Append(second, store.WritesOf(second)).ok());
-    ASSERT_TRUE(log.value()->WaitDurable(3).ok());
+    store.Apply(first, 2);
+    EXPECT_EQ(store.applied_position(), 2u);
+    EXPECT_EQ(store.Get("a"), std::optional<std::string>("1"));
+    EXPECT_EQ(store.Get("p"), std::nullopt) << "a PREPARED record's writes are not the store's";
+    // A replay of what is applied changes nothing.
+    store.Apply({Committed(2, {{"a", "replayed"}})}, 2);
+    EXPECT_EQ(store.Get("a"), std::optional<std::string>("1"));
+    store.Apply({Committed(3, {{"a", std::nullopt}, {"c", "3"}})}, 3);
+    // A synced write of the same database makes the unsynced applies durable.
+    ASSERT_TRUE(log.value()->Append(first).ok());
+    ASSERT_TRUE(log.value()->WaitDurable(2).ok());
   }
   auto db = wal::Db::Open(dir.path());
   ASSERT_TRUE(db.ok());
-  ShardStore store(db.value());  // an empty cache: every read goes to RocksDB
-  EXPECT_EQ(store.Get("a"), std::nullopt) << "deleted";
-  EXPECT_EQ(store.Get("b"), std::optional<std::string>("2"));
-  EXPECT_EQ(store.Get("c"), std::optional<std::string>("3"));
-  EXPECT_EQ(store.Get("p"), std::nullopt);
+  auto store = ShardStore::Open(db.value());  // an empty cache: every read goes to RocksDB
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(store.value()->applied_position(), 3u);
+  EXPECT_EQ(store.value()->Get("a"), std::nullopt) << "deleted";
+  EXPECT_EQ(store.value()->Get("b"), std::optional<std::string>("2"));
+  EXPECT_EQ(store.value()->Get("c"), std::optional<std::string>("3"));
+  EXPECT_EQ(store.value()->Get("p"), std::nullopt);
 }
 
 }  // namespace

@@ -242,6 +242,34 @@ TEST(WalTest, TruncationDropsOldRecordsAndNeverReusesPositions) {
   EXPECT_EQ(AppendNext(*wal.value(), {FullRecord()}).value(), 7u) << "not 1: positions are never reused";
 }
 
+TEST(WalTest, SuffixTruncationDropsTheDivergentTailAndTheLogContinuesThere) {
+  TempDir dir;
+  {
+    auto wal = OpenWal(dir.path());
+    ASSERT_TRUE(wal.ok());
+    Wal& w = *wal.value();
+    for (int i = 0; i < 5; ++i) AppendNext(w, {FullRecord()}).value();
+    // Not waited for: the truncation itself waits for what is queued, so no queued write lands
+    // after the delete.
+    ASSERT_TRUE(w.TruncateAfter(3).ok());
+    EXPECT_EQ(w.next_position(), 4u);
+    EXPECT_LE(w.durable_position(), 3u);
+    ASSERT_EQ(ScanAll(w).size(), 3u);
+    Record replacement = FullRecord();
+    replacement.log_epoch = 9;  // the new primary's record at position 4
+    EXPECT_EQ(AppendNext(w, {replacement}).value(), 4u);
+    ASSERT_TRUE(w.WaitDurable(4).ok());
+    ASSERT_TRUE(w.TruncateAfter(7).ok()) << "nothing after the end: no change";
+    EXPECT_EQ(w.next_position(), 5u);
+  }
+  auto wal = OpenWal(dir.path());
+  ASSERT_TRUE(wal.ok());
+  const auto all = ScanAll(*wal.value());
+  ASSERT_EQ(all.size(), 4u) << "the truncation is durable";
+  EXPECT_EQ(all.back().second.log_epoch, 9u);
+  EXPECT_EQ(wal.value()->next_position(), 5u);
+}
+
 TEST(WalTest, ConcurrentAppendersAllBecomeDurableInOrder) {
   TempDir dir;
   auto wal = OpenWal(dir.path());
@@ -387,12 +415,12 @@ TEST(WalTest, ALogOfAnotherFormatRefusesToOpen) {
     rocksdb::Options o;
     o.create_if_missing = true;
     ASSERT_TRUE(rocksdb::DB::Open(o, dir.path(), &db).ok());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "txcoord.wal.format", "2").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "txcoord.wal.format", "1").ok());
     delete db;
   }
   auto wal = OpenWal(dir.path());
   ASSERT_FALSE(wal.ok());
-  EXPECT_NE(wal.status().message().find("format 2"), std::string::npos) << wal.status().ToString();
+  EXPECT_NE(wal.status().message().find("format 1"), std::string::npos) << wal.status().ToString();
 }
 
 }  // namespace
