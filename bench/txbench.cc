@@ -2,7 +2,7 @@
 // DESIGN.md section 4 says the benchmark uses) against a running cluster and reports throughput,
 // latency and outcomes against the machine's floor, then checks what it did.
 //
-//   txbench --coordinator HOST:PORT --workload bank|ycsb|fanout --protocol 2pc|3pc
+//   txbench --coordinator HOST:PORT[,HOST:PORT...] --workload bank|ycsb|fanout --protocol 2pc|3pc
 //           --clients N --duration S [--rate R] [--warmup S] [--participants K] [--json FILE]
 //
 // Load: closed loop with --clients (each of N clients issues its next transaction when the last
@@ -67,8 +67,9 @@ std::atomic<bool> g_interrupted{false};
 // ---- options ----------------------------------------------------------------------------------
 
 struct Args {
-  std::string host;
+  std::string host;  // the first of `coordinators`
   uint16_t port = 0;
+  std::vector<std::string> coordinators;  // "host:port" of every coordinator replica
   WorkloadOptions workload;
   Protocol protocol = Protocol::kTwoPc;
   int clients = 1;
@@ -84,7 +85,8 @@ struct Args {
 };
 
 constexpr char kUsage[] =
-    "usage: txbench --coordinator HOST:PORT [options]\n"
+    "usage: txbench --coordinator HOST:PORT[,HOST:PORT...] [options]\n"
+    "  --coordinator A[,B...]        the coordinator, or every replica of it (tried in turn)\n"
     "  --workload bank|ycsb|fanout   (default bank)\n"
     "  --protocol 2pc|3pc            (default 2pc)\n"
     "  --clients N                   closed loop with N clients (default 1)\n"
@@ -130,12 +132,26 @@ Result<Args> ParseArgs(int argc, char** argv) {
     const std::string v = argv[++i];
     auto num = [&](double lo, double hi) -> Result<double> { return number(flag, v, lo, hi); };
     if (flag == "--coordinator") {
-      const size_t colon = v.rfind(':');
-      if (colon == std::string::npos) return Status::InvalidArgument("--coordinator: HOST:PORT");
-      a.host = v.substr(0, colon);
-      Result<double> port = number(flag, v.substr(colon + 1), 1, 65535);
-      if (!port.ok()) return port.status();
-      a.port = static_cast<uint16_t>(port.value());
+      // One HOST:PORT, or a comma-separated list of every coordinator replica.
+      a.coordinators.clear();
+      for (size_t from = 0; from <= v.size();) {
+        const size_t comma = std::min(v.find(',', from), v.size());
+        const std::string one = v.substr(from, comma - from);
+        from = comma + 1;
+        const size_t colon = one.rfind(':');
+        if (colon == std::string::npos || colon == 0) {
+          return Status::InvalidArgument("--coordinator: HOST:PORT[,HOST:PORT...], not '" + v +
+                                         "'");
+        }
+        Result<double> port = number(flag, one.substr(colon + 1), 1, 65535);
+        if (!port.ok()) return port.status();
+        if (a.coordinators.empty()) {
+          a.host = one.substr(0, colon);
+          a.port = static_cast<uint16_t>(port.value());
+        }
+        a.coordinators.push_back(one.substr(0, colon) + ":" +
+                                 std::to_string(static_cast<int>(port.value())));
+      }
     } else if (flag == "--workload") {
       Result<WorkloadKind> k = ParseWorkloadKind(v);
       if (!k.ok()) return k.status();
@@ -792,7 +808,7 @@ int Main(int argc, char** argv) {
   }
 
   Result<std::unique_ptr<client::Client>> connected =
-      client::Client::Connect({.host = args.host, .port = args.port});
+      client::Client::Connect({.coordinators = args.coordinators});
   if (!connected.ok()) {
     std::cerr << "txbench: " << connected.status().ToString() << "\n";
     return 2;

@@ -2,7 +2,8 @@
 // status against a txcoord coordinator, with reads and writes routed straight to the owning shard
 // by the shard map the coordinator serves.
 //
-//   auto client = txcoord::client::Client::Connect({.host = "127.0.0.1", .port = 7000});
+//   auto client = txcoord::client::Client::Connect(
+//       {.coordinators = {"127.0.0.1:7000", "127.0.0.1:7100", "127.0.0.1:7200"}});
 //   auto txn = client.value()->Begin(Protocol::kTwoPc);
 //   client.value()->Write(txn.value(), "acct/1", "90");
 //   Result<CommitOutcome> outcome = client.value()->Commit(txn.value());
@@ -13,15 +14,53 @@
 //     the coordinator could not tell in time. An UNKNOWN commit is NEVER retried by this library
 //     (a retry could apply the writes twice): call StatusOf() until it says COMMITTED or ABORTED.
 // A Status (not an outcome) is returned only when a request could not be made at all: an invalid
-// argument, an unknown transaction, a client not connected.
+// argument, an unknown transaction, a client not connected, no primary found before the deadline
+// (see below: then nothing was done).
 //
 // Reads and writes: a failed one (lock conflict under no-wait, a failed ADD constraint, an
 // unreachable shard) leaves the transaction aborted at that shard: the call returns
 // Status::Aborted naming the reason, and the Transaction remembers it; Commit() then aborts it
-// everywhere and reports ABORTED with that reason. Nothing is retried behind the caller's back.
+// everywhere and reports ABORTED with that reason. Nothing that may have run is retried behind
+// the caller's back.
+//
+// Replica groups. The coordinator and every shard are groups of replicas, one of them the
+// primary; a replica that is not the serving primary answers NotPrimary, which means the request
+// changed nothing, and names the primary it knows ("host:port", or empty). The client follows
+// primaries, within each call's one deadline (options.timeout):
+//   - Coordinator calls start at the replica that last answered as primary. On NotPrimary they go
+//     to the replica it names (when it names another), else to the next of options.coordinators,
+//     and try again; after every full round of the list they pause (20 ms, doubling up to
+//     200 ms).
+//   - Begin, StatusOf and the shard-map fetch also move on, the same way, when a replica cannot
+//     be reached (Unavailable: refused, lost, being re-made): for them a repeat is harmless (a
+//     begun transaction nobody uses times out).
+//   - Commit, Abort and Execute must not run twice, and rpc::Client cannot tell a request that
+//     never left from one that was sent and got no answer (rpc/client.h). So they move on only
+//     on NotPrimary, and before sending to a replica not heard from in this call (one moved to,
+//     or the first one if it has not answered since the calls started there) they send a probe
+//     (shard_map) first: if the probe cannot reach it, the request was certainly not sent there,
+//     and the call moves on. A request that was sent and got no answer (connection lost, or a
+//     connection error after the probe succeeded, or the deadline) is UNKNOWN as always, never
+//     retried; after a connection error the calls that follow start at the next replica.
+//   - Reads and writes (Run) go to the shard's primary as the shard map names it. On NotPrimary
+//     from the shard, the client fetches the shard map again (from any coordinator replica) and
+//     runs the ops again (NotPrimary changed nothing) at the primary the new map names, or, if
+//     the map still names the replica that refused, at the one that replica named; a replica
+//     moved to is probed first (Participant.states of no ids), as for Commit. A shard that
+//     cannot be reached at the first attempt is not retried (the transaction fails as above);
+//     the map is fetched again in the background so that later calls find the new primary.
+//     StatesAt (read-only) retries on NotPrimary and on unreachable shards alike.
+//   - When the deadline passes with nothing but NotPrimary answers and failed probes, the call
+//     returns Status::Unavailable ("no primary ...; nothing was done"): Commit and Abort leave
+//     the Transaction unfinished (they may be called again), Execute started nothing, and Run
+//     fails the transaction (its earlier ops may be at a replica that is no longer primary).
+//   - The shard map is replaced only by one with a higher version.
+// Addresses are "host:port" with a numeric host (IPv4, or [IPv6]), as rpc::Client needs.
 //
 // Threads: a Client may be used by many threads at once (calls are pipelined on one connection
 // per node); a Transaction by one thread at a time. Every call has a deadline (options.timeout).
+// The blocking calls must not be made on the client's io thread (e.g. from ExecuteAsync's
+// callback).
 #pragma once
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -44,7 +83,14 @@
 
 namespace txcoord::client {
 
+namespace internal {
+class ClientCore;
+}  // namespace internal
+
 struct ClientOptions {
+  // The coordinator replicas, each "host:port" (every replica of the coordinator group, in the
+  // order to try them). When empty: the one coordinator at host:port below.
+  std::vector<std::string> coordinators;
   std::string host = "127.0.0.1";
   uint16_t port = 0;
   // Deadline of every call. Keep it above the coordinator's client_timeout_ms, so that a slow
@@ -87,14 +133,17 @@ class Transaction {
 
 class Client {
  public:
-  // Connects to the coordinator and fetches the shard map.
+  // Fetches the shard map from the first coordinator replica that answers, trying them in turn
+  // (in rounds, with pauses, until options.timeout). InvalidArgument if an address is malformed;
+  // Unavailable if none answered.
   static Result<std::unique_ptr<Client>> Connect(ClientOptions options);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  const cluster::ShardMap& shard_map() const { return map_; }
-  ShardId ShardOf(const std::string& key) const { return cluster::ShardFor(map_, key); }
+  // The newest shard map the client has (a copy: the client replaces it when a primary moves).
+  cluster::ShardMap shard_map() const;
+  ShardId ShardOf(const std::string& key) const;
 
   Result<Transaction> Begin(Protocol protocol);
 
@@ -120,12 +169,11 @@ class Client {
   void ExecuteAsync(Protocol protocol, std::vector<Op> ops, ExecuteCallback done);
   // What the coordinator knows now (UNKNOWN while undecided).
   Result<CommitOutcome> StatusOf(TxnId txn);
-  // What shard `shard` knows of each transaction now (Participant.states), in order; at most
-  // 100,000 ids per call.
+  // What shard `shard` knows of each transaction now (Participant.states, asked of the shard's
+  // primary), in order; at most 100,000 ids per call.
   Result<std::vector<TxnState>> StatesAt(ShardId shard, const std::vector<TxnId>& txns);
 
  private:
-  class Impl;
   explicit Client(ClientOptions options);
   rpc::Deadline NextDeadline() const { return rpc::Clock::now() + options_.timeout; }
   void Fail(Transaction& txn, AbortReason reason, const std::string& detail);
@@ -134,9 +182,8 @@ class Client {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread io_thread_;
-  std::unique_ptr<rpc::Client> coordinator_;
-  std::vector<std::unique_ptr<rpc::Client>> shards_;
-  cluster::ShardMap map_;
+  // The connections, the shard map and who is primary (declared after io_: destroyed before it).
+  std::unique_ptr<internal::ClientCore> core_;
 };
 
 }  // namespace txcoord::client
