@@ -21,6 +21,7 @@
 #include <sstream>
 #include <utility>
 
+#include "cluster/config_store.h"
 #include "common/check.h"
 #include "common/fd.h"
 
@@ -63,19 +64,36 @@ std::string Seconds(milliseconds duration) {
   return out.str();
 }
 
-// The config of `node` in a cluster whose coordinator config is `coordinator`, in `dir`.
-cluster::NodeConfig NodeConfigOf(const cluster::NodeConfig& coordinator, int node,
-                                 const std::string& data_dir) {
-  cluster::NodeConfig config = coordinator;
+// The config store every node of a cluster of `replicas` replicas per group names: the shared
+// DIR/groups.yaml, or, for one replica per group, the parser's default under the node's own data
+// directory (so that the config does not need the field: it is what it was before replica groups).
+std::string ConfigStoreOf(const std::string& dir, const std::string& data_dir, int replicas) {
+  return replicas > 1 ? dir + "/groups.yaml" : data_dir + "/groups.yaml";
+}
+
+// The config of `node` in a cluster (in `dir`, `replicas` replicas per group) whose configs share
+// `base`: every group's addresses and the tunables. REQUIRES: base lists `replicas` client and
+// peer addresses for the coordinator group and for each shard group.
+cluster::NodeConfig NodeConfigOf(const cluster::NodeConfig& base, NodeId node,
+                                 const std::string& dir, const std::string& data_dir,
+                                 int replicas) {
+  cluster::NodeConfig config = base;
+  const auto r = static_cast<size_t>(node.replica);
   config.data_dir = data_dir;
-  if (node != kCoordinator) {
-    const cluster::ShardEndpoint& endpoint =
-        coordinator.shard_map.shards[static_cast<size_t>(node)];
+  config.replica = node.replica;
+  if (node.group == kCoordinator) {
+    config.role = cluster::Role::kCoordinator;
+    config.shard = -1;
+    config.listen = base.coordinators[r];
+    config.peer_listen = base.coordinator_peers[r];
+  } else {
+    const auto g = static_cast<size_t>(node.group);
     config.role = cluster::Role::kShard;
-    config.shard = node;
-    config.listen = {endpoint.host, endpoint.port};
-    config.peer_listen = coordinator.shard_peers[static_cast<size_t>(node)];
+    config.shard = node.group;
+    config.listen = base.shard_replicas[g][r];
+    config.peer_listen = base.shard_replica_peers[g][r];
   }
+  config.config_store = ConfigStoreOf(dir, data_dir, replicas);
   return config;
 }
 
@@ -89,8 +107,13 @@ std::string AbsoluteDir(const std::string& dir) {
 
 }  // namespace
 
-std::string NodeName(int node) {
-  return node == kCoordinator ? "coordinator" : "shard" + std::to_string(node);
+std::string GroupName(int group) {
+  return group == kCoordinator ? "coordinator" : "shard" + std::to_string(group);
+}
+
+std::string NodeName(NodeId node, int replicas) {
+  if (replicas == 1) return GroupName(node.group);
+  return GroupName(node.group) + ".r" + std::to_string(node.replica);
 }
 
 bool Accepts(const cluster::Address& address) {
@@ -385,13 +408,17 @@ Status WaitServing(Process& process, const cluster::Address& address, millisecon
 // ---- ClusterDir ----
 
 Result<ClusterDir> ClusterDir::Create(const std::string& dir, int shards, uint16_t base_port,
-                                      const cluster::NodeConfig& tunables) {
+                                      const cluster::NodeConfig& tunables, int replicas) {
   if (shards < 1) {
     return Status::InvalidArgument("a cluster needs at least one shard, not " +
                                    std::to_string(shards));
   }
+  if (replicas < 1 || replicas > kMaxReplicas) {
+    return Status::InvalidArgument("a group has 1.." + std::to_string(kMaxReplicas) +
+                                   " replicas, not " + std::to_string(replicas));
+  }
   // Two ports a node: its client port, then (after every node's client port) its peer port.
-  const int nodes = shards + 1;
+  const int nodes = (shards + 1) * replicas;
   std::vector<uint16_t> ports;
   if (base_port == 0) {
     Result<std::vector<uint16_t>> picked = PickFreePorts(2 * nodes);
@@ -410,29 +437,59 @@ Result<ClusterDir> ClusterDir::Create(const std::string& dir, int shards, uint16
   std::filesystem::create_directories(abs_dir, ec);
   if (ec) return Status::IoError(abs_dir + ": cannot create: " + ec.message());
 
-  cluster::NodeConfig coordinator = tunables;
-  coordinator.role = cluster::Role::kCoordinator;
-  coordinator.shard = -1;
-  coordinator.coordinator = {"127.0.0.1", ports[0]};
-  coordinator.coordinator_peer = {"127.0.0.1", ports[static_cast<size_t>(nodes)]};
-  coordinator.listen = coordinator.coordinator;
-  coordinator.peer_listen = coordinator.coordinator_peer;
-  coordinator.shard_map.shards.clear();
-  coordinator.shard_peers.clear();
+  ClusterDir cluster(abs_dir, shards, replicas);
+  auto client = [&](NodeId node) -> cluster::Address {
+    return {"127.0.0.1", ports[static_cast<size_t>(cluster.index(node))]};
+  };
+  auto peer = [&](NodeId node) -> cluster::Address {
+    return {"127.0.0.1", ports[static_cast<size_t>(nodes + cluster.index(node))]};
+  };
+  cluster::NodeConfig base = tunables;
+  // Replication periods left at their defaults are stretched as the parser stretches absent ones
+  // (cluster/config.cc), so that a tick above the default heartbeat still makes a valid config.
+  const cluster::NodeConfig defaults;
+  if (base.heartbeat_ms == defaults.heartbeat_ms &&
+      base.lag_timeout_ms == defaults.lag_timeout_ms && base.lease_ms == defaults.lease_ms &&
+      base.grace_ms == defaults.grace_ms && base.tick_ms > defaults.heartbeat_ms) {
+    for (uint32_t* period :
+         {&base.heartbeat_ms, &base.lag_timeout_ms, &base.lease_ms, &base.grace_ms}) {
+      *period = static_cast<uint32_t>(uint64_t{*period} * base.tick_ms / defaults.heartbeat_ms);
+    }
+  }
+  base.coordinators.clear();
+  base.coordinator_peers.clear();
+  base.shard_replicas.assign(static_cast<size_t>(shards), {});
+  base.shard_replica_peers.assign(static_cast<size_t>(shards), {});
+  for (const NodeId node : cluster.nodes()) {
+    if (node.group == kCoordinator) {
+      base.coordinators.push_back(client(node));
+      base.coordinator_peers.push_back(peer(node));
+    } else {
+      base.shard_replicas[static_cast<size_t>(node.group)].push_back(client(node));
+      base.shard_replica_peers[static_cast<size_t>(node.group)].push_back(peer(node));
+    }
+  }
+  // The derived fields: replica 0 of each group.
+  base.coordinator = base.coordinators[0];
+  base.coordinator_peer = base.coordinator_peers[0];
+  base.shard_map.shards.clear();
+  base.shard_peers.clear();
   for (int i = 0; i < shards; ++i) {
-    coordinator.shard_map.shards.push_back({i, "127.0.0.1", ports[static_cast<size_t>(i) + 1]});
-    coordinator.shard_peers.push_back({"127.0.0.1", ports[static_cast<size_t>(nodes + i + 1)]});
+    const cluster::Address& first = base.shard_replicas[static_cast<size_t>(i)][0];
+    base.shard_map.shards.push_back({i, first.host, first.port});
+    base.shard_peers.push_back(base.shard_replica_peers[static_cast<size_t>(i)][0]);
   }
-  ClusterDir cluster(abs_dir, {});
-  for (int node = kCoordinator; node < shards; ++node) {
-    cluster.configs_.push_back(NodeConfigOf(coordinator, node, cluster.DataDir(node)));
+  for (const NodeId node : cluster.nodes()) {
+    cluster.configs_.push_back(
+        NodeConfigOf(base, node, cluster.dir(), cluster.DataDir(node), replicas));
   }
-  // The coordinator's config last: Open() takes a directory without it for one with no cluster,
-  // so an interrupted Create leaves nothing half-made that Open would accept.
-  for (int node = shards - 1; node >= kCoordinator; --node) {
-    const std::string path = cluster.ConfigPath(node);
+  // The coordinator's first config last: Open() takes a directory without it for one with no
+  // cluster, so an interrupted Create leaves nothing half-made that Open would accept.
+  const std::vector<NodeId> all = cluster.nodes();
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const std::string path = cluster.ConfigPath(*it);
     std::ofstream out(path, std::ios::trunc);
-    out << cluster::FormatNodeConfig(cluster.config(node));
+    out << cluster::FormatNodeConfig(cluster.config(*it));
     out.close();
     if (!out) return Status::IoError(path + ": cannot write");
   }
@@ -440,57 +497,119 @@ Result<ClusterDir> ClusterDir::Create(const std::string& dir, int shards, uint16
 }
 
 Result<ClusterDir> ClusterDir::Open(const std::string& dir) {
-  ClusterDir cluster(AbsoluteDir(dir), {});
-  const std::string coordinator_path = cluster.ConfigPath(kCoordinator);
-  if (!std::filesystem::exists(coordinator_path)) {
-    return Status::NotFound(cluster.dir() + " holds no cluster (no coordinator.yaml)");
+  const std::string abs_dir = AbsoluteDir(dir);
+  // The coordinator's first config names the layout: coordinator.yaml for one replica per group,
+  // coordinator.r0.yaml for more.
+  const std::string single_path = abs_dir + "/" + NodeName(kCoordinator, 1) + ".yaml";
+  const std::string multi_path = abs_dir + "/" + NodeName(kCoordinator, 2) + ".yaml";
+  const bool single = std::filesystem::exists(single_path);
+  const bool multi = std::filesystem::exists(multi_path);
+  if (!single && !multi) {
+    return Status::NotFound(abs_dir + " holds no cluster (no coordinator.yaml or " +
+                            "coordinator.r0.yaml)");
   }
-  Result<cluster::NodeConfig> coordinator = cluster::LoadNodeConfig(coordinator_path);
-  if (!coordinator.ok()) return coordinator.status();
-  const int shards = static_cast<int>(coordinator.value().shard_map.shards.size());
-  for (int node = kCoordinator; node < shards; ++node) {
+  if (single && multi) {
+    return Status::InvalidArgument(abs_dir + " holds both coordinator.yaml and " +
+                                   "coordinator.r0.yaml: two clusters' files, or a broken one");
+  }
+  const std::string first_path = single ? single_path : multi_path;
+  Result<cluster::NodeConfig> first = cluster::LoadNodeConfig(first_path);
+  if (!first.ok()) return first.status();
+  const cluster::NodeConfig& base = first.value();
+  const int replicas = static_cast<int>(base.coordinators.size());
+  const int shards = static_cast<int>(base.shard_replicas.size());
+  if (single != (replicas == 1)) {
+    return Status::InvalidArgument(first_path + ": lists " + std::to_string(replicas) +
+                                   " coordinator replica(s), but is named for " +
+                                   (single ? "one" : "more than one") +
+                                   ": not a config `txcoord local` wrote");
+  }
+  if (replicas > kMaxReplicas) {
+    return Status::InvalidArgument(first_path + ": lists " + std::to_string(replicas) +
+                                   " coordinator replicas; a local cluster has at most " +
+                                   std::to_string(kMaxReplicas));
+  }
+  // Every group as large as the coordinator's (NodeConfigOf indexes them all).
+  bool uniform = static_cast<int>(base.coordinator_peers.size()) == replicas &&
+                 static_cast<int>(base.shard_replica_peers.size()) == shards;
+  for (size_t i = 0; uniform && i < static_cast<size_t>(shards); ++i) {
+    uniform = static_cast<int>(base.shard_replicas[i].size()) == replicas &&
+              static_cast<int>(base.shard_replica_peers[i].size()) == replicas;
+  }
+  if (!uniform) {
+    return Status::InvalidArgument(first_path + ": its groups do not all have " +
+                                   std::to_string(replicas) +
+                                   " replicas: not a config `txcoord local` wrote");
+  }
+  ClusterDir cluster(abs_dir, shards, replicas);
+  for (const NodeId node : cluster.nodes()) {
     const std::string path = cluster.ConfigPath(node);
-    Result<cluster::NodeConfig> loaded =
-        node == kCoordinator ? coordinator : cluster::LoadNodeConfig(path);
+    Result<cluster::NodeConfig> loaded = path == first_path ? first : cluster::LoadNodeConfig(path);
     if (!loaded.ok()) return loaded.status();
     if (loaded.value().data_dir != cluster.DataDir(node)) {
       return Status::InvalidArgument(path + ": data_dir is " + loaded.value().data_dir +
                                      ", expected " + cluster.DataDir(node) +
                                      " (was the directory moved?)");
     }
-    if (loaded.value() != NodeConfigOf(coordinator.value(), node, cluster.DataDir(node))) {
-      return Status::InvalidArgument(path + ": not the " + NodeName(node) + " of the cluster in " +
-                                     coordinator_path);
+    if (loaded.value() !=
+        NodeConfigOf(base, node, cluster.dir(), cluster.DataDir(node), replicas)) {
+      return Status::InvalidArgument(path + ": not the " + cluster.Name(node) +
+                                     " of the cluster in " + first_path);
     }
     cluster.configs_.push_back(loaded.value());
   }
   return cluster;
 }
 
-std::vector<int> ClusterDir::nodes() const {
-  std::vector<int> all;
-  for (int node = kCoordinator; node < shards(); ++node) all.push_back(node);
+std::vector<NodeId> ClusterDir::nodes() const {
+  std::vector<NodeId> all;
+  for (int group : groups()) {
+    for (int r = 0; r < replicas_; ++r) all.push_back({group, r});
+  }
   return all;
 }
 
-const cluster::NodeConfig& ClusterDir::config(int node) const {
-  TXC_CHECK(node >= kCoordinator && node < shards());
-  return configs_[static_cast<size_t>(node + 1)];
+std::vector<int> ClusterDir::groups() const {
+  std::vector<int> all;
+  for (int group = kCoordinator; group < shards_; ++group) all.push_back(group);
+  return all;
 }
 
-std::string ClusterDir::Path(int node, std::string_view suffix) const {
-  return dir_ + "/" + NodeName(node) + std::string(suffix);
+std::vector<NodeId> ClusterDir::group_nodes(int group) const {
+  TXC_CHECK(group >= kCoordinator && group < shards_);
+  std::vector<NodeId> all;
+  for (int r = 0; r < replicas_; ++r) all.push_back({group, r});
+  return all;
 }
 
-std::vector<std::string> ClusterDir::NodeArgs(int node) const {
+int ClusterDir::index(NodeId node) const {
+  TXC_CHECK(node.group >= kCoordinator && node.group < shards_);
+  TXC_CHECK(node.replica >= 0 && node.replica < replicas_);
+  return (node.group + 1) * replicas_ + node.replica;
+}
+
+const cluster::NodeConfig& ClusterDir::config(NodeId node) const {
+  return configs_[static_cast<size_t>(index(node))];
+}
+
+Result<replication::GroupConfig> ClusterDir::ReadGroup(int group) const {
+  cluster::FileConfigStore store(ConfigStorePath(group));
+  return store.Read(GroupName(group));
+}
+
+std::string ClusterDir::Path(NodeId node, std::string_view suffix) const {
+  return dir_ + "/" + Name(node) + std::string(suffix);
+}
+
+std::vector<std::string> ClusterDir::NodeArgs(NodeId node) const {
   return {cluster::ToString(config(node).role), "--config", ConfigPath(node)};
 }
 
-Result<Process> ClusterDir::StartNode(int node, const std::string& binary,
+Result<Process> ClusterDir::StartNode(NodeId node, const std::string& binary,
                                       const std::map<std::string, std::string>& env,
                                       bool detach) const {
   SpawnOptions options;
-  options.name = NodeName(node);
+  options.name = Name(node);
   options.argv.push_back(binary);
   for (std::string& arg : NodeArgs(node)) options.argv.push_back(std::move(arg));
   options.log_path = LogPath(node);
@@ -499,8 +618,8 @@ Result<Process> ClusterDir::StartNode(int node, const std::string& binary,
   return Process::Spawn(options);
 }
 
-Result<std::optional<Process>> ClusterDir::FindNode(int node, pid_t pid) const {
-  return Process::Find(pid, NodeArgs(node), NodeName(node));
+Result<std::optional<Process>> ClusterDir::FindNode(NodeId node, pid_t pid) const {
+  return Process::Find(pid, NodeArgs(node), Name(node));
 }
 
 }  // namespace txcoord::local

@@ -2,13 +2,30 @@
 // integration tests' LocalCluster (tests/integration/local_cluster.h) share, so that there is one
 // way to lay out, start, watch and stop the nodes of a cluster on 127.0.0.1.
 //
-// A cluster directory DIR holds, for each node NAME ("coordinator", "shard0", "shard1", ...):
+// A cluster is a coordinator group and N shard groups of R replicas each (R = 1: one process per
+// group, as before replica groups). A node is one replica of one group, NodeId{group, replica}:
+// group kCoordinator or a shard id 0..N-1, replica 0..R-1. Its NAME is
+//   R = 1: "coordinator", "shard0", "shard1", ...
+//   R > 1: "coordinator.r0", "coordinator.r1", ..., "shard0.r0", "shard0.r1", ...
+// A cluster directory DIR holds, for each node NAME:
 //   DIR/NAME.yaml   its config (cluster/config.h), written once, when the cluster is created
 //   DIR/NAME/       its data (RocksDB), made by the node itself
 //   DIR/NAME.log    its stdout and stderr, appended to across restarts
 //   DIR/NAME.pid    its pid while `txcoord local` runs it (the tests keep their pids in memory)
-// Every path in the configs is absolute, so a node does not depend on its working directory, and
-// the config path on a node's command line identifies it (Process::Find).
+// and, when R > 1, DIR/groups.yaml: the configuration store (cluster/config_store.h) that every
+// node's config names (`config_store`). The nodes create their groups' configurations in it
+// themselves; the launcher only reads it. (With R = 1 each node keeps its own group's
+// configuration under its data directory, the parser's default, so the configs are those written
+// before replica groups existed.)
+// Every config lists every replica of every group; every path in the configs is absolute, so a
+// node does not depend on its working directory, and the config path on a node's command line
+// identifies it (Process::Find).
+//
+// The nodes in order (ClusterDir::nodes()): the coordinator's replicas 0..R-1, then shard 0's
+// replicas, then shard 1's, ...; node i of the (N + 1) * R in that order serves clients on port
+// P + i and peers on port P + (N + 1) * R + i, with base port P (or free ports when none is given).
+// For R = 1 that is: the coordinator on P, shard i on P + 1 + i, the coordinator's peer port
+// P + N + 1 and shard i's P + N + 2 + i.
 //
 // A node is `BINARY ROLE --config DIR/NAME.yaml`. Process holds a pidfd (Linux 5.3 or later) to a
 // node it started or found, so that a signal never reaches another process that reuses the pid,
@@ -29,11 +46,29 @@
 
 #include "cluster/config.h"
 #include "common/status.h"
+#include "replication/core/replica_core.h"
 
 namespace txcoord::local {
 
-// Node numbers: the coordinator, then shard ids 0..N-1.
+// Group numbers: the coordinator, then shard ids 0..N-1.
 inline constexpr int kCoordinator = -1;
+
+// The most replicas a group of a local cluster has (as txsim's --replicas).
+inline constexpr int kMaxReplicas = 9;
+
+// One node of a cluster: replica `replica` (0..R-1) of group `group` (kCoordinator or a shard id).
+// Ordered by group, then replica: the order of ClusterDir::nodes().
+struct NodeId {
+  int group = kCoordinator;
+  int replica = 0;
+  // Not explicit, on purpose: an int (kCoordinator or a shard id) is replica 0 of that group, so
+  // code written for clusters of one replica per group (`config(kCoordinator)`, `Stop(1)`) keeps
+  // compiling and means what it meant.
+  constexpr NodeId(int group_id = kCoordinator, int replica_id = 0)  // NOLINT: implicit by design
+      : group(group_id), replica(replica_id) {}
+  auto operator<=>(const NodeId&) const = default;
+  bool operator==(const NodeId&) const = default;
+};
 
 // The bounds of the launcher's waits: a node that does not accept connections this long after it
 // was started has failed; one that does not exit this long after SIGTERM is killed; one that does
@@ -42,8 +77,12 @@ inline constexpr std::chrono::milliseconds kStartTimeout{15'000};
 inline constexpr std::chrono::milliseconds kStopTimeout{10'000};
 inline constexpr std::chrono::milliseconds kKillTimeout{5'000};
 
-// "coordinator" for kCoordinator, "shard<id>" for a shard.
-std::string NodeName(int node);
+// A group's name, also its name in the configuration store: "coordinator" for kCoordinator,
+// "shard<id>" for a shard.
+std::string GroupName(int group);
+// A node's name in a cluster of `replicas` replicas per group: GroupName(node.group) when
+// replicas is 1, GroupName(node.group) + ".r<replica>" otherwise ("shard1.r2").
+std::string NodeName(NodeId node, int replicas = 1);
 
 // Whether something accepts TCP connections at `address` now. One connect, bounded by 1 s (a
 // loopback connect is answered at once unless the listener's backlog is full). False for a host
@@ -142,50 +181,76 @@ Status WaitServing(Process& process, const cluster::Address& address,
 // The node configs of a cluster directory (see the top of this file).
 class ClusterDir {
  public:
-  // Creates a new cluster of `shards` shards in `dir` (created if missing): writes every node's
-  // config. The coordinator serves clients on 127.0.0.1:base_port and shard i on
-  // base_port + 1 + i; their peer ports follow, the coordinator's at base_port + shards + 1 and
-  // shard i's at base_port + shards + 2 + i. Free ports when base_port is 0. Every field of
-  // `tunables` but role, shard, data_dir, the addresses and shard_map.shards is copied into each
-  // config (partitioning, split keys,
-  // tick_ms, timeouts, ...). InvalidArgument for shards < 1 or a port above 65535; IoError when
-  // a file cannot be written.
+  // Creates a new cluster of `shards` shard groups and a coordinator group, `replicas` replicas
+  // each, in `dir` (created if missing): writes every node's config. Ports as at the top of this
+  // file: from base_port on, or free ones when base_port is 0. Every field of `tunables` but
+  // role, shard, replica, data_dir, the addresses, shard_map.shards and config_store is copied
+  // into each config (partitioning, split keys, tick_ms, timeouts, min_insync, heartbeat_ms,
+  // lag_timeout_ms, lease_ms, grace_ms, ...; the last four, when all are left at their defaults,
+  // are stretched for a tick_ms above the default heartbeat as the config parser stretches
+  // absent ones). REQUIRES: tunables make a valid config (the parser's bounds: FormatNodeConfig
+  // stops the process otherwise). InvalidArgument for shards < 1, replicas outside
+  // 1..kMaxReplicas or a port above 65535; IoError when a file cannot be written.
   static Result<ClusterDir> Create(const std::string& dir, int shards, uint16_t base_port,
-                                   const cluster::NodeConfig& tunables);
+                                   const cluster::NodeConfig& tunables, int replicas = 1);
 
-  // Reads the cluster that Create wrote in `dir`. NotFound when dir holds no coordinator.yaml;
-  // InvalidArgument (naming the file) when a config is missing, invalid, or not the one Create
-  // would have written next to this coordinator.yaml (another cluster's, or a moved directory).
+  // Reads the cluster that Create wrote in `dir`, of either layout: it finds coordinator.yaml
+  // (one replica per group) or coordinator.r0.yaml (more). NotFound when dir holds neither;
+  // InvalidArgument (naming the file) when both are there, or a config is missing, invalid, or
+  // not the one Create would have written next to the coordinator's first config (another
+  // cluster's, a moved directory, groups of unequal sizes).
   static Result<ClusterDir> Open(const std::string& dir);
 
   const std::string& dir() const { return dir_; }  // absolute
-  int shards() const { return static_cast<int>(configs_.size()) - 1; }
-  std::vector<int> nodes() const;  // kCoordinator, 0, 1, ..., shards() - 1
-  const cluster::NodeConfig& config(int node) const;
-  const cluster::Address& address(int node) const { return config(node).listen; }
+  int shards() const { return shards_; }
+  int replicas() const { return replicas_; }  // per group
+  // Every node, in the order of the top of this file: {kCoordinator, 0}, ..., {kCoordinator,
+  // R-1}, {0, 0}, ..., {N-1, R-1}.
+  std::vector<NodeId> nodes() const;
+  // kCoordinator, 0, 1, ..., shards() - 1.
+  std::vector<int> groups() const;
+  // The nodes of one group: {group, 0}, ..., {group, R-1}.
+  std::vector<NodeId> group_nodes(int group) const;
+  // REQUIRES (checked): node is one of nodes().
+  const cluster::NodeConfig& config(NodeId node) const;
+  const cluster::Address& address(NodeId node) const { return config(node).listen; }
+  const cluster::Address& peer_address(NodeId node) const { return config(node).peer_listen; }
+  // The node's index in nodes(): its client port is base + index (see the top of this file).
+  int index(NodeId node) const;
 
-  std::string ConfigPath(int node) const { return Path(node, ".yaml"); }
-  std::string LogPath(int node) const { return Path(node, ".log"); }
-  std::string PidPath(int node) const { return Path(node, ".pid"); }
-  std::string DataDir(int node) const { return Path(node, ""); }
+  std::string Name(NodeId node) const { return NodeName(node, replicas_); }
+  std::string ConfigPath(NodeId node) const { return Path(node, ".yaml"); }
+  std::string LogPath(NodeId node) const { return Path(node, ".log"); }
+  std::string PidPath(NodeId node) const { return Path(node, ".pid"); }
+  std::string DataDir(NodeId node) const { return Path(node, ""); }
+  // The configuration store every node of `group` uses (config_store of its configs): DIR/
+  // groups.yaml when replicas() > 1, else under the group's one data directory.
+  const std::string& ConfigStorePath(int group) const { return config(NodeId(group)).config_store; }
+
+  // The group's current configuration {version, epoch, primary, members, isr}, read from its
+  // configuration store (cluster::FileConfigStore::Read(GroupName(group))). NotFound until the
+  // group's nodes have created it; IoError or Corruption when the store cannot be read.
+  Result<replication::GroupConfig> ReadGroup(int group) const;
 
   // A node's command-line arguments after the program: {ROLE, "--config", ConfigPath(node)}.
-  std::vector<std::string> NodeArgs(int node) const;
+  std::vector<std::string> NodeArgs(NodeId node) const;
   // Spawns `binary` as this node (Process::Spawn, with its log at LogPath). Returns at once; see
   // WaitServing.
-  Result<Process> StartNode(int node, const std::string& binary,
+  Result<Process> StartNode(NodeId node, const std::string& binary,
                             const std::map<std::string, std::string>& env, bool detach) const;
   // The node's process if `pid` still runs it (Process::Find with NodeArgs). Both name the
-  // Process NodeName(node).
-  Result<std::optional<Process>> FindNode(int node, pid_t pid) const;
+  // Process Name(node).
+  Result<std::optional<Process>> FindNode(NodeId node, pid_t pid) const;
 
  private:
-  ClusterDir(std::string dir, std::vector<cluster::NodeConfig> configs)
-      : dir_(std::move(dir)), configs_(std::move(configs)) {}
-  std::string Path(int node, std::string_view suffix) const;
+  ClusterDir(std::string dir, int shards, int replicas)
+      : dir_(std::move(dir)), shards_(shards), replicas_(replicas) {}
+  std::string Path(NodeId node, std::string_view suffix) const;
 
   std::string dir_;
-  std::vector<cluster::NodeConfig> configs_;  // [0] the coordinator, [1 + i] shard i
+  int shards_ = 0;
+  int replicas_ = 1;
+  std::vector<cluster::NodeConfig> configs_;  // in the order of nodes()
 };
 
 }  // namespace txcoord::local

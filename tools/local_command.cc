@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -16,25 +19,36 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <sstream>
+#include <thread>
 #include <utility>
 #include <variant>
 
+#include "Peer.h"
+#include "cluster/config_store.h"
+#include "rpc/client.h"
+#include "rpc/thrift_call.h"
 #include "tools/local_cluster.h"
 
 namespace txcoord::local {
 
 const char kLocalUsage[] =
-    "       txcoord local up --data-dir DIR [--shards N] [--tick-ms MS] [--base-port P]\n"
+    "       txcoord local up --data-dir DIR [--shards N] [--replicas R] [--tick-ms MS]\n"
+    "                        [--base-port P]\n"
     "       txcoord local status --data-dir DIR\n"
     "       txcoord local down --data-dir DIR\n"
     "\n"
     "`local up` starts a coordinator and N shards (1..64, default 3) of this binary on\n"
-    "127.0.0.1 in the background, with configs, logs and data in DIR, and prints the\n"
-    "coordinator's address as its first line once every node serves. Ports are free ones,\n"
-    "or P for the coordinator and P+1+i for shard i. A DIR that holds a cluster is restarted\n"
-    "on its data. `local status` exits 0 when every node serves; `local down` stops them.\n";
+    "127.0.0.1 in the background, each a group of R replicas (1..9, default 1), with configs,\n"
+    "logs and data in DIR, and prints the coordinator's address as its first line once every\n"
+    "node serves. Ports are free ones, or, from P on, the client ports of the coordinator's\n"
+    "replicas, then shard 0's, ..., then their peer ports in the same order (R = 1: P for the\n"
+    "coordinator, P+1+i for shard i). A DIR that holds a cluster is restarted on its data.\n"
+    "`local status` exits 0 when every node serves; `local down` stops them.\n";
 
 namespace {
 
@@ -46,6 +60,8 @@ constexpr int kExitInterrupted = 130;
 constexpr int kDefaultShards = 3;
 constexpr int kMaxShards = 64;
 constexpr int kLogTailLines = 20;
+// How long `status` waits for the nodes' answers to Peer.replica_status (asked all at once).
+constexpr std::chrono::milliseconds kReplicaStatusTimeout{500};
 constexpr const char kLockFile[] = "local.lock";
 
 volatile sig_atomic_t g_interrupted = 0;
@@ -55,6 +71,7 @@ struct Options {
   std::string command;  // up | status | down
   std::string data_dir;
   std::optional<int> shards;
+  std::optional<int> replicas;
   std::optional<uint32_t> tick_ms;
   std::optional<uint16_t> base_port;
 };
@@ -87,7 +104,8 @@ std::variant<Options, int> ParseOptions(const std::vector<std::string>& args) {
   }
   for (size_t i = 1; i < args.size(); i += 2) {
     const std::string& flag = args[i];
-    const bool up_only = flag == "--shards" || flag == "--tick-ms" || flag == "--base-port";
+    const bool up_only =
+        flag == "--shards" || flag == "--replicas" || flag == "--tick-ms" || flag == "--base-port";
     if (flag != "--data-dir" && !up_only) return UsageError("unknown flag '" + flag + "'");
     if (up_only && options.command != "up") {
       return UsageError(flag + " is a flag of `local up` only");
@@ -103,6 +121,13 @@ std::variant<Options, int> ParseOptions(const std::vector<std::string>& args) {
         return UsageError("--shards must be 1.." + std::to_string(kMaxShards) + ", not '" + value +
                           "'");
       options.shards = static_cast<int>(*n);
+    } else if (flag == "--replicas") {
+      const std::optional<int64_t> n = ParseInteger(value, 1, kMaxReplicas);
+      if (!n) {
+        return UsageError("--replicas must be 1.." + std::to_string(kMaxReplicas) + ", not '" +
+                          value + "'");
+      }
+      options.replicas = static_cast<int>(*n);
     } else if (flag == "--tick-ms") {
       const std::optional<int64_t> n = ParseInteger(value, 1, 1000);
       if (!n) return UsageError("--tick-ms must be 1..1000, not '" + value + "'");
@@ -175,25 +200,131 @@ void RemovePidFile(const std::string& path) {
 }
 
 // The node's process if its pid file names a pid that still runs it.
-Result<std::optional<Process>> FindRunning(const ClusterDir& cluster, int node) {
+Result<std::optional<Process>> FindRunning(const ClusterDir& cluster, NodeId node) {
   const std::optional<pid_t> pid = ReadPidFile(cluster.PidPath(node));
   if (!pid) return std::optional<Process>();
   return cluster.FindNode(node, *pid);
 }
 
-// Prints one row per node: name, pid ("-" when none), address, and `state(node)`.
-template <typename StateOf>
+// "a coordinator and 2 shards", and ", 3 replicas each" for groups of more than one.
+std::string Nodes(const ClusterDir& c) {
+  std::string text = "a coordinator and " + Shards(c.shards());
+  if (c.replicas() > 1) text += ", " + std::to_string(c.replicas()) + " replicas each,";
+  return text;
+}
+
+// The width of the node column: the longest name and two spaces (13 with one replica a group).
+int NameWidth(const ClusterDir& cluster) {
+  size_t width = NodeName(kCoordinator).size();
+  for (const NodeId node : cluster.nodes()) width = std::max(width, cluster.Name(node).size());
+  return static_cast<int>(width) + 2;
+}
+
+// Prints one row per node: name, pid ("-" when none), address, and `rest(node)`; the header row
+// ends with `rest_header`. processes[cluster.index(node)] is the node's.
+template <typename Rest>
 void PrintNodes(const ClusterDir& cluster, const std::vector<std::optional<Process>>& processes,
-                StateOf state) {
-  std::cout << "  " << std::left << std::setw(13) << "node" << std::setw(9) << "pid"
-            << std::setw(23) << "address"
-            << "state\n";
-  for (int node : cluster.nodes()) {
-    const std::optional<Process>& p = processes[static_cast<size_t>(node + 1)];
-    std::cout << "  " << std::left << std::setw(13) << NodeName(node) << std::setw(9)
+                const std::string& rest_header, Rest rest) {
+  const int width = NameWidth(cluster);
+  std::cout << "  " << std::left << std::setw(width) << "node" << std::setw(9) << "pid"
+            << std::setw(23) << "address" << rest_header << "\n";
+  for (const NodeId node : cluster.nodes()) {
+    const std::optional<Process>& p = processes[static_cast<size_t>(cluster.index(node))];
+    std::cout << "  " << std::left << std::setw(width) << cluster.Name(node) << std::setw(9)
               << (p ? std::to_string(p->pid()) : "-") << std::setw(23)
-              << cluster.address(node).ToString() << state(node) << "\n";
+              << cluster.address(node).ToString() << rest(node) << "\n";
   }
+}
+
+// The address clients are given first: the coordinator group's primary as the configuration store
+// has it, else replica 0 (the bootstrap primary; the only one with one replica a group).
+const cluster::Address& CoordinatorAddress(const ClusterDir& cluster) {
+  if (cluster.replicas() > 1) {
+    const Result<replication::GroupConfig> group = cluster.ReadGroup(kCoordinator);
+    if (group.ok() && group.value().primary >= 0 && group.value().primary < cluster.replicas()) {
+      return cluster.address(NodeId(kCoordinator, group.value().primary));
+    }
+  }
+  return cluster.address(kCoordinator);
+}
+
+// Asks each node with ask[index] set for Peer.replica_status() on its peer port, all at once, each
+// answer awaited at most kReplicaStatusTimeout. One result per node, in the order of nodes():
+// the answer, or why there is none (Timeout, Unavailable: not listening; InvalidArgument: the
+// server does not know the call; Aborted: not asked).
+std::vector<Result<thrift::ReplicaStatus>> AskReplicaStatus(const ClusterDir& cluster,
+                                                            const std::vector<bool>& ask) {
+  // Shared with the callbacks, which run on the io thread (and, should the wait below ever give
+  // up first, after this function returned).
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable changed;
+    int pending = 0;
+    std::vector<std::optional<Result<thrift::ReplicaStatus>>> of;
+  };
+  const std::vector<NodeId> nodes = cluster.nodes();
+  auto answers = std::make_shared<Answers>();
+  answers->of.resize(nodes.size());
+  boost::asio::io_context io(1);
+  auto work = boost::asio::make_work_guard(io);
+  std::thread io_thread([&io] { io.run(); });
+  std::vector<std::unique_ptr<rpc::Client>> clients;
+  const rpc::Deadline deadline = rpc::Clock::now() + kReplicaStatusTimeout;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!ask[i]) continue;
+    rpc::ClientOptions options;
+    options.host = cluster.peer_address(nodes[i]).host;
+    options.port = cluster.peer_address(nodes[i]).port;
+    options.max_frame_bytes = cluster.config(nodes[i]).max_frame_bytes;
+    options.reconnect_first_delay = kReplicaStatusTimeout;  // one connection attempt
+    clients.push_back(std::make_unique<rpc::Client>(io, options));
+    {
+      std::lock_guard<std::mutex> lock(answers->mu);
+      ++answers->pending;
+    }
+    rpc::CallMethod<thrift::PeerClient>(
+        *clients.back(), deadline, [](thrift::PeerClient& c) { c.send_replica_status(); },
+        [](thrift::PeerClient& c) {
+          thrift::ReplicaStatus status;
+          c.recv_replica_status(status);
+          return status;
+        },
+        [answers, i](Result<thrift::ReplicaStatus> answer) {
+          std::lock_guard<std::mutex> lock(answers->mu);
+          answers->of[i] = std::move(answer);
+          --answers->pending;
+          answers->changed.notify_all();
+        });
+  }
+  {
+    // Every callback runs once, by the deadline (rpc/client.h): the extra second only bounds the
+    // wait should that ever not hold.
+    std::unique_lock<std::mutex> lock(answers->mu);
+    answers->changed.wait_until(lock, deadline + std::chrono::seconds(1),
+                                [&] { return answers->pending == 0; });
+  }
+  for (auto& c : clients) c->Close();
+  work.reset();
+  io.stop();
+  io_thread.join();
+  clients.clear();
+  std::vector<Result<thrift::ReplicaStatus>> results;
+  std::lock_guard<std::mutex> lock(answers->mu);
+  for (std::optional<Result<thrift::ReplicaStatus>>& answer : answers->of) {
+    if (answer) {
+      results.push_back(std::move(*answer));
+    } else {
+      results.emplace_back(Status::Aborted("not asked"));
+    }
+  }
+  return results;
+}
+
+// "r0,r1,r2": replica ids.
+std::string ReplicaList(const std::vector<int>& replicas) {
+  std::string text;
+  for (int r : replicas) text += (text.empty() ? "r" : ",r") + std::to_string(r);
+  return text.empty() ? "-" : text;
 }
 
 // Loads DIR's cluster for `up`, or creates it. An exit status when neither can be done.
@@ -202,20 +333,26 @@ std::variant<ClusterDir, int> OpenOrCreate(const Options& options) {
   if (opened.ok()) {
     const ClusterDir& c = opened.value();
     const cluster::NodeConfig& coordinator = c.config(kCoordinator);
-    const std::string held = c.dir() + " holds a cluster of " + Shards(c.shards()) +
-                             ", coordinator on " + coordinator.listen.ToString() + ", tick " +
-                             std::to_string(coordinator.tick_ms) + " ms";
+    const std::string held =
+        c.dir() + " holds a cluster of " + Shards(c.shards()) +
+        (c.replicas() > 1 ? ", " + std::to_string(c.replicas()) + " replicas per group" : "") +
+        ", coordinator on " + coordinator.listen.ToString() + ", tick " +
+        std::to_string(coordinator.tick_ms) + " ms";
     const std::string advice = ": leave the flag out to restart it, or use another --data-dir";
     if (options.shards && *options.shards != c.shards()) {
       return UsageError(held + "; --shards " + std::to_string(*options.shards) + " asks for " +
                         "another" + advice);
     }
+    if (options.replicas && *options.replicas != c.replicas()) {
+      return UsageError(held + "; --replicas " + std::to_string(*options.replicas) +
+                        " asks for another" + advice);
+    }
     if (options.tick_ms && *options.tick_ms != coordinator.tick_ms) {
       return UsageError(held + "; --tick-ms " + std::to_string(*options.tick_ms) +
                         " asks for another" + advice);
     }
-    for (int node : c.nodes()) {
-      if (options.base_port && c.address(node).port != *options.base_port + node + 1) {
+    for (const NodeId node : c.nodes()) {
+      if (options.base_port && c.address(node).port != *options.base_port + c.index(node)) {
         return UsageError(held + "; --base-port " + std::to_string(*options.base_port) +
                           " asks for other ports" + advice);
       }
@@ -239,7 +376,7 @@ std::variant<ClusterDir, int> OpenOrCreate(const Options& options) {
   if (options.tick_ms) tunables.tick_ms = *options.tick_ms;
   Result<ClusterDir> created =
       ClusterDir::Create(options.data_dir, options.shards.value_or(kDefaultShards),
-                         options.base_port.value_or(0), tunables);
+                         options.base_port.value_or(0), tunables, options.replicas.value_or(1));
   if (!created.ok()) {
     if (created.status().code() == Status::Code::kInvalidArgument) {
       return UsageError(created.status().message());
@@ -277,27 +414,28 @@ int Up(const Options& options) {
   if (const int* status = std::get_if<int>(&opened)) return *status;
   const ClusterDir& cluster = std::get<ClusterDir>(opened);
 
-  // processes[node + 1]: the node's process, running before or started here.
-  std::vector<std::optional<Process>> processes(static_cast<size_t>(cluster.shards()) + 1);
-  std::vector<int> started;
+  // processes[cluster.index(node)]: the node's process, running before or started here.
+  const std::vector<NodeId> nodes = cluster.nodes();
+  std::vector<std::optional<Process>> processes(nodes.size());
+  std::vector<NodeId> started;
   std::vector<uintmax_t> log_start(processes.size(), 0);
   std::vector<Clock::time_point> started_at(processes.size(), Clock::now());
 
   // Stops the nodes started here, names the node that failed (with its log since it started),
   // and returns the exit status.
-  auto fail = [&](int node, const std::string& message) {
+  auto fail = [&](NodeId node, const std::string& message) {
     std::cerr << "txcoord local up: " << message << "\n";
     const bool started_here = std::find(started.begin(), started.end(), node) != started.end();
-    const std::string tail = started_here
-                                 ? LogTail(cluster.LogPath(node),
-                                           log_start[static_cast<size_t>(node + 1)], kLogTailLines)
-                                 : "";
+    const std::string tail =
+        started_here ? LogTail(cluster.LogPath(node),
+                               log_start[static_cast<size_t>(cluster.index(node))], kLogTailLines)
+                     : "";
     if (!tail.empty()) {
       std::cerr << "---- last lines of " << cluster.LogPath(node) << " ----\n" << tail;
     }
     std::vector<Process*> to_stop;
-    for (int n : started) {
-      std::optional<Process>& p = processes[static_cast<size_t>(n + 1)];
+    for (const NodeId n : started) {
+      std::optional<Process>& p = processes[static_cast<size_t>(cluster.index(n))];
       if (p) to_stop.push_back(&*p);
     }
     const std::vector<Result<int>> stopped = StopAll(to_stop, kStopTimeout);
@@ -305,13 +443,15 @@ int Up(const Options& options) {
       if (!stopped[i].ok())
         std::cerr << "txcoord local up: " << stopped[i].status().message() << "\n";
     }
-    for (int n : started) RemovePidFile(cluster.PidPath(n));
+    for (const NodeId n : started) RemovePidFile(cluster.PidPath(n));
     if (!started.empty()) std::cerr << "txcoord local up: stopped the nodes it had started\n";
     return g_interrupted ? kExitInterrupted : kExitFailure;
   };
 
-  for (int node : cluster.nodes()) {
-    const size_t slot = static_cast<size_t>(node + 1);
+  // Every node is started before any is waited for: a replica may need its group's other
+  // replicas before it serves.
+  for (const NodeId node : nodes) {
+    const size_t slot = static_cast<size_t>(cluster.index(node));
     Result<std::optional<Process>> running = FindRunning(cluster, node);
     if (!running.ok()) return fail(node, running.status().message());
     if (running.value()) {
@@ -320,21 +460,22 @@ int Up(const Options& options) {
     }
     if (g_interrupted) return fail(node, "interrupted");
     if (Accepts(cluster.address(node))) {
-      return fail(node, NodeName(node) + "'s address " + cluster.address(node).ToString() +
-                            " is taken by a process that is not this cluster's " + NodeName(node));
+      return fail(node, cluster.Name(node) + "'s address " + cluster.address(node).ToString() +
+                            " is taken by a process that is not this cluster's " +
+                            cluster.Name(node));
     }
     log_start[slot] = FileSize(cluster.LogPath(node));
     started_at[slot] = Clock::now();
     Result<Process> spawned = cluster.StartNode(node, binary, {}, /*detach=*/true);
-    if (!spawned.ok()) return fail(node, NodeName(node) + ": " + spawned.status().message());
+    if (!spawned.ok()) return fail(node, cluster.Name(node) + ": " + spawned.status().message());
     processes[slot] = std::move(spawned.value());
     started.push_back(node);
     if (Status s = WritePidFile(cluster.PidPath(node), processes[slot]->pid()); !s.ok()) {
       return fail(node, s.message());
     }
   }
-  for (int node : cluster.nodes()) {
-    const size_t slot = static_cast<size_t>(node + 1);
+  for (const NodeId node : nodes) {
+    const size_t slot = static_cast<size_t>(cluster.index(node));
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         started_at[slot] + kStartTimeout - Clock::now());
     Status serving = WaitServing(*processes[slot], cluster.address(node),
@@ -343,19 +484,19 @@ int Up(const Options& options) {
     if (!serving.ok()) return fail(node, serving.message());
   }
 
-  std::cout << cluster.address(kCoordinator).ToString() << "\n";
+  std::cout << CoordinatorAddress(cluster).ToString() << "\n";
   if (started.empty()) {
     std::cout << "already running: ";
-  } else if (static_cast<int>(started.size()) == cluster.shards() + 1) {
+  } else if (started.size() == nodes.size()) {
     std::cout << "started ";
   } else {
     std::cout << "started";
-    for (int node : started) std::cout << " " << NodeName(node);
+    for (const NodeId node : started) std::cout << " " << cluster.Name(node);
     std::cout << " (the other nodes were running): ";
   }
-  std::cout << "a coordinator and " << Shards(cluster.shards()) << " on 127.0.0.1; configs, "
-            << "logs and data in " << cluster.dir() << "\n";
-  PrintNodes(cluster, processes, [](int) { return "serving"; });
+  std::cout << Nodes(cluster) << " on 127.0.0.1; configs, logs and data in " << cluster.dir()
+            << "\n";
+  PrintNodes(cluster, processes, "state", [](NodeId) { return "serving"; });
   std::cout << "stop with: txcoord local down --data-dir " << cluster.dir() << "\n";
   std::cout.flush();  // a closed stdout (`| head -n1`) is not an error: the nodes serve
   return 0;
@@ -368,10 +509,12 @@ int StatusCommand(const Options& options) {
     return kExitFailure;
   }
   const ClusterDir& cluster = opened.value();
+  const std::vector<NodeId> nodes = cluster.nodes();
   std::vector<std::optional<Process>> processes;
   std::vector<std::string> states;
+  std::vector<bool> running_nodes;
   bool all_serving = true;
-  for (int node : cluster.nodes()) {
+  for (const NodeId node : nodes) {
     Result<std::optional<Process>> running = FindRunning(cluster, node);
     if (!running.ok()) {
       std::cerr << "txcoord local status: " << running.status().message() << "\n";
@@ -382,12 +525,86 @@ int StatusCommand(const Options& options) {
       state = Accepts(cluster.address(node)) ? "serving" : "running, not accepting connections";
     }
     all_serving = all_serving && state == "serving";
+    running_nodes.push_back(running.value().has_value());
     processes.push_back(std::move(running.value()));
     states.push_back(std::move(state));
   }
   std::cout << cluster.dir() << ": coordinator " << cluster.address(kCoordinator).ToString() << ", "
-            << cluster.shards() << " shard(s)\n";
-  PrintNodes(cluster, processes, [&](int node) { return states[static_cast<size_t>(node + 1)]; });
+            << cluster.shards() << " shard(s)";
+  if (cluster.replicas() == 1) {
+    std::cout << "\n";
+    PrintNodes(cluster, processes, "state",
+               [&](NodeId node) { return states[static_cast<size_t>(cluster.index(node))]; });
+    return all_serving ? 0 : kExitFailure;
+  }
+  std::cout << ", " << cluster.replicas() << " replicas per group; configuration store "
+            << cluster.ConfigStorePath(kCoordinator) << "\n";
+
+  // Each group's configuration, as the store has it.
+  std::map<int, Result<replication::GroupConfig>> groups;
+  for (int group : cluster.groups()) groups.emplace(group, cluster.ReadGroup(group));
+  // Each running node's own view (Peer.replica_status), for its role and its lag: how far its
+  // durable log is behind the last position of its group's primary (the store's), when both
+  // answered.
+  const std::vector<Result<thrift::ReplicaStatus>> answers =
+      AskReplicaStatus(cluster, running_nodes);
+  auto answer_of = [&](NodeId node) -> const Result<thrift::ReplicaStatus>& {
+    return answers[static_cast<size_t>(cluster.index(node))];
+  };
+  std::ostringstream header;
+  header << std::left << std::setw(21) << "role" << std::setw(8) << "epoch" << std::setw(8) << "lag"
+         << "state";
+  PrintNodes(cluster, processes, header.str(), [&](NodeId node) {
+    const size_t slot = static_cast<size_t>(cluster.index(node));
+    std::string role = "-";
+    std::string epoch = "-";
+    std::string lag = "-";
+    const Result<thrift::ReplicaStatus>& answer = answer_of(node);
+    if (!running_nodes[slot]) {
+      // not running: nothing to ask
+    } else if (!answer.ok()) {
+      role = "unreachable";
+    } else {
+      role = answer.value().role.empty() ? "unknown" : answer.value().role;
+      epoch = std::to_string(answer.value().epoch);
+      const Result<replication::GroupConfig>& group = groups.at(node.group);
+      if (group.ok() && group.value().primary >= 0 && group.value().primary < cluster.replicas()) {
+        const Result<thrift::ReplicaStatus>& primary =
+            answer_of(NodeId(node.group, group.value().primary));
+        if (primary.ok()) {
+          lag = std::to_string(std::max<int64_t>(
+              0, primary.value().last_position - answer.value().durable_position));
+        }
+      }
+    }
+    std::ostringstream row;
+    row << std::left << std::setw(21) << role << std::setw(8) << epoch << std::setw(8) << lag
+        << states[slot];
+    return row.str();
+  });
+  const int width = NameWidth(cluster);
+  std::cout << "  " << std::left << std::setw(width) << "group" << std::setw(width) << "primary"
+            << std::setw(8) << "epoch" << std::setw(9) << "version"
+            << "isr\n";
+  for (const auto& [group, config] : groups) {
+    std::cout << "  " << std::left << std::setw(width) << GroupName(group);
+    if (!config.ok()) {
+      if (config.status().code() == Status::Code::kNotFound) {
+        std::cout << "no configuration yet (its nodes create it)\n";
+      } else {
+        std::cout << "unknown: " << config.status().message() << "\n";
+      }
+      continue;
+    }
+    const replication::GroupConfig& c = config.value();
+    std::vector<int> isr;
+    for (const auto& [replica, disk] : c.isr) isr.push_back(replica);
+    const std::string primary = c.primary >= 0 && c.primary < cluster.replicas()
+                                    ? cluster.Name(NodeId(group, c.primary))
+                                    : "none";
+    std::cout << std::setw(width) << primary << std::setw(8) << c.epoch << std::setw(9) << c.version
+              << ReplicaList(isr) << "\n";
+  }
   return all_serving ? 0 : kExitFailure;
 }
 
@@ -407,9 +624,9 @@ int Down(const Options& options) {
     std::cerr << "txcoord local down: " << lock.status().message() << "\n";
     return kExitFailure;
   }
-  std::vector<int> running_nodes;
+  std::vector<NodeId> running_nodes;
   std::vector<Process> processes;
-  for (int node : cluster.nodes()) {
+  for (const NodeId node : cluster.nodes()) {
     Result<std::optional<Process>> running = FindRunning(cluster, node);
     if (!running.ok()) {
       std::cerr << "txcoord local down: " << running.status().message() << "\n";
@@ -431,9 +648,9 @@ int Down(const Options& options) {
   const std::vector<Result<int>> stopped = StopAll(to_stop, kStopTimeout);
   bool all_stopped = true;
   for (size_t i = 0; i < stopped.size(); ++i) {
-    const int node = running_nodes[i];
+    const NodeId node = running_nodes[i];
     if (stopped[i].ok()) {
-      std::cout << NodeName(node) << " (pid " << processes[i].pid() << "): stopped\n";
+      std::cout << cluster.Name(node) << " (pid " << processes[i].pid() << "): stopped\n";
     } else if (stopped[i].status().code() == Status::Code::kTimeout) {
       std::cout << stopped[i].status().message() << "\n";
     } else {

@@ -3,7 +3,8 @@
 //   txcoord coordinator --config FILE   the coordinator (core + decision log + RPC)
 //   txcoord shard --config FILE         a shard (core + RocksDB store + lock manager + RPC)
 //   txcoord local up|status|down ...    a coordinator and N shards of this binary on 127.0.0.1,
-//                                       in the background, all files in one directory
+//                                       each a group of R replicas (--replicas, default 1), in
+//                                       the background, all files in one directory
 //                                       (tools/local_command.h)
 //
 // A node serves on the address its config names until SIGTERM or SIGINT, then stops cleanly: the

@@ -12,6 +12,11 @@
 //  - A node that cannot start (its data directory is a file), or an address already taken, makes
 //    up exit 1 naming the node, with its log tail, and leave no node running.
 //  - Usage errors exit 2.
+//  - up --replicas 3 --shards 2: nine nodes named GROUP.rR, every config listing every replica
+//    of every group and the one configuration store DIR/groups.yaml, eighteen distinct ports;
+//    status prints a line per node and per group; another --replicas is a usage error.
+//  - A cluster directory written before replica groups existed (one replica per group) still
+//    opens, and Create writes the same configs for it (nothing changes for existing clusters).
 // The test makes itself a child subreaper, so the detached nodes, orphaned when `up` exits,
 // become its children: it reaps them and sees their exit status. Every wait is bounded.
 
@@ -29,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -118,16 +124,19 @@ class LocalCliTest : public ::testing::Test {
       for (const auto& [node, pid] : started_) {
         Result<std::optional<local::Process>> left = cluster.value().FindNode(node, pid);
         if (left.ok() && left.value()) {
-          ADD_FAILURE() << local::NodeName(node) << " still runs after `down`: killed";
+          ADD_FAILURE() << cluster.value().Name(node) << " still runs after `down`: killed";
           left.value()->Kill();
         }
       }
     }
     ReapNodes();
     if (HasFailure()) {
-      for (const char* name : {"coordinator", "shard0", "shard1"}) {
-        std::ifstream log(dir_ + "/" + name + ".log");
-        std::cerr << "---- " << name << ".log ----\n" << log.rdbuf() << "\n";
+      std::error_code ec;
+      for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+        if (entry.path().extension() != ".log") continue;
+        std::ifstream log(entry.path());
+        std::cerr << "---- " << entry.path().filename().string() << " ----\n"
+                  << log.rdbuf() << "\n";
       }
     }
   }
@@ -137,12 +146,16 @@ class LocalCliTest : public ::testing::Test {
     all.insert(all.end(), args.begin(), args.end());
     return Txcoord(all, temp_.path());
   }
-  // `local up --shards 2`; remembers the nodes' pids for TearDown.
-  Ran Up() {
-    Ran ran = Local({"up", "--shards", "2", "--data-dir", dir_});
-    for (int node = local::kCoordinator; node < 2; ++node) {
-      const pid_t pid = PidOf(local::NodeName(node));
-      if (pid > 0) started_.emplace(node, pid);
+  // `local up --shards 2` (and `extra` flags); remembers the nodes' pids for TearDown.
+  Ran Up(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"up", "--shards", "2", "--data-dir", dir_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Ran ran = Local(args);
+    if (Result<local::ClusterDir> cluster = local::ClusterDir::Open(dir_); cluster.ok()) {
+      for (const local::NodeId node : cluster.value().nodes()) {
+        const pid_t pid = PidOf(cluster.value().Name(node));
+        if (pid > 0) started_.emplace(node, pid);
+      }
     }
     return ran;
   }
@@ -170,7 +183,7 @@ class LocalCliTest : public ::testing::Test {
 
   testing::TempDir temp_{"txcoord-local-cli"};
   std::string dir_;
-  std::multimap<int, pid_t> started_;  // every node pid seen after an `up`
+  std::multimap<local::NodeId, pid_t> started_;  // every node pid seen after an `up`
 };
 
 std::unique_ptr<client::Client> Connect(const cluster::Address& address) {
@@ -205,7 +218,7 @@ TEST_F(LocalCliTest, UpCommitDownUpAgainOnTheSameData) {
   EXPECT_EQ(cluster.value().address(local::kCoordinator), address.value());
 
   // Detached: a session of its own, stdin from /dev/null, stdout and stderr into its log.
-  for (int node : cluster.value().nodes()) {
+  for (const local::NodeId node : cluster.value().nodes()) {
     const pid_t pid = PidOf(local::NodeName(node));
     ASSERT_GT(pid, 0) << local::NodeName(node);
     EXPECT_EQ(::getsid(pid), pid) << local::NodeName(node);
@@ -240,7 +253,7 @@ TEST_F(LocalCliTest, UpCommitDownUpAgainOnTheSameData) {
   // Down: every node stops cleanly, its port refuses connections, status says so.
   const Ran down = Down();
   ASSERT_EQ(down.status, 0) << Describe(down);
-  for (int node : cluster.value().nodes()) {
+  for (const local::NodeId node : cluster.value().nodes()) {
     EXPECT_FALSE(local::Accepts(cluster.value().address(node))) << local::NodeName(node);
     EXPECT_FALSE(std::filesystem::exists(cluster.value().PidPath(node)));
   }
@@ -345,6 +358,246 @@ TEST_F(LocalCliTest, UsageErrorsExit2) {
   EXPECT_NE(other.err.find("holds a cluster of 2 shards"), std::string::npos) << other.err;
   EXPECT_EQ(Status().status, 0);
   EXPECT_EQ(Down().status, 0);
+}
+
+// The line of `text` that starts with `prefix`; empty when none does.
+std::string LineStartingWith(const std::string& text, const std::string& prefix) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return line;
+  }
+  return "";
+}
+
+TEST_F(LocalCliTest, UpWithReplicaGroups) {
+  const Ran up = Up({"--replicas", "3"});
+  ASSERT_EQ(up.status, 0) << Describe(up);
+  Result<local::ClusterDir> opened = local::ClusterDir::Open(dir_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  const local::ClusterDir& cluster = opened.value();
+  EXPECT_EQ(cluster.shards(), 2);
+  ASSERT_EQ(cluster.replicas(), 3);
+
+  // Names and files: GROUP.rR for each of the nine nodes, in order; no coordinator.yaml.
+  std::vector<std::string> names;
+  for (const local::NodeId node : cluster.nodes()) names.push_back(cluster.Name(node));
+  EXPECT_EQ(names, (std::vector<std::string>{"coordinator.r0", "coordinator.r1", "coordinator.r2",
+                                             "shard0.r0", "shard0.r1", "shard0.r2", "shard1.r0",
+                                             "shard1.r1", "shard1.r2"}));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/coordinator.yaml"));
+  for (const local::NodeId node : cluster.nodes()) {
+    const std::string name = cluster.Name(node);
+    EXPECT_EQ(cluster.ConfigPath(node), cluster.dir() + "/" + name + ".yaml");
+    EXPECT_EQ(cluster.DataDir(node), cluster.dir() + "/" + name);
+    EXPECT_TRUE(std::filesystem::exists(cluster.ConfigPath(node))) << name;
+    EXPECT_TRUE(std::filesystem::exists(cluster.LogPath(node))) << name;
+    EXPECT_GT(PidOf(name), 0) << name;
+  }
+
+  // Eighteen distinct ports: every node's client port, then every node's peer port.
+  std::set<uint16_t> ports;
+  for (const local::NodeId node : cluster.nodes()) {
+    ports.insert(cluster.address(node).port);
+    ports.insert(cluster.peer_address(node).port);
+  }
+  EXPECT_EQ(ports.size(), 18u);
+
+  // Every config lists every replica of every group, names its own replica, and shares the one
+  // configuration store.
+  const cluster::NodeConfig& first = cluster.config(local::kCoordinator);
+  for (const local::NodeId node : cluster.nodes()) {
+    const std::string name = cluster.Name(node);
+    Result<cluster::NodeConfig> loaded = cluster::LoadNodeConfig(cluster.ConfigPath(node));
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    const cluster::NodeConfig& c = loaded.value();
+    EXPECT_EQ(c.replica, node.replica) << name;
+    EXPECT_EQ(c.role, node.group == local::kCoordinator ? cluster::Role::kCoordinator
+                                                        : cluster::Role::kShard)
+        << name;
+    EXPECT_EQ(c.shard, node.group) << name;
+    EXPECT_EQ(c.config_store, cluster.dir() + "/groups.yaml") << name;
+    EXPECT_EQ(c.data_dir, cluster.DataDir(node)) << name;
+    ASSERT_EQ(c.coordinators.size(), 3u) << name;
+    ASSERT_EQ(c.coordinator_peers.size(), 3u) << name;
+    ASSERT_EQ(c.shard_replicas.size(), 2u) << name;
+    ASSERT_EQ(c.shard_replica_peers.size(), 2u) << name;
+    for (size_t shard = 0; shard < 2; ++shard) {
+      EXPECT_EQ(c.shard_replicas[shard].size(), 3u) << name;
+      EXPECT_EQ(c.shard_replica_peers[shard].size(), 3u) << name;
+    }
+    EXPECT_EQ(c.coordinators, first.coordinators) << name;
+    EXPECT_EQ(c.coordinator_peers, first.coordinator_peers) << name;
+    EXPECT_EQ(c.shard_replicas, first.shard_replicas) << name;
+    EXPECT_EQ(c.shard_replica_peers, first.shard_replica_peers) << name;
+    const size_t r = static_cast<size_t>(node.replica);
+    const cluster::Address& listen = node.group == local::kCoordinator
+                                         ? c.coordinators[r]
+                                         : c.shard_replicas[static_cast<size_t>(node.group)][r];
+    EXPECT_EQ(c.listen, listen) << name;
+    EXPECT_EQ(c.listen, cluster.address(node)) << name;
+  }
+  // The first line: the address of one of the coordinator's replicas.
+  bool a_coordinator = false;
+  for (const cluster::Address& a : first.coordinators) {
+    a_coordinator = a_coordinator || a.ToString() == FirstLine(up.out);
+  }
+  EXPECT_TRUE(a_coordinator) << "first line: " << FirstLine(up.out);
+
+  // Status: one line per node (its address, serving) and one per group (its primary, epoch,
+  // version and ISR as the configuration store has them, or not made yet).
+  const Ran status = Status();
+  EXPECT_EQ(status.status, 0) << Describe(status);
+  for (const local::NodeId node : cluster.nodes()) {
+    const std::string line = LineStartingWith(status.out, "  " + cluster.Name(node) + " ");
+    EXPECT_NE(line.find(cluster.address(node).ToString()), std::string::npos)
+        << cluster.Name(node) << "\n"
+        << status.out;
+    EXPECT_NE(line.find("serving"), std::string::npos) << cluster.Name(node) << "\n" << status.out;
+  }
+  for (int group : cluster.groups()) {
+    const std::string line = LineStartingWith(status.out, "  " + local::GroupName(group) + " ");
+    ASSERT_FALSE(line.empty()) << local::GroupName(group) << "\n" << status.out;
+    Result<replication::GroupConfig> config = cluster.ReadGroup(group);
+    if (config.ok()) {
+      EXPECT_NE(line.find(cluster.Name(local::NodeId(group, config.value().primary))),
+                std::string::npos)
+          << line;
+    } else {
+      EXPECT_EQ(config.status().code(), txcoord::Status::Code::kNotFound)
+          << config.status().ToString();
+    }
+  }
+
+  // Another --replicas for this cluster is a usage error; up again says it runs.
+  const Ran other = Up({"--replicas", "2"});
+  EXPECT_EQ(other.status, 2) << Describe(other);
+  EXPECT_NE(other.err.find("holds a cluster of 2 shards, 3 replicas per group"), std::string::npos)
+      << other.err;
+  EXPECT_NE(other.err.find("--replicas 2 asks for another"), std::string::npos) << other.err;
+  const Ran twice = Up();
+  EXPECT_EQ(twice.status, 0) << Describe(twice);
+  EXPECT_NE(twice.out.find("already running"), std::string::npos) << Describe(twice);
+
+  const Ran down = Down();
+  ASSERT_EQ(down.status, 0) << Describe(down);
+  for (const local::NodeId node : cluster.nodes()) {
+    EXPECT_FALSE(local::Accepts(cluster.address(node))) << cluster.Name(node);
+    EXPECT_FALSE(std::filesystem::exists(cluster.PidPath(node))) << cluster.Name(node);
+  }
+  EXPECT_EQ(ReapNodes(), std::vector<int>(9, 0)) << "every node exits 0 on SIGTERM";
+  const Ran stopped = Status();
+  EXPECT_NE(stopped.status, 0) << Describe(stopped);
+}
+
+// What `txcoord local up --shards 2 --base-port 23100 --data-dir DIR` wrote before replica groups
+// existed (DIR stands for the directory).
+const std::map<std::string, std::string> kClusterBeforeReplicaGroups = {
+    {"coordinator.yaml",
+     "# txcoord node config; the schema is in cluster/config.h\n"
+     "role: coordinator\n"
+     "data_dir: DIR/coordinator\n"
+     "coordinator: 127.0.0.1:23100\n"
+     "coordinator_peer: 127.0.0.1:23103\n"
+     "partitioning: hash\n"
+     "shards:\n"
+     "  - 127.0.0.1:23101\n"
+     "  - 127.0.0.1:23102\n"
+     "shard_peers:\n"
+     "  - 127.0.0.1:23104\n"
+     "  - 127.0.0.1:23105\n"
+     "tick_ms: 10\n"
+     "wal_sync: sync\n"
+     "vote_timeout_ms: 2000\n"
+     "client_timeout_ms: 5000\n"
+     "idle_timeout_ms: 10000\n"
+     "retain_finished: 100000\n"
+     "max_frame_bytes: 16777216\n"},
+    {"shard0.yaml",
+     "# txcoord node config; the schema is in cluster/config.h\n"
+     "role: shard\n"
+     "shard: 0\n"
+     "data_dir: DIR/shard0\n"
+     "coordinator: 127.0.0.1:23100\n"
+     "coordinator_peer: 127.0.0.1:23103\n"
+     "partitioning: hash\n"
+     "shards:\n"
+     "  - 127.0.0.1:23101\n"
+     "  - 127.0.0.1:23102\n"
+     "shard_peers:\n"
+     "  - 127.0.0.1:23104\n"
+     "  - 127.0.0.1:23105\n"
+     "tick_ms: 10\n"
+     "wal_sync: sync\n"
+     "vote_timeout_ms: 2000\n"
+     "client_timeout_ms: 5000\n"
+     "idle_timeout_ms: 10000\n"
+     "retain_finished: 100000\n"
+     "max_frame_bytes: 16777216\n"},
+    {"shard1.yaml",
+     "# txcoord node config; the schema is in cluster/config.h\n"
+     "role: shard\n"
+     "shard: 1\n"
+     "data_dir: DIR/shard1\n"
+     "coordinator: 127.0.0.1:23100\n"
+     "coordinator_peer: 127.0.0.1:23103\n"
+     "partitioning: hash\n"
+     "shards:\n"
+     "  - 127.0.0.1:23101\n"
+     "  - 127.0.0.1:23102\n"
+     "shard_peers:\n"
+     "  - 127.0.0.1:23104\n"
+     "  - 127.0.0.1:23105\n"
+     "tick_ms: 10\n"
+     "wal_sync: sync\n"
+     "vote_timeout_ms: 2000\n"
+     "client_timeout_ms: 5000\n"
+     "idle_timeout_ms: 10000\n"
+     "retain_finished: 100000\n"
+     "max_frame_bytes: 16777216\n"},
+};
+
+TEST_F(LocalCliTest, AClusterMadeBeforeReplicaGroupsOpensAndIsWhatCreateWrites) {
+  const std::string old_dir = temp_.path() + "/old";
+  std::filesystem::create_directories(old_dir);
+  for (const auto& [file, text] : kClusterBeforeReplicaGroups) {
+    std::string content = text;
+    for (size_t at = content.find("DIR"); at != std::string::npos; at = content.find("DIR", at)) {
+      content.replace(at, 3, old_dir);
+    }
+    std::ofstream(old_dir + "/" + file) << content;
+  }
+  Result<local::ClusterDir> old_cluster = local::ClusterDir::Open(old_dir);
+  ASSERT_TRUE(old_cluster.ok()) << old_cluster.status().ToString();
+  EXPECT_EQ(old_cluster.value().shards(), 2);
+  EXPECT_EQ(old_cluster.value().replicas(), 1);
+
+  // The same cluster created now: the same files and, but for the directory, the same configs.
+  Result<local::ClusterDir> created =
+      local::ClusterDir::Create(dir_, 2, 23100, cluster::NodeConfig{});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::set<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    files.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(files, (std::set<std::string>{"coordinator.yaml", "shard0.yaml", "shard1.yaml"}));
+  Result<local::ClusterDir> reopened = local::ClusterDir::Open(dir_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  ASSERT_EQ(reopened.value().nodes().size(), 3u);
+  for (const local::NodeId node : reopened.value().nodes()) {
+    const std::string name = reopened.value().Name(node);
+    EXPECT_EQ(name, local::GroupName(node.group));
+    cluster::NodeConfig now = reopened.value().config(node);
+    const cluster::NodeConfig& before = old_cluster.value().config(node);
+    EXPECT_EQ(now.config_store, now.data_dir + "/groups.yaml") << name;
+    EXPECT_EQ(now.data_dir, reopened.value().DataDir(node)) << name;
+    now.data_dir = before.data_dir;
+    now.config_store = before.config_store;
+    EXPECT_TRUE(now == before) << name << ": now\n"
+                               << cluster::FormatNodeConfig(reopened.value().config(node))
+                               << "before\n"
+                               << cluster::FormatNodeConfig(before);
+  }
 }
 
 }  // namespace

@@ -27,8 +27,13 @@ local::ClusterDir MakeClusterDir(const ClusterOptions& options) {
   tunables.idle_timeout_ms = options.idle_timeout_ms;
   tunables.retain_finished = options.retain_finished;
   tunables.max_frame_bytes = options.max_frame_bytes;
+  tunables.min_insync = options.min_insync;
+  tunables.heartbeat_ms = options.heartbeat_ms;
+  tunables.lag_timeout_ms = options.lag_timeout_ms;
+  tunables.lease_ms = options.lease_ms;
+  tunables.grace_ms = options.grace_ms;
   Result<local::ClusterDir> created =
-      local::ClusterDir::Create(dir, options.shards, /*base_port=*/0, tunables);
+      local::ClusterDir::Create(dir, options.shards, /*base_port=*/0, tunables, options.replicas);
   TXC_CHECK_MSG(created.ok(), created.status().ToString().c_str());
   return std::move(created.value());
 }
@@ -46,13 +51,25 @@ LocalCluster::~LocalCluster() {
 }
 
 Status LocalCluster::StartAll() {
-  for (int node : cluster_.nodes()) {
-    if (Status s = Start(node); !s.ok()) return s;
+  std::vector<NodeId> started;
+  for (const NodeId node : cluster_.nodes()) {
+    if (processes_.count(node)) continue;
+    Result<local::Process> spawned = cluster_.StartNode(node, TxcoordBinary(), {}, false);
+    if (!spawned.ok()) return spawned.status();
+    processes_.emplace(node, std::move(spawned.value()));
+    started.push_back(node);
   }
-  return Status::Ok();
+  Status result = Status::Ok();
+  for (const NodeId node : started) {
+    local::Process& process = processes_.at(node);
+    Status serving = local::WaitServing(process, cluster_.address(node), local::kStartTimeout);
+    if (!process.Running()) processes_.erase(node);
+    if (result.ok() && !serving.ok()) result = serving;
+  }
+  return result;
 }
 
-Status LocalCluster::Start(int node, const std::map<std::string, std::string>& env) {
+Status LocalCluster::Start(NodeId node, const std::map<std::string, std::string>& env) {
   TXC_CHECK(!processes_.count(node));
   Result<local::Process> started = cluster_.StartNode(node, TxcoordBinary(), env, false);
   if (!started.ok()) return started.status();
@@ -62,28 +79,34 @@ Status LocalCluster::Start(int node, const std::map<std::string, std::string>& e
   return serving;
 }
 
-Status LocalCluster::Stop(int node) {
+Status LocalCluster::Stop(NodeId node) {
   auto it = processes_.find(node);
-  if (it == processes_.end()) return Status::NotFound(local::NodeName(node) + " is not running");
+  if (it == processes_.end()) return Status::NotFound(cluster_.Name(node) + " is not running");
   local::Process* process = &it->second;
   Result<int> stopped = local::StopAll({&process, 1}, local::kStopTimeout).front();
   processes_.erase(it);
   if (!stopped.ok()) return stopped.status();
   if (stopped.value() != 0) {
-    return Status::Aborted(local::NodeName(node) + " exited with " +
-                           std::to_string(stopped.value()));
+    return Status::Aborted(cluster_.Name(node) + " exited with " + std::to_string(stopped.value()));
   }
   return Status::Ok();
 }
 
-void LocalCluster::Kill(int node) {
+void LocalCluster::Kill(NodeId node) {
   auto it = processes_.find(node);
   if (it == processes_.end()) return;
   TXC_CHECK_MSG(it->second.Kill(), "a node still runs 5 s after SIGKILL");
   processes_.erase(it);
 }
 
-std::optional<int> LocalCluster::WaitExit(int node, std::chrono::milliseconds timeout) {
+Status LocalCluster::Restart(NodeId node, const std::map<std::string, std::string>& env) {
+  if (Running(node)) {
+    if (Status s = Stop(node); !s.ok()) return s;
+  }
+  return Start(node, env);
+}
+
+std::optional<int> LocalCluster::WaitExit(NodeId node, std::chrono::milliseconds timeout) {
   auto it = processes_.find(node);
   if (it == processes_.end()) return std::nullopt;
   std::optional<int> status = it->second.WaitExit(timeout);
@@ -91,7 +114,7 @@ std::optional<int> LocalCluster::WaitExit(int node, std::chrono::milliseconds ti
   return status;
 }
 
-bool LocalCluster::Running(int node) {
+bool LocalCluster::Running(NodeId node) {
   auto it = processes_.find(node);
   if (it == processes_.end()) return false;
   if (it->second.Running()) return true;
@@ -99,11 +122,27 @@ bool LocalCluster::Running(int node) {
   return false;
 }
 
+pid_t LocalCluster::pid(NodeId node) const {
+  auto it = processes_.find(node);
+  return it == processes_.end() ? -1 : it->second.pid();
+}
+
+Result<LocalCluster::NodeId> LocalCluster::Primary(int group) const {
+  Result<replication::GroupConfig> config = ReadGroup(group);
+  if (!config.ok()) return config.status();
+  const int primary = config.value().primary;
+  if (primary < 0 || primary >= replicas()) {
+    return Status::NotFound(local::GroupName(group) + " has no primary (" +
+                            replication::Describe(config.value()) + ")");
+  }
+  return NodeId(group, primary);
+}
+
 std::string LocalCluster::Logs() const {
   std::ostringstream out;
-  for (int node : cluster_.nodes()) {
+  for (const NodeId node : cluster_.nodes()) {
     std::ifstream in(cluster_.LogPath(node));
-    out << "---- " << local::NodeName(node) << " ----\n" << in.rdbuf() << "\n";
+    out << "---- " << cluster_.Name(node) << " ----\n" << in.rdbuf() << "\n";
   }
   return out.str();
 }
