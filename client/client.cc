@@ -698,12 +698,13 @@ Result<std::vector<OpResult>> Client::Run(Transaction& txn, std::vector<Op> ops)
   }
   // Touched before the call: if the reply is lost, the shard may hold locks for it, and the
   // commit or abort must reach it.
-  txn.touched_.insert(shard);
+  const bool first_at_shard = txn.touched_.insert(shard).second;
   std::vector<thrift::Op> wire_ops;
   for (const Op& op : ops) wire_ops.push_back(wire::ToWire(op));
-  // Retried on NotPrimary only (it changed nothing); a run that may have happened is not.
+  // Retried on NotPrimary only (it changed nothing), and only for the transaction's first ops
+  // at this shard (see RetryOn::kNever); a run that may have happened is not.
   Result<Reply<std::vector<thrift::OpResult>>> r = CallShard<std::vector<thrift::OpResult>>(
-      *core_, shard, RetryOn::kNotPrimary,
+      *core_, shard, first_at_shard ? RetryOn::kNotPrimary : RetryOn::kNever,
       [&](thrift::ParticipantClient& t) { t.send_run(wire::ToWire(txn.id_), wire_ops); },
       [](thrift::ParticipantClient& t, std::vector<thrift::OpResult>& out) { t.recv_run(out); });
   if (!r.ok()) {

@@ -49,6 +49,10 @@
 //     moved to is probed first (Participant.states of no ids), as for Commit. A shard that
 //     cannot be reached at the first attempt is not retried (the transaction fails as above);
 //     the map is fetched again in the background so that later calls find the new primary.
+//     This holds only for the transaction's first ops at that shard: once ops ran there, a
+//     NotPrimary fails the transaction (its earlier ops were buffered at the replica that
+//     refuses now; a new primary never had them, and running the rest there would prepare a
+//     part of the transaction).
 //     StatesAt (read-only) retries on NotPrimary and on unreachable shards alike.
 //   - When the deadline passes with nothing but NotPrimary answers and failed probes, the call
 //     returns Status::Unavailable ("no primary ...; nothing was done"): Commit and Abort leave

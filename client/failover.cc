@@ -34,6 +34,7 @@ std::string FormatAddress(const std::string& host, uint16_t port) {
 }
 
 bool MayRetry(RetryOn policy, const Status& status, bool not_primary) {
+  if (policy == RetryOn::kNever) return false;
   if (status.ok()) return not_primary;
   return policy == RetryOn::kNotPrimaryOrUnavailable && status.code() == Status::Code::kUnavailable;
 }

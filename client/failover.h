@@ -34,6 +34,11 @@ enum class RetryOn {
   // not have run, which for these calls is harmless). For begin_txn (an abandoned transaction
   // times out), status, shard_map, Participant.states.
   kNotPrimaryOrUnavailable,
+  // Nothing is retried. For Participant.run at a shard the transaction already ran ops at: its
+  // earlier ops were buffered at the replica that refuses now, and a new primary never had them
+  // (a transaction's reads and writes are not replicated before PREPARE), so running the rest
+  // there would prepare a part of the transaction. It fails instead.
+  kNever,
 };
 
 // Whether an attempt that ended with `status` (the transport's; ok when a reply was decoded) and,

@@ -55,6 +55,7 @@ std::unique_ptr<ProtocolCore> CoordinatorService::MakeCore(Epoch primary_epoch,
   options.active_timeout_ticks = MsToTicks(config_.idle_timeout_ms, config_.tick_ms);
   options.resend_first_ticks = MsToTicks(80, config_.tick_ms);
   options.resend_max_ticks = MsToTicks(1000, config_.tick_ms);
+  options.shards = static_cast<int32_t>(config_.shard_map.shards.size());
   auto core = std::make_unique<CoordinatorCore>(options, &rng_);
   core->Restore(log, log_end);
   std::cerr << "txcoord coordinator: epoch " << primary_epoch << ", " << log.size()

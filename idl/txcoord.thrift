@@ -278,6 +278,9 @@ exception StaleEpoch {
  * nothing. Ask `primary` (the client address of the group's primary as this node last knew it,
  * "host:port"; empty when it knows none, e.g. during a failover) or refresh the shard map and
  * retry. Clients of a replicated cluster list every replica and try them in turn.
+ * Except for Participant.run in a transaction that already ran ops at that shard: those ops were
+ * buffered at the old primary and are lost with it (reads and writes are replicated only at
+ * PREPARE), so the transaction must be aborted, not continued at the new primary.
  */
 exception NotPrimary {
   1: string message,

@@ -1,5 +1,7 @@
 #include "coordinator/core/coordinator_core.h"
 
+#include <set>
+
 #include <algorithm>
 
 #include "common/check.h"
@@ -23,6 +25,11 @@ void CoordinatorCore::Restore(const std::vector<Record>& durable_log, Lsn log_en
   // One numbering with the log: this incarnation's records continue it, and all of it is durable.
   next_lsn_ = log_end + 1;
   durable_lsn_ = log_end;
+  // END is written only after a commit every participant applied: a finished, committed
+  // transaction (also when truncation took its COMMIT record).
+  for (const Record& r : durable_log) {
+    if (r.type == RecordType::kCoordEnd) Remember(r.txn, Outcome::kCommitted, AbortReason::kNone);
+  }
   for (auto& [id, log] : recovery::FoldCoordinatorLog(durable_log)) {
     TXC_CHECK_MSG(id.epoch < options_.epoch, "log holds a transaction of this or a newer epoch");
     Txn& t = txns_[id];
@@ -147,7 +154,34 @@ TxnId CoordinatorCore::Execute(uint64_t request_id, Protocol protocol,
 void CoordinatorCore::Status(uint64_t request_id, TxnId txn) {
   ClientReply r{.request_id = request_id, .txn = txn};
   r.outcome = ClientOutcome(txn, &r.reason);
+  if (r.outcome == Outcome::kUnknown && txns_.count(txn) == 0 && txn.epoch < options_.epoch &&
+      options_.shards > 0) {
+    // An earlier term's transaction that this log never decided (its client's reply was lost in
+    // a failover). Absent from the group's log, it has no durable COMMIT or PRE-COMMIT, so no
+    // shard can commit it -- unless it was a one-phase transaction, which its one shard decides
+    // alone. Ask every shard for its state under this term's epoch: a shard answers only once
+    // it has durably seen this epoch, and refuses the earlier term's PREPAREs from then on, so
+    // an answer other than COMMITTED can no longer become COMMITTED (a PREPARED one is resolved
+    // by asking this coordinator, which presumes abort). Committed if a shard says so; aborted
+    // once every shard answered otherwise. Shards that never saw it record nothing about it.
+    Txn& t = txns_[txn];
+    t.id = txn;
+    t.phase = Phase::kResolving;
+    for (ShardId s = 0; s < options_.shards; ++s) t.participants.push_back(s);
+    t.client_request = request_id;
+    t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
+    SendResolveQueries(t);
+    ArmResend(t);
+    return;
+  }
   ready_.replies.push_back(std::move(r));
+}
+
+void CoordinatorCore::SendResolveQueries(Txn& t) {
+  for (ShardId s : t.participants) {
+    if (t.acked.count(s)) continue;
+    Send(To(s, MsgType::kStateQuery, t));
+  }
 }
 
 Outcome CoordinatorCore::KnownOutcome(TxnId txn) const {
@@ -245,15 +279,18 @@ void CoordinatorCore::HoldReplyClient(Txn& t, Lsn after) {
   t.client_request.reset();
 }
 
-void CoordinatorCore::Finish(Txn& t, Outcome outcome, AbortReason reason) {
-  if (outcome != Outcome::kUnknown && options_.remembered_outcomes > 0) {
-    // Remember the outcome for clients asking later (a bounded window, oldest forgotten first).
-    if (recent_.emplace(t.id, Remembered{outcome, reason}).second) recent_order_.push_back(t.id);
-    while (recent_order_.size() > options_.remembered_outcomes) {
-      recent_.erase(recent_order_.front());
-      recent_order_.pop_front();
-    }
+void CoordinatorCore::Remember(TxnId txn, Outcome outcome, AbortReason reason) {
+  if (outcome == Outcome::kUnknown || options_.remembered_outcomes == 0) return;
+  // Remember the outcome for clients asking later (a bounded window, oldest forgotten first).
+  if (recent_.emplace(txn, Remembered{outcome, reason}).second) recent_order_.push_back(txn);
+  while (recent_order_.size() > options_.remembered_outcomes) {
+    recent_.erase(recent_order_.front());
+    recent_order_.pop_front();
   }
+}
+
+void CoordinatorCore::Finish(Txn& t, Outcome outcome, AbortReason reason) {
+  Remember(t.id, outcome, reason);
   txns_.erase(t.id);
 }
 
@@ -275,7 +312,10 @@ Outcome CoordinatorCore::ClientOutcome(TxnId txn, AbortReason* reason) const {
     *reason = AbortReason::kUnknownTxn;  // never begun: nothing can commit it
     return Outcome::kAborted;
   }
-  // Decided and forgotten here, or by an earlier coordinator: not ours to guess.
+  // Decided and forgotten here (truncated from the log, or out of the remembered window), or an
+  // earlier term's that this log never decided: not ours to guess. Absence from a whole log does
+  // not mean aborted: a one-phase transaction is decided by its one shard, without a record here
+  // (txsim found the guess wrong); the shards know (Participant.states).
   return Outcome::kUnknown;
 }
 
@@ -500,6 +540,20 @@ void CoordinatorCore::Step(const Message& m) {
       Finish(t, Outcome::kCommitted);
       return;
     case MsgType::kStateReply:
+      if (t.phase == Phase::kResolving) {
+        if (m.state == TxnState::kCommitted) {
+          // A one-phase transaction its shard committed (its reads are not kept: none returned).
+          ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "");
+          Finish(t, Outcome::kCommitted);
+          return;
+        }
+        t.acked[m.from.shard] = true;
+        if (t.acked.size() == t.participants.size()) {
+          DecideAbort(t, AbortReason::kStaleEpoch,
+                      "never decided in its coordinator's term, and no shard committed it");
+        }
+        return;
+      }
       if (t.phase == Phase::kOnePhaseQuery) {
         if (m.state == TxnState::kCommitted || m.state == TxnState::kAborted) {
           const bool committed = m.state == TxnState::kCommitted;
@@ -575,6 +629,15 @@ void CoordinatorCore::OnTick(Txn& t) {
   switch (t.phase) {
     case Phase::kPreparing:
       SendPrepares(t);
+      return;
+    case Phase::kResolving:
+      if (++t.one_phase_queries > options_.one_phase_query_attempts) {
+        // A shard stays silent (down, or it forgot the transaction): not guessed.
+        ReplyClient(t, Outcome::kUnknown, AbortReason::kNone, "a shard did not answer");
+        Finish(t, Outcome::kUnknown);
+        return;
+      }
+      SendResolveQueries(t);
       return;
     case Phase::kOnePhaseQuery: {
       if (++t.one_phase_queries > options_.one_phase_query_attempts) {
@@ -676,6 +739,9 @@ std::vector<LiveTxn> CoordinatorCore::LiveTransactions() const {
         break;
       case Phase::kOnePhaseQuery:
         phase = "one-phase-query";
+        break;
+      case Phase::kResolving:
+        phase = "resolving";
         break;
       case Phase::kPreCommitting:
         phase = "pre-committing";

@@ -44,6 +44,9 @@ struct CoordinatorOptions {
   Ticks active_timeout_ticks = 2000;    // a begun transaction never committed is forgotten
   int one_phase_query_attempts = 20;    // 1PC outcome queries before giving the txn up
   size_t remembered_outcomes = 100000;  // finished outcomes kept for client status queries
+  // The cluster's shard count: a status query about an earlier term's transaction this log
+  // never decided asks every shard (0: not known, such a query stays UNKNOWN).
+  int32_t shards = 0;
 };
 
 // One transaction the coordinator still drives, for operators and the simulator.
@@ -110,6 +113,8 @@ class CoordinatorCore : public ProtocolCore {
     kPreCommitting,  // 3PC: PRE-COMMIT record appended/durable, collecting acks
     kTerminating,    // 3PC: running a termination round as proposer
     kCommitting,     // decided COMMIT: sending COMMIT until every participant acked
+    kResolving,      // a client asks about an earlier term's transaction absent from the log:
+                     // asking every shard (see Status)
   };
 
   struct Txn {
@@ -147,6 +152,10 @@ class CoordinatorCore : public ProtocolCore {
   void HoldReplyClient(Txn& t, Lsn after);
   // Forgets t (the caller must not touch it afterwards), remembering a known outcome.
   void Finish(Txn& t, Outcome outcome, AbortReason reason = AbortReason::kNone);
+  // kResolving: the state query (abort if unprepared) to every shard that has not answered.
+  void SendResolveQueries(Txn& t);
+  // Keeps a decided outcome for clients asking later, in a bounded window.
+  void Remember(TxnId txn, Outcome outcome, AbortReason reason);
   void OnTick(Txn& t);
   void Depose();
   void ArmResend(Txn& t);

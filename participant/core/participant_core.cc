@@ -434,6 +434,10 @@ void ParticipantCore::OnDecision(const Message& m, bool commit) {
 
 void ParticipantCore::OnStateQuery(const Message& m) {
   Message r = Reply(m, MsgType::kStateReply);
+  // Whatever this answer says holds only once this shard's fence is durable: the EPOCH-SEEN that
+  // Fenced may just have appended for the asker's epoch (a coordinator resolving an earlier
+  // term's transaction counts on this shard refusing that term's PREPAREs from now on).
+  const Lsn fence = next_lsn_ - 1;
   // A forgotten (2PC) transaction's state is not known any more: silence is never wrong. 3PC
   // ones are never forgotten, so one not found never voted here.
   if (m.protocol == Protocol::kTwoPc && Forgotten(m.txn)) return;
@@ -446,6 +450,7 @@ void ParticipantCore::OnStateQuery(const Message& m) {
   if (t == nullptr) {
     r.state = TxnState::kUnknown;
     r.ok = true;
+    if (fence > durable_lsn_) return gate_.HoldMessage(fence, std::move(r), ready_);
     return Send(std::move(r));
   }
   r.state = t->state;
@@ -465,6 +470,9 @@ void ParticipantCore::OnStateQuery(const Message& m) {
     r.ok = true;
   }
   r.promised_ballot = t->promised;
+  if (fence > durable_lsn_ && fence > t->record_lsn) {
+    return gate_.HoldMessage(fence, std::move(r), ready_);
+  }
   SendAfter(*t, std::move(r));
 }
 

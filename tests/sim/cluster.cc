@@ -259,6 +259,15 @@ class Simulation {
   std::set<TxnId> durable_commits_;  // coordinator COMMIT records the group committed
   std::vector<Client> clients_;
   std::map<uint64_t, int32_t> request_client_;
+  // Transactions a client was told UNKNOWN about, and the status queries asking about them: a
+  // client asks the serving coordinator until it says COMMITTED or ABORTED, and what it says is
+  // checked like any outcome a client is told.
+  std::map<TxnId, int> unknown_;  // -> status queries made
+  std::map<uint64_t, TxnId> status_requests_;
+  // Status queries after which a client gives up: the outcome of a one-phase transaction whose
+  // shard forgot it (a small retain window) cannot be learned any more.
+  static constexpr int kStatusQueries = 40;
+  void AskUnknown();
   uint64_t next_request_ = 1;
   uint64_t reply_order_ = 0;
   std::vector<PendingReply> replies_;
@@ -362,6 +371,7 @@ class Simulation::ReplicaIo : public node::GroupNodeIo {
       co.client_timeout_ticks = 200;
       co.pre_commit_timeout_ticks = 60;
       co.active_timeout_ticks = 1000;
+      co.shards = sim_.o_.shards;
       auto core = std::make_unique<CoordinatorCore>(co, &sim_.rng_);
       core->Restore(log, end);
       r_.coordinator = core.get();
@@ -841,7 +851,10 @@ void Simulation::Finish(Client& c, Outcome outcome, const std::vector<OpResult>&
                        ToString(outcome));
   if (outcome == Outcome::kCommitted) ++result_.committed;
   if (outcome == Outcome::kAborted) ++result_.aborted;
-  if (outcome == Outcome::kUnknown) ++result_.unknown;
+  if (outcome == Outcome::kUnknown) {
+    ++result_.unknown;
+    unknown_.emplace(c.txn, 0);
+  }
   CheckTold(c.txn, outcome, "client");
   if (outcome == Outcome::kCommitted && c.kind == Kind::kAudit) {
     int64_t total = 0;
@@ -986,6 +999,9 @@ std::string Simulation::Unsettled() {
     }
   }
   if (!replies_.empty()) return "client replies in flight";
+  if (!unknown_.empty()) {
+    return std::to_string(unknown_.size()) + " UNKNOWN outcome(s) not resolved by status";
+  }
   for (const StoreCall& call : store_calls_) {
     // Reads of the configuration never stop; a change in flight does not settle.
     if (call.kind == StoreCall::Kind::kPropose || call.proposal) {
@@ -1163,6 +1179,18 @@ void Simulation::TickAll() {
                                   replies_.begin() + static_cast<std::ptrdiff_t>(due));
   replies_.erase(replies_.begin(), replies_.begin() + static_cast<std::ptrdiff_t>(due));
   for (const PendingReply& p : ready) {
+    if (auto q = status_requests_.find(p.reply.request_id); q != status_requests_.end()) {
+      const TxnId txn = q->second;
+      status_requests_.erase(q);
+      if (p.reply.outcome == Outcome::kUnknown || unknown_.count(txn) == 0) continue;
+      unknown_.erase(txn);
+      TxnFacts& f = facts_[txn];
+      f.told = p.reply.outcome;
+      f.told_any = true;
+      trace_.Add(now_, "status of " + txn.ToString() + ": " + ToString(p.reply.outcome));
+      CheckTold(txn, p.reply.outcome, "status");
+      continue;
+    }
     auto it = request_client_.find(p.reply.request_id);
     if (it == request_client_.end()) continue;
     const int32_t client = it->second;
@@ -1170,6 +1198,28 @@ void Simulation::TickAll() {
     OnReply(clients_[static_cast<size_t>(client)], p.reply);
   }
   for (Client& c : clients_) ClientTick(c);
+  if (now_ % 25 == 0) AskUnknown();
+}
+
+void Simulation::AskUnknown() {
+  if (unknown_.empty()) return;
+  Replica* at = nullptr;
+  CoordinatorCore* coord = Coordinator(&at);
+  if (coord == nullptr) return;
+  Sync(*at);
+  for (auto it = unknown_.begin(); it != unknown_.end();) {
+    if (++it->second > kStatusQueries) {
+      ++result_.unresolved;
+      trace_.Add(now_, "client gives up asking about " + it->first.ToString());
+      it = unknown_.erase(it);
+      continue;
+    }
+    const uint64_t req = next_request_++;
+    status_requests_[req] = it->first;
+    coord->Status(req, it->first);
+    ++it;
+  }
+  at->node->DrainCore();
 }
 
 // A failed check in a core or the driver during a seed: the seed's run stops and reports it.

@@ -27,7 +27,8 @@ struct SeedResult {
   // Figures for the summary.
   uint64_t committed = 0;
   uint64_t aborted = 0;
-  uint64_t unknown = 0;
+  uint64_t unknown = 0;     // clients told UNKNOWN (then they ask the coordinator's status)
+  uint64_t unresolved = 0;  // of those, still UNKNOWN after every status query a client makes
   uint64_t audits_checked = 0;
   uint64_t crashes = 0;
   uint64_t wipes = 0;

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   const auto start = std::chrono::steady_clock::now();  // wall time for the summary only
-  uint64_t violations = 0, committed = 0, aborted = 0, unknown = 0, audits = 0, crashes = 0,
+  uint64_t violations = 0, committed = 0, aborted = 0, unknown = 0, unresolved = 0, audits = 0, crashes = 0,
            failovers = 0, partitions = 0, messages = 0, rounds = 0, stale = 0, wipes = 0,
            pauses = 0, promotions = 0;
   uint64_t seeds_run = 0;
@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
     committed += r.committed;
     aborted += r.aborted;
     unknown += r.unknown;
+    unresolved += r.unresolved;
     audits += r.audits_checked;
     crashes += r.crashes;
     failovers += r.failovers;
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "summary: committed=" << committed << " aborted=" << aborted
-            << " unknown=" << unknown << " audits=" << audits << " crashes=" << crashes
+            << " unknown=" << unknown << " unresolved=" << unresolved << " audits=" << audits << " crashes=" << crashes
             << " wipes=" << wipes << " pauses=" << pauses << " failovers=" << failovers
             << " promotions=" << promotions << " partitions=" << partitions
             << " messages=" << messages << " termination_rounds=" << rounds

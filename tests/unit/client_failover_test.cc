@@ -62,6 +62,10 @@ TEST(ClientFailoverTest, OnlyNotPrimaryIsRetriedForCallsThatMustNotRunTwice) {
                           Status::IoError("internal error"), Status::InvalidArgument("bad")}) {
     EXPECT_FALSE(MayRetry(RetryOn::kNotPrimaryOrUnavailable, s, false)) << s.ToString();
   }
+  // Participant.run at a shard the transaction already ran ops at: nothing, not even NotPrimary
+  // (the new primary never had the earlier ops).
+  EXPECT_FALSE(MayRetry(RetryOn::kNever, ok, /*not_primary=*/true));
+  EXPECT_FALSE(MayRetry(RetryOn::kNever, unavailable, false));
 }
 
 TEST(ClientFailoverTest, BackoffDoublesUpTo200Ms) {

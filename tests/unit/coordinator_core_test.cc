@@ -1008,6 +1008,25 @@ TEST_F(CoordinatorStepTest, LearnedDecisionIsIgnoredAfterCommitIsChosen) {
 
 // ---- recovery ---------------------------------------------------------------------------------
 
+// A client asking about a transaction of an earlier term (its reply was lost in a failover):
+// an ENDed one is committed; one the log never decided is not guessed (it may have been a
+// one-phase transaction its shard committed alone).
+TEST_F(CoordinatorStepTest, AnEarlierTermsTransactionIsAnsweredFromTheLogOrNotAtAll) {
+  const TxnId ended{4, 3}, undecided{4, 7};
+  CoordinatorCore& c = Make({.epoch = 5});
+  c.Restore({{.lsn = 1, .type = RecordType::kCoordCommit, .txn = ended, .epoch = 4,
+              .participants = {1}},
+             {.lsn = 2, .type = RecordType::kCoordEnd, .txn = ended, .epoch = 4}},
+            2);
+  AbortReason reason;
+  EXPECT_EQ(c.ClientOutcome(ended, &reason), Outcome::kCommitted) << "ENDed: committed";
+  EXPECT_EQ(c.ClientOutcome(undecided, &reason), Outcome::kUnknown);
+  // END alone (truncation took the COMMIT before it) still says committed.
+  CoordinatorCore& d = Make({.epoch = 5});
+  d.Restore({{.lsn = 9, .type = RecordType::kCoordEnd, .txn = ended, .epoch = 4}}, 9);
+  EXPECT_EQ(d.ClientOutcome(ended, &reason), Outcome::kCommitted);
+}
+
 TEST_F(CoordinatorStepTest, RestoreOfCommitWithoutEndResendsCommit) {
   CoordinatorCore& c = Make({.epoch = 5});
   const TxnId old{4, 9};
@@ -1027,7 +1046,7 @@ TEST_F(CoordinatorStepTest, RestoreOfCommitWithoutEndResendsCommit) {
   }
   EXPECT_EQ(c.live_transactions(), 1u);
   EXPECT_EQ(c.KnownOutcome(old), Outcome::kCommitted);
-  EXPECT_EQ(c.KnownOutcome(TxnId{4, 10}), Outcome::kAborted) << "ENDed: forgotten";
+  EXPECT_EQ(c.KnownOutcome(TxnId{4, 10}), Outcome::kCommitted) << "ENDed: remembered";
 
   // Resent until acked, then END.
   c.Step(DecisionAck(1, old));
