@@ -13,17 +13,25 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 #include <utility>
 
+#include "Peer.h"
 #include "cluster/config_store.h"
 #include "common/check.h"
 #include "common/fd.h"
+#include "rpc/client.h"
+#include "rpc/thrift_call.h"
 
 extern char** environ;
 
@@ -620,6 +628,110 @@ Result<Process> ClusterDir::StartNode(NodeId node, const std::string& binary,
 
 Result<std::optional<Process>> ClusterDir::FindNode(NodeId node, pid_t pid) const {
   return Process::Find(pid, NodeArgs(node), Name(node));
+}
+
+// Asks each node with ask[index] set for Peer.replica_status() on its peer port, all at once, each
+// answer awaited at most kReplicaStatusTimeout. One result per node, in the order of nodes():
+// the answer, or why there is none (Timeout, Unavailable: not listening; InvalidArgument: the
+// server does not know the call; Aborted: not asked).
+std::vector<Result<thrift::ReplicaStatus>> AskReplicaStatus(const ClusterDir& cluster,
+                                                            const std::vector<bool>& ask) {
+  // Shared with the callbacks, which run on the io thread (and, should the wait below ever give
+  // up first, after this function returned).
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable changed;
+    int pending = 0;
+    std::vector<std::optional<Result<thrift::ReplicaStatus>>> of;
+  };
+  const std::vector<NodeId> nodes = cluster.nodes();
+  auto answers = std::make_shared<Answers>();
+  answers->of.resize(nodes.size());
+  boost::asio::io_context io(1);
+  auto work = boost::asio::make_work_guard(io);
+  std::thread io_thread([&io] { io.run(); });
+  std::vector<std::unique_ptr<rpc::Client>> clients;
+  const rpc::Deadline deadline = rpc::Clock::now() + kReplicaStatusTimeout;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!ask[i]) continue;
+    rpc::ClientOptions options;
+    options.host = cluster.peer_address(nodes[i]).host;
+    options.port = cluster.peer_address(nodes[i]).port;
+    options.max_frame_bytes = cluster.config(nodes[i]).max_frame_bytes;
+    options.reconnect_first_delay = kReplicaStatusTimeout;  // one connection attempt
+    clients.push_back(std::make_unique<rpc::Client>(io, options));
+    {
+      std::lock_guard<std::mutex> lock(answers->mu);
+      ++answers->pending;
+    }
+    rpc::CallMethod<thrift::PeerClient>(
+        *clients.back(), deadline, [](thrift::PeerClient& c) { c.send_replica_status(); },
+        [](thrift::PeerClient& c) {
+          thrift::ReplicaStatus status;
+          c.recv_replica_status(status);
+          return status;
+        },
+        [answers, i](Result<thrift::ReplicaStatus> answer) {
+          std::lock_guard<std::mutex> lock(answers->mu);
+          answers->of[i] = std::move(answer);
+          --answers->pending;
+          answers->changed.notify_all();
+        });
+  }
+  {
+    // Every callback runs once, by the deadline (rpc/client.h): the extra second only bounds the
+    // wait should that ever not hold.
+    std::unique_lock<std::mutex> lock(answers->mu);
+    answers->changed.wait_until(lock, deadline + std::chrono::seconds(1),
+                                [&] { return answers->pending == 0; });
+  }
+  for (auto& c : clients) c->Close();
+  work.reset();
+  io.stop();
+  io_thread.join();
+  clients.clear();
+  std::vector<Result<thrift::ReplicaStatus>> results;
+  std::lock_guard<std::mutex> lock(answers->mu);
+  for (std::optional<Result<thrift::ReplicaStatus>>& answer : answers->of) {
+    if (answer) {
+      results.push_back(std::move(*answer));
+    } else {
+      results.emplace_back(Status::Aborted("not asked"));
+    }
+  }
+  return results;
+}
+
+Status WaitGroupsServing(const ClusterDir& cluster, const std::vector<int>& groups,
+                         std::chrono::milliseconds timeout,
+                         const std::function<bool()>& cancelled) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::vector<NodeId> nodes = cluster.nodes();
+  for (;;) {
+    std::vector<bool> ask(nodes.size(), false);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      ask[i] = std::find(groups.begin(), groups.end(), nodes[i].group) != groups.end();
+    }
+    const std::vector<Result<thrift::ReplicaStatus>> answers = AskReplicaStatus(cluster, ask);
+    std::vector<int> waiting;
+    for (int g : groups) {
+      bool serving = false;
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        serving = serving || (nodes[i].group == g && answers[i].ok() &&
+                              answers[i].value().role == "primary");
+      }
+      if (!serving) waiting.push_back(g);
+    }
+    if (waiting.empty()) return Status::Ok();
+    if (cancelled && cancelled()) return Status::Aborted("stopped waiting for primaries");
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string names;
+      for (int g : waiting) names += (names.empty() ? "" : ", ") + GroupName(g);
+      return Status::Timeout("no serving primary after " + std::to_string(timeout.count()) +
+                             " ms in: " + names);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace txcoord::local

@@ -46,6 +46,7 @@
 
 #include "cluster/config.h"
 #include "common/status.h"
+#include "txcoord_types.h"
 #include "replication/core/replica_core.h"
 
 namespace txcoord::local {
@@ -177,6 +178,24 @@ std::vector<Result<int>> StopAll(std::span<Process* const> processes,
 Status WaitServing(Process& process, const cluster::Address& address,
                    std::chrono::milliseconds timeout,
                    const std::function<bool()>& cancelled = nullptr);
+
+// How long a node's answer to Peer.replica_status is awaited.
+inline constexpr std::chrono::milliseconds kReplicaStatusTimeout{500};
+
+// Asks each node with ask[index] set for Peer.replica_status() on its peer port, all at once,
+// each answer awaited at most kReplicaStatusTimeout. One result per node, in the order of
+// ClusterDir::nodes(): the answer, or why there is none (Timeout, Unavailable: not listening;
+// InvalidArgument: the server does not know the call; Aborted: not asked).
+class ClusterDir;
+std::vector<Result<thrift::ReplicaStatus>> AskReplicaStatus(const ClusterDir& cluster,
+                                                            const std::vector<bool>& ask);
+// Waits until each of `groups` (kCoordinator or shard ids) has a replica that says it serves as
+// primary: a node that accepts connections may still be electing or reconciling, and answers
+// NotPrimary until then. Timeout naming the groups still without one; Aborted as soon as
+// `cancelled` (optional, asked between rounds) returns true.
+Status WaitGroupsServing(const ClusterDir& cluster, const std::vector<int>& groups,
+                         std::chrono::milliseconds timeout,
+                         const std::function<bool()>& cancelled = nullptr);
 
 // The node configs of a cluster directory (see the top of this file).
 class ClusterDir {

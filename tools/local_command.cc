@@ -60,8 +60,6 @@ constexpr int kExitInterrupted = 130;
 constexpr int kDefaultShards = 3;
 constexpr int kMaxShards = 64;
 constexpr int kLogTailLines = 20;
-// How long `status` waits for the nodes' answers to Peer.replica_status (asked all at once).
-constexpr std::chrono::milliseconds kReplicaStatusTimeout{500};
 constexpr const char kLockFile[] = "local.lock";
 
 volatile sig_atomic_t g_interrupted = 0;
@@ -248,77 +246,6 @@ const cluster::Address& CoordinatorAddress(const ClusterDir& cluster) {
   return cluster.address(kCoordinator);
 }
 
-// Asks each node with ask[index] set for Peer.replica_status() on its peer port, all at once, each
-// answer awaited at most kReplicaStatusTimeout. One result per node, in the order of nodes():
-// the answer, or why there is none (Timeout, Unavailable: not listening; InvalidArgument: the
-// server does not know the call; Aborted: not asked).
-std::vector<Result<thrift::ReplicaStatus>> AskReplicaStatus(const ClusterDir& cluster,
-                                                            const std::vector<bool>& ask) {
-  // Shared with the callbacks, which run on the io thread (and, should the wait below ever give
-  // up first, after this function returned).
-  struct Answers {
-    std::mutex mu;
-    std::condition_variable changed;
-    int pending = 0;
-    std::vector<std::optional<Result<thrift::ReplicaStatus>>> of;
-  };
-  const std::vector<NodeId> nodes = cluster.nodes();
-  auto answers = std::make_shared<Answers>();
-  answers->of.resize(nodes.size());
-  boost::asio::io_context io(1);
-  auto work = boost::asio::make_work_guard(io);
-  std::thread io_thread([&io] { io.run(); });
-  std::vector<std::unique_ptr<rpc::Client>> clients;
-  const rpc::Deadline deadline = rpc::Clock::now() + kReplicaStatusTimeout;
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (!ask[i]) continue;
-    rpc::ClientOptions options;
-    options.host = cluster.peer_address(nodes[i]).host;
-    options.port = cluster.peer_address(nodes[i]).port;
-    options.max_frame_bytes = cluster.config(nodes[i]).max_frame_bytes;
-    options.reconnect_first_delay = kReplicaStatusTimeout;  // one connection attempt
-    clients.push_back(std::make_unique<rpc::Client>(io, options));
-    {
-      std::lock_guard<std::mutex> lock(answers->mu);
-      ++answers->pending;
-    }
-    rpc::CallMethod<thrift::PeerClient>(
-        *clients.back(), deadline, [](thrift::PeerClient& c) { c.send_replica_status(); },
-        [](thrift::PeerClient& c) {
-          thrift::ReplicaStatus status;
-          c.recv_replica_status(status);
-          return status;
-        },
-        [answers, i](Result<thrift::ReplicaStatus> answer) {
-          std::lock_guard<std::mutex> lock(answers->mu);
-          answers->of[i] = std::move(answer);
-          --answers->pending;
-          answers->changed.notify_all();
-        });
-  }
-  {
-    // Every callback runs once, by the deadline (rpc/client.h): the extra second only bounds the
-    // wait should that ever not hold.
-    std::unique_lock<std::mutex> lock(answers->mu);
-    answers->changed.wait_until(lock, deadline + std::chrono::seconds(1),
-                                [&] { return answers->pending == 0; });
-  }
-  for (auto& c : clients) c->Close();
-  work.reset();
-  io.stop();
-  io_thread.join();
-  clients.clear();
-  std::vector<Result<thrift::ReplicaStatus>> results;
-  std::lock_guard<std::mutex> lock(answers->mu);
-  for (std::optional<Result<thrift::ReplicaStatus>>& answer : answers->of) {
-    if (answer) {
-      results.push_back(std::move(*answer));
-    } else {
-      results.emplace_back(Status::Aborted("not asked"));
-    }
-  }
-  return results;
-}
 
 // "r0,r1,r2": replica ids.
 std::string ReplicaList(const std::vector<int>& replicas) {
@@ -482,6 +409,12 @@ int Up(const Options& options) {
                                  std::max(left, std::chrono::milliseconds(0)),
                                  [] { return g_interrupted != 0; });
     if (!serving.ok()) return fail(node, serving.message());
+  }
+  // Accepting connections is not serving: each group elects (or re-confirms) its primary first.
+  if (Status s = WaitGroupsServing(cluster, cluster.groups(), kStartTimeout,
+                                   [] { return g_interrupted != 0; });
+      !s.ok()) {
+    return fail(nodes.front(), s.message());
   }
 
   std::cout << CoordinatorAddress(cluster).ToString() << "\n";

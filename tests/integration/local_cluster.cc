@@ -66,7 +66,9 @@ Status LocalCluster::StartAll() {
     if (!process.Running()) processes_.erase(node);
     if (result.ok() && !serving.ok()) result = serving;
   }
-  return result;
+  if (!result.ok()) return result;
+  // Accepting connections is not serving: each group elects (or re-confirms) its primary first.
+  return local::WaitGroupsServing(cluster_, cluster_.groups(), local::kStartTimeout);
 }
 
 Status LocalCluster::Start(NodeId node, const std::map<std::string, std::string>& env) {
@@ -75,6 +77,11 @@ Status LocalCluster::Start(NodeId node, const std::map<std::string, std::string>
   if (!started.ok()) return started.status();
   local::Process& process = processes_.emplace(node, std::move(started.value())).first->second;
   Status serving = local::WaitServing(process, cluster_.address(node), local::kStartTimeout);
+  if (serving.ok()) {
+    // Its group serves again (a lone replica is its group: it serves once it is primary).
+    serving = local::WaitGroupsServing(cluster_, {node.group}, local::kStartTimeout,
+                                       [&process] { return !process.Running(); });
+  }
   if (!process.Running()) processes_.erase(node);
   return serving;
 }

@@ -1,0 +1,415 @@
+// Proves replica groups on real processes (DESIGN.md section 5): a coordinator group and two
+// shard groups of three replicas each (nine `txcoord` processes on 127.0.0.1), a bank workload
+// from several clients running throughout, and one fault per test:
+//
+//  - kill -9 a shard primary: a backup takes over by itself and the workload goes on;
+//  - kill -9 a backup: the ISR shrinks, progress goes on; it returns, catches up and rejoins;
+//  - kill -9 the coordinator primary with transactions in flight: a backup takes over and
+//    resolves every transaction that was in doubt;
+//  - SIGSTOP a shard primary past grace_ms, then SIGCONT: a backup takes over; the old primary
+//    is fenced and changes nothing;
+//  - kill -9 a shard primary and wipe its data directory (the machine-loss case): it comes back
+//    as an empty replica, rebuilds from the group, and nothing is lost.
+//
+// What is checked at the end does not trust the servers' own bookkeeping: every transfer the
+// clients were told COMMITTED (or found COMMITTED by asking about an UNKNOWN one) is replayed
+// on a ledger of our own, and the balances read through a plain client must equal it exactly,
+// give or take some subset of the few transfers whose call got no reply at all (no transaction
+// id to ask about): nothing acknowledged lost, nothing aborted applied, every transaction
+// all-or-nothing across the two shards; the total is constant. Then every replica is stopped and its RocksDB store
+// opened directly: each one holds exactly the ledger's balances of its shard (the replicas
+// agree, including the rebuilt one).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <rocksdb/db.h>
+
+#include "client/client.h"
+#include "tests/integration/local_cluster.h"
+#include "wal/db.h"
+
+namespace txcoord {
+namespace {
+
+using client::Client;
+using testing::LocalCluster;
+using NodeId = LocalCluster::NodeId;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kAccounts = 40;
+constexpr int64_t kInitial = 1000;
+constexpr int kClients = 4;
+
+std::string Account(int i) { return "acct/" + std::to_string(i); }
+
+testing::ClusterOptions Options() {
+  testing::ClusterOptions o;
+  o.shards = 2;
+  o.replicas = 3;
+  o.vote_timeout_ms = 1000;
+  o.client_timeout_ms = 3000;
+  return o;
+}
+
+class FailoverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.StartAll().ok()) << cluster_.Logs();
+    client::ClientOptions options;
+    for (const cluster::Address& a : cluster_.config(LocalCluster::kCoordinator).coordinators) {
+      options.coordinators.push_back(a.ToString());
+    }
+    options.timeout = std::chrono::milliseconds(8000);
+    client_options_ = options;
+    auto c = Client::Connect(options);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    reader_ = std::move(c.value());
+    // Seed the accounts (retried while the groups elect their first primaries).
+    std::vector<Op> puts;
+    for (int i = 0; i < kAccounts; ++i) {
+      puts.push_back({.type = Op::Type::kPut, .key = Account(i), .value = std::to_string(kInitial)});
+      ledger_[Account(i)] = kInitial;
+    }
+    ASSERT_TRUE(ExecuteUntilDecided(Protocol::kTwoPc, puts) == Outcome::kCommitted)
+        << cluster_.Logs();
+  }
+  void TearDown() override {
+    StopLoad();
+    if (HasFailure()) std::cerr << cluster_.Logs();
+  }
+
+  // Runs ops until an outcome is decided (bounded: 20 s); UNKNOWN ones are asked about.
+  Outcome ExecuteUntilDecided(Protocol protocol, const std::vector<Op>& ops) {
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (Clock::now() < deadline) {
+      auto r = reader_->Execute(protocol, ops);
+      if (!r.ok()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      Outcome o = r.value().result.outcome;
+      if (o == Outcome::kUnknown) o = Resolve(*reader_, r.value().txn);
+      if (o == Outcome::kCommitted) return o;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return Outcome::kUnknown;
+  }
+
+  // What the coordinator group decided for txn, asked until it says (bounded: 30 s).
+  static Outcome Resolve(Client& c, TxnId txn) {
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    std::string last;
+    while (Clock::now() < deadline) {
+      auto s = c.StatusOf(txn);
+      if (s.ok() && s.value().outcome != Outcome::kUnknown) return s.value().outcome;
+      last = s.ok() ? "UNKNOWN: " + s.value().detail : s.status().ToString();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::cerr << "status of " << txn.ToString() << " never decided: " << last << "\n";
+    return Outcome::kUnknown;
+  }
+
+  // Two accounts on different shards.
+  std::pair<int, int> Pair(std::mt19937& rng) {
+    for (;;) {
+      const int a = static_cast<int>(rng() % kAccounts);
+      const int b = static_cast<int>(rng() % kAccounts);
+      if (reader_->ShardOf(Account(a)) != reader_->ShardOf(Account(b))) return {a, b};
+    }
+  }
+
+  void StartLoad() {
+    stop_ = false;
+    for (int t = 0; t < kClients; ++t) {
+      threads_.emplace_back([this, t] {
+        auto c = Client::Connect(client_options_);
+        if (!c.ok()) {
+          ++errors_;
+          return;
+        }
+        std::mt19937 rng(static_cast<uint32_t>(t) * 7919u + 1);
+        while (!stop_) {
+          const auto [a, b] = Pair(rng);
+          const std::vector<Op> ops = {
+              {.type = Op::Type::kAdd, .key = Account(a), .delta = -1, .min_result = 0},
+              {.type = Op::Type::kAdd, .key = Account(b), .delta = 1}};
+          const Protocol protocol = rng() % 2 ? Protocol::kTwoPc : Protocol::kThreePc;
+          auto r = c.value()->Execute(protocol, ops);
+          if (!r.ok()) {  // nothing was done (no primary reachable in time)
+            ++errors_;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            continue;
+          }
+          Outcome o = r.value().result.outcome;
+          if (o == Outcome::kUnknown) {
+            ++unknown_;
+            if (r.value().txn.epoch == 0) {
+              // No reply at all (the coordinator died with the call): no id to ask about. It
+              // may or may not have happened; the final check allows for either.
+              std::lock_guard<std::mutex> lock(mu_);
+              maybe_.emplace_back(a, b);
+              continue;
+            }
+            o = Resolve(*c.value(), r.value().txn);
+            if (o == Outcome::kUnknown) {
+              ++unresolved_;
+              continue;
+            }
+          }
+          if (o != Outcome::kCommitted) continue;
+          ++committed_;
+          std::lock_guard<std::mutex> lock(mu_);
+          ledger_[Account(a)] -= 1;
+          ledger_[Account(b)] += 1;
+        }
+      });
+    }
+  }
+  void StopLoad() {
+    stop_ = true;
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+  // Lets the load run for `d` and returns how many transfers committed meanwhile.
+  uint64_t Run(std::chrono::milliseconds d) {
+    const uint64_t before = committed_;
+    std::this_thread::sleep_for(d);
+    return committed_ - before;
+  }
+
+  NodeId PrimaryOf(int group) {
+    auto p = cluster_.Primary(group);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? p.value() : NodeId{group, 0};
+  }
+  // Waits (bounded) until the group's configuration names a primary other than `old`.
+  NodeId WaitNewPrimary(int group, NodeId old, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      auto p = cluster_.Primary(group);
+      if (p.ok() && !(p.value() == old)) return p.value();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "no new primary for group " << group << " within " << timeout.count()
+                  << " ms";
+    return old;
+  }
+  // Waits (bounded) until replica `node` is in its group's ISR (`in`) or out of it; with
+  // `not_disk`, in it on another disk than that one.
+  bool WaitIsr(NodeId node, bool in, std::chrono::milliseconds timeout,
+               replication::DiskId not_disk = 0) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      auto g = cluster_.ReadGroup(node.group);
+      if (g.ok()) {
+        auto it = g.value().isr.find(node.replica);
+        const bool member = it != g.value().isr.end() && (not_disk == 0 || it->second != not_disk);
+        if (member == in) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  bool WaitInIsr(NodeId node, std::chrono::milliseconds timeout) {
+    return WaitIsr(node, true, timeout);
+  }
+  bool WaitOutOfIsr(NodeId node, std::chrono::milliseconds timeout) {
+    return WaitIsr(node, false, timeout);
+  }
+
+  // The final checks (see the top of this file).
+  void CheckBalances() {
+    StopLoad();
+    EXPECT_EQ(unresolved_.load(), 0u) << "UNKNOWN outcomes that never resolved";
+    std::vector<Op> gets;
+    for (int i = 0; i < kAccounts; ++i) gets.push_back({.type = Op::Type::kGet, .key = Account(i)});
+    std::optional<client::ExecuteOutcome> read;
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < deadline) {
+      auto r = reader_->Execute(Protocol::kTwoPc, gets);
+      if (r.ok() && r.value().result.outcome == Outcome::kCommitted) {
+        read = r.value();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // locks of in-doubt ones
+    }
+    ASSERT_TRUE(read.has_value()) << "the accounts could not be read: something stays in doubt";
+    ASSERT_EQ(read->reads.size(), static_cast<size_t>(kAccounts));
+    std::map<std::string, int64_t> balances;
+    int64_t total = 0;
+    for (int i = 0; i < kAccounts; ++i) {
+      ASSERT_TRUE(read->reads[i].found) << Account(i);
+      const int64_t balance = std::stoll(read->reads[i].value);
+      balances[Account(i)] = balance;
+      EXPECT_GE(balance, 0) << Account(i);
+      total += balance;
+    }
+    EXPECT_EQ(total, kInitial * kAccounts);
+    // Transfers whose call got no reply at all happened or not, each as a whole: some subset of
+    // them, applied on top of every acknowledged one, must give exactly what was read.
+    ASSERT_LE(maybe_.size(), 16u) << "too many calls without any reply to check";
+    bool explained = false;
+    for (uint32_t subset = 0; subset < (1u << maybe_.size()) && !explained; ++subset) {
+      std::map<std::string, int64_t> expected = ledger_;
+      for (size_t k = 0; k < maybe_.size(); ++k) {
+        if (subset & (1u << k)) {
+          expected[Account(maybe_[k].first)] -= 1;
+          expected[Account(maybe_[k].second)] += 1;
+        }
+      }
+      if (expected == balances) {
+        explained = true;
+        ledger_ = expected;  // what the replicas' stores must hold
+      }
+    }
+    EXPECT_TRUE(explained) << "the balances read are not the acknowledged transfers plus a "
+                           << "subset of the " << maybe_.size() << " unanswered ones";
+    if (!explained) {
+      for (const auto& [account, balance] : balances) {
+        if (balance != ledger_[account]) {
+          ADD_FAILURE() << account << ": read " << balance << ", acknowledged " << ledger_[account];
+        }
+      }
+    }
+  }
+
+  // Stops every replica of each shard group and reads its store directly.
+  void CheckReplicaStores() {
+    for (NodeId n : cluster_.nodes()) {
+      if (cluster_.Running(n)) {
+        EXPECT_TRUE(cluster_.Stop(n).ok()) << cluster_.name(n);
+      }
+    }
+    for (int shard = 0; shard < cluster_.shards(); ++shard) {
+      for (NodeId n : cluster_.group_nodes(shard)) {
+        auto db = wal::Db::Open(cluster_.data_dir(n));
+        ASSERT_TRUE(db.ok()) << cluster_.name(n) << ": " << db.status().ToString();
+        for (int i = 0; i < kAccounts; ++i) {
+          if (reader_->ShardOf(Account(i)) != shard) continue;
+          std::string value;
+          rocksdb::Status s = db.value()->rocks()->Get(rocksdb::ReadOptions(), db.value()->data(),
+                                                       Account(i), &value);
+          ASSERT_TRUE(s.ok()) << cluster_.name(n) << " " << Account(i) << ": " << s.ToString();
+          EXPECT_EQ(std::stoll(value), ledger_[Account(i)])
+              << cluster_.name(n) << " holds another balance of " << Account(i);
+        }
+      }
+    }
+  }
+
+  LocalCluster cluster_{Options()};
+  client::ClientOptions client_options_;
+  std::unique_ptr<Client> reader_;
+  std::mutex mu_;
+  std::map<std::string, int64_t> ledger_;
+  std::vector<std::pair<int, int>> maybe_;  // transfers whose call got no reply (from, to)
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> committed_{0}, unknown_{0}, unresolved_{0}, errors_{0};
+};
+
+TEST_F(FailoverTest, KillShardPrimaryABackupTakesOverAndTheWorkloadGoesOn) {
+  StartLoad();
+  ASSERT_GT(Run(std::chrono::milliseconds(1000)), 0u);
+  const NodeId old = PrimaryOf(0);
+  cluster_.Kill(old);
+  const NodeId next = WaitNewPrimary(0, old, std::chrono::seconds(10));
+  EXPECT_GT(Run(std::chrono::milliseconds(2000)), 0u) << "no commits after the failover";
+  EXPECT_TRUE(WaitOutOfIsr(old, std::chrono::seconds(10)));
+  ASSERT_TRUE(cluster_.Start(old).ok()) << cluster_.Logs();
+  EXPECT_TRUE(WaitInIsr(old, std::chrono::seconds(15))) << cluster_.name(old) << " never rejoined";
+  EXPECT_GT(Run(std::chrono::milliseconds(500)), 0u);
+  std::cerr << "failover " << cluster_.name(old) << " -> " << cluster_.name(next) << ": "
+            << committed_ << " committed, " << unknown_ << " unknown, " << errors_ << " errors\n";
+  CheckBalances();
+  CheckReplicaStores();
+}
+
+TEST_F(FailoverTest, KillBackupTheIsrShrinksAndItCatchesUpWhenBack) {
+  StartLoad();
+  ASSERT_GT(Run(std::chrono::milliseconds(500)), 0u);
+  const NodeId primary = PrimaryOf(1);
+  const NodeId backup{1, (primary.replica + 1) % 3};
+  cluster_.Kill(backup);
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  bool shrunk = false;
+  while (!shrunk && Clock::now() < deadline) {
+    auto g = cluster_.ReadGroup(1);
+    shrunk = g.ok() && !g.value().InIsr(backup.replica);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(shrunk) << "the dead backup stayed in the ISR";
+  EXPECT_GT(Run(std::chrono::milliseconds(1500)), 0u) << "no progress without the backup";
+  EXPECT_TRUE(PrimaryOf(1) == primary) << "the primary should not have changed";
+  ASSERT_TRUE(cluster_.Start(backup).ok()) << cluster_.Logs();
+  EXPECT_TRUE(WaitInIsr(backup, std::chrono::seconds(15))) << "the backup never rejoined";
+  EXPECT_GT(Run(std::chrono::milliseconds(500)), 0u);
+  CheckBalances();
+  CheckReplicaStores();
+}
+
+TEST_F(FailoverTest, KillCoordinatorPrimaryABackupResolvesEveryInDoubtTransaction) {
+  StartLoad();
+  ASSERT_GT(Run(std::chrono::milliseconds(1000)), 0u);
+  const NodeId old = PrimaryOf(LocalCluster::kCoordinator);
+  cluster_.Kill(old);  // with transfers in flight: the clients are running
+  WaitNewPrimary(LocalCluster::kCoordinator, old, std::chrono::seconds(10));
+  EXPECT_GT(Run(std::chrono::milliseconds(2000)), 0u) << "no commits through the new primary";
+  EXPECT_TRUE(WaitOutOfIsr(old, std::chrono::seconds(10)));
+  ASSERT_TRUE(cluster_.Start(old).ok()) << cluster_.Logs();
+  EXPECT_TRUE(WaitInIsr(old, std::chrono::seconds(15)));
+  std::cerr << committed_ << " committed, " << unknown_ << " unknown (all resolved: "
+            << (unresolved_ == 0) << "), " << errors_ << " errors\n";
+  CheckBalances();
+  CheckReplicaStores();
+}
+
+TEST_F(FailoverTest, PausedPrimaryIsDeposedAndChangesNothingWhenItWakes) {
+  StartLoad();
+  ASSERT_GT(Run(std::chrono::milliseconds(500)), 0u);
+  const NodeId old = PrimaryOf(0);
+  const pid_t pid = cluster_.pid(old);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  const NodeId next = WaitNewPrimary(0, old, std::chrono::seconds(10));
+  EXPECT_GT(Run(std::chrono::milliseconds(1500)), 0u) << "no commits while the old one sleeps";
+  EXPECT_TRUE(WaitOutOfIsr(old, std::chrono::seconds(10)));
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  EXPECT_GT(Run(std::chrono::milliseconds(1500)), 0u);
+  EXPECT_TRUE(PrimaryOf(0) == next) << "the woken primary took its group back";
+  EXPECT_TRUE(WaitInIsr(old, std::chrono::seconds(15))) << "the old primary never rejoined";
+  CheckBalances();
+  CheckReplicaStores();
+}
+
+TEST_F(FailoverTest, WipedPrimaryRebuildsFromItsGroupAndNothingIsLost) {
+  StartLoad();
+  ASSERT_GT(Run(std::chrono::milliseconds(1000)), 0u);
+  const NodeId old = PrimaryOf(1);
+  auto before = cluster_.ReadGroup(1);
+  ASSERT_TRUE(before.ok());
+  const replication::DiskId old_disk = before.value().isr.at(old.replica);
+  cluster_.Kill(old);
+  std::filesystem::remove_all(cluster_.data_dir(old));  // the machine is lost with its disk
+  WaitNewPrimary(1, old, std::chrono::seconds(10));
+  EXPECT_GT(Run(std::chrono::milliseconds(1000)), 0u);
+  ASSERT_TRUE(cluster_.Start(old).ok()) << cluster_.Logs();
+  EXPECT_TRUE(WaitIsr(old, true, std::chrono::seconds(20), old_disk))
+      << "the wiped replica never rejoined on its new disk";
+  EXPECT_GT(Run(std::chrono::milliseconds(500)), 0u);
+  CheckBalances();
+  CheckReplicaStores();  // the rebuilt replica holds every committed balance
+}
+
+}  // namespace
+}  // namespace txcoord
