@@ -16,6 +16,11 @@
 //   shard.before_prepared_durable      the PREPARED record was handed to the log, not yet synced
 //   shard.after_prepared_durable       PREPARED is durable, the YES vote not yet sent
 //   shard.after_commit_applied         COMMITTED (with its writes) is durable, the ack not sent
+//   replica.primary_durable_before_commit  a primary's records are durable on its disk, not yet
+//                                      acknowledged by its group (node/driver.cc)
+//   replica.backup_durable_before_ack  a backup holds new records durably, its ack not sent
+//   replica.promoted_before_reconciled a backup won the configuration CAS as the new primary; no
+//                                      replica has heard of its term
 #pragma once
 
 #include <unistd.h>

@@ -262,6 +262,11 @@ void NodeDriver::Propose(const replication::GroupConfig& next) {
     boost::asio::post(io_, [weak, result = r.value()] {
       if (auto self = weak.lock()) {
         if (self->stopped_ || self->dying_) return;
+        if (result.swapped && result.current.primary == self->config_.replica &&
+            !self->group_->replica().primary()) {
+          // It won the election in the store; no replica has heard of its term yet.
+          CrashPoint("replica.promoted_before_reconciled");
+        }
         self->groups_[self->Self()] = result.current;
         self->group_->OnProposed(result.swapped, result.current);
       }
@@ -376,6 +381,10 @@ void NodeDriver::OnTick() {
 
 void NodeDriver::OnDurablePosition(uint64_t generation, uint64_t position) {
   if (stopped_ || dying_ || generation != log_generation_.load()) return;
+  if (group_->replica().primary() && position > group_->replica().commit_position()) {
+    // Durable here, not yet acknowledged by the group: nothing of it was answered.
+    CrashPoint("replica.primary_durable_before_commit");
+  }
   group_->OnLocalDurable(position);
 }
 
@@ -432,6 +441,11 @@ void NodeDriver::Committed(Lsn position) {
 
 void NodeDriver::Send(const replication::ReplMessage& m) {
   if (dying_) return;
+  if (m.type == replication::ReplType::kAppendAck && m.ok && m.match_position > acked_) {
+    // A backup holds new records durably; its primary does not know yet.
+    CrashPoint("replica.backup_durable_before_ack");
+    acked_ = m.match_position;
+  }
   peers_.SendReplication(Self(), m);
 }
 

@@ -200,6 +200,7 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
   // Records after the applied position, in position order (a shard applies them once committed).
   std::deque<Record> unapplied_;
   Lsn applied_ = 0;
+  Lsn acked_ = 0;  // the highest position this replica acknowledged (a crash point's)
   // Bumped by every suffix truncation: a durability report made before it is stale.
   std::atomic<uint64_t> log_generation_{0};
 

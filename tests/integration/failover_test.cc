@@ -9,7 +9,10 @@
 //  - SIGSTOP a shard primary past grace_ms, then SIGCONT: a backup takes over; the old primary
 //    is fenced and changes nothing;
 //  - kill -9 a shard primary and wipe its data directory (the machine-loss case): it comes back
-//    as an empty replica, rebuilds from the group, and nothing is lost.
+//    as an empty replica, rebuilds from the group, and nothing is lost;
+//  - the replication path's crash points: a primary dying with records durable only on its disk,
+//    a backup dying between its sync and its ack, a new primary dying right after it won the
+//    election, before any replica heard of its term.
 //
 // What is checked at the end does not trust the servers' own bookkeeping: every transfer the
 // clients were told COMMITTED (or found COMMITTED by asking about an UNKNOWN one) is replayed
@@ -64,7 +67,7 @@ testing::ClusterOptions Options() {
 class FailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(cluster_.StartAll().ok()) << cluster_.Logs();
+    ASSERT_TRUE(cluster_.StartAll(start_env_).ok()) << cluster_.Logs();
     client::ClientOptions options;
     for (const cluster::Address& a : cluster_.config(LocalCluster::kCoordinator).coordinators) {
       options.coordinators.push_back(a.ToString());
@@ -308,6 +311,8 @@ class FailoverTest : public ::testing::Test {
   }
 
   LocalCluster cluster_{Options()};
+  // Extra environment of some nodes at the first start (crash points), set by a derived fixture.
+  std::map<NodeId, std::map<std::string, std::string>> start_env_;
   client::ClientOptions client_options_;
   std::unique_ptr<Client> reader_;
   std::mutex mu_;
@@ -409,6 +414,75 @@ TEST_F(FailoverTest, WipedPrimaryRebuildsFromItsGroupAndNothingIsLost) {
   EXPECT_GT(Run(std::chrono::milliseconds(500)), 0u);
   CheckBalances();
   CheckReplicaStores();  // the rebuilt replica holds every committed balance
+}
+
+// ---- crash points in the replication path (common/crash_point.h) --------------------------------
+
+constexpr int kCrashExit = 86;  // common/crash_point.h: kCrashExitCode
+
+class PrimaryCrashTest : public FailoverTest {
+ public:
+  PrimaryCrashTest() {
+    start_env_[NodeId{0, 0}] = {{"TXCOORD_CRASH_AT", "replica.primary_durable_before_commit@300"}};
+  }
+};
+
+TEST_F(PrimaryCrashTest, APrimaryDyingWithRecordsOnlyOnItsDiskLosesNothingAcknowledged) {
+  const NodeId armed{0, 0};
+  ASSERT_TRUE(PrimaryOf(0) == armed);
+  StartLoad();
+  EXPECT_EQ(cluster_.WaitExit(armed, std::chrono::seconds(20)), std::optional<int>(kCrashExit))
+      << "the crash point was not reached";
+  WaitNewPrimary(0, armed, std::chrono::seconds(10));
+  EXPECT_GT(Run(std::chrono::milliseconds(1500)), 0u) << "no commits after the crash";
+  ASSERT_TRUE(cluster_.Start(armed).ok()) << cluster_.Logs();
+  EXPECT_TRUE(WaitInIsr(armed, std::chrono::seconds(15))) << "it never rejoined";
+  CheckBalances();
+  CheckReplicaStores();
+}
+
+class BackupCrashTest : public FailoverTest {
+ public:
+  BackupCrashTest() {
+    start_env_[NodeId{1, 1}] = {{"TXCOORD_CRASH_AT", "replica.backup_durable_before_ack@300"}};
+  }
+};
+
+TEST_F(BackupCrashTest, ABackupDyingBeforeItsAckLosesNothingAndCatchesUp) {
+  const NodeId armed{1, 1};
+  StartLoad();
+  EXPECT_EQ(cluster_.WaitExit(armed, std::chrono::seconds(20)), std::optional<int>(kCrashExit))
+      << "the crash point was not reached";
+  EXPECT_GT(Run(std::chrono::milliseconds(1500)), 0u) << "no progress without the backup";
+  ASSERT_TRUE(cluster_.Start(armed).ok()) << cluster_.Logs();
+  EXPECT_TRUE(WaitInIsr(armed, std::chrono::seconds(15))) << "it never rejoined";
+  CheckBalances();
+  CheckReplicaStores();
+}
+
+class PromotionCrashTest : public FailoverTest {
+ public:
+  PromotionCrashTest() {
+    start_env_[NodeId{0, 1}] = {{"TXCOORD_CRASH_AT", "replica.promoted_before_reconciled"}};
+  }
+};
+
+TEST_F(PromotionCrashTest, ANewPrimaryDyingBeforeItReconcilesIsReplacedAndNothingIsLost) {
+  StartLoad();
+  ASSERT_GT(Run(std::chrono::milliseconds(500)), 0u);
+  ASSERT_TRUE(PrimaryOf(0) == (NodeId{0, 0}));
+  // Leave replica 1 the only one that may be promoted, then take the primary away.
+  ASSERT_TRUE(cluster_.Stop(NodeId{0, 2}).ok());
+  ASSERT_TRUE(WaitOutOfIsr(NodeId{0, 2}, std::chrono::seconds(10)));
+  cluster_.Kill(NodeId{0, 0});
+  EXPECT_EQ(cluster_.WaitExit(NodeId{0, 1}, std::chrono::seconds(20)),
+            std::optional<int>(kCrashExit))
+      << "replica 1 was not promoted, or the crash point was not reached";
+  // Everything back (unarmed): replica 1 is promoted again and reconciles the others.
+  ASSERT_TRUE(cluster_.StartAll().ok()) << cluster_.Logs();
+  EXPECT_GT(Run(std::chrono::milliseconds(1500)), 0u) << "no commits after the recovery";
+  CheckBalances();
+  CheckReplicaStores();
 }
 
 }  // namespace

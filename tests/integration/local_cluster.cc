@@ -50,11 +50,15 @@ LocalCluster::~LocalCluster() {
   if (std::getenv("TXCOORD_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(dir(), ec);
 }
 
-Status LocalCluster::StartAll() {
+Status LocalCluster::StartAll(const std::map<NodeId, std::map<std::string, std::string>>& env) {
   std::vector<NodeId> started;
   for (const NodeId node : cluster_.nodes()) {
     if (processes_.count(node)) continue;
-    Result<local::Process> spawned = cluster_.StartNode(node, TxcoordBinary(), {}, false);
+    auto node_env = env.find(node);
+    Result<local::Process> spawned = cluster_.StartNode(
+        node, TxcoordBinary(), node_env == env.end() ? std::map<std::string, std::string>{}
+                                                     : node_env->second,
+        false);
     if (!spawned.ok()) return spawned.status();
     processes_.emplace(node, std::move(spawned.value()));
     started.push_back(node);

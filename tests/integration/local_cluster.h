@@ -58,7 +58,8 @@ class LocalCluster {
 
   // Starts every node that is not running, then waits until each accepts connections (all are
   // started before any is waited for: a replica may need the others of its group to serve).
-  Status StartAll();
+  // `env`: extra environment variables of some nodes (crash points), by node.
+  Status StartAll(const std::map<NodeId, std::map<std::string, std::string>>& env = {});
   // Starts one node with extra environment variables, and waits until it accepts connections
   // (or exits: then the status says so). REQUIRES: it is not running.
   Status Start(NodeId node, const std::map<std::string, std::string>& env = {});
