@@ -425,6 +425,13 @@ std::vector<Record> NodeDriver::Read(Lsn from, Lsn to) {
     return true;
   });
   if (!s.ok()) DieOnDisk("reading the log", s);
+  // (The read that starts a core takes whatever the log still holds: not a member's.)
+  const bool for_core = group_->replica().activated() && group_->core() == nullptr;
+  if (!for_core && (out.empty() || out.front().lsn != from) && unreadable_++ % 100 == 0) {
+    std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica
+              << ": a member needs position " << from << ", which this log no longer holds "
+              << "(truncated); it cannot catch up without a state transfer, which is not built\n";
+  }
   return out;
 }
 

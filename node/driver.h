@@ -230,7 +230,8 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
     std::function<void()> on_deposed;
   };
   std::map<uint64_t, Waiting> waiting_;
-  uint64_t malformed_ = 0;  // replication messages dropped at the edge
+  uint64_t malformed_ = 0;   // replication messages dropped at the edge
+  uint64_t unreadable_ = 0;  // log reads of positions already truncated
   bool stopped_ = false;
   bool dying_ = false;
 };
