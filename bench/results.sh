@@ -2,8 +2,8 @@
 # One command that regenerates bench/RESULTS.md and the plots bench/plots/*.png from fresh
 # measurements of the whole system on this machine.
 #
-#   bench/results.sh                # the full run: 3 runs of 10 s (+ 2 s warm-up) per point, ~12 min
-#   bench/results.sh --quick        # 1 run of 2 s per point (~1.5 min), into a temporary directory
+#   bench/results.sh                # the full run: 3 runs of 10 s (+ 2 s warm-up) per point, ~17 min
+#   bench/results.sh --quick        # 1 run of 2 s per point (~2 min), into a temporary directory
 #   bench/results.sh --no-build     # use the binaries already built
 #   bench/results.sh --out DIR      # write DIR/RESULTS.md, DIR/plots/, DIR/results/ (default bench/)
 #   bench/results.sh --runs N --duration S --warmup S   # or RUNS, DURATION, WARMUP in the environment
@@ -12,18 +12,22 @@
 # What it does: builds txcoord, txbench, wal_bench and rpc_bench (preset default), then runs every
 # point of the experiments below RUNS times, interleaved (every point once, then every point
 # again, ...), each run on a FRESH cluster in a new directory: `txcoord local up --shards N
-# --data-dir DIR` (its first line is the coordinator's address), one `txbench ... --json FILE
-# --data-dir DIR`, `txcoord local down --data-dir DIR`, and the nodes' "txcoord: wal stats" log
-# lines (printed on a clean stop) for fsyncs per transaction. bench/results_report.py records each
-# run, then writes RESULTS.md (every figure, ratio and goal verdict computed from the runs; the
-# hand-run WAL and RPC sections are bench/RESULTS.static.md, included verbatim), the plots
-# (gnuplot) and results/runs.jsonl (one line per run).
+# --replicas R --data-dir DIR` (every shard and the coordinator a group of R processes; its first
+# line is the coordinator's, its primary's, address), one `txbench ... --json FILE --data-dir DIR`,
+# `txcoord local down --data-dir DIR`, and the nodes' "txcoord: wal stats" log lines (printed on a
+# clean stop, DIR/NAME.log, every replica's) for fsyncs per transaction. bench/results_report.py
+# records each run, then writes RESULTS.md (every figure, ratio and goal verdict computed from the
+# runs; the hand-run WAL and RPC sections are bench/RESULTS.static.md, included verbatim), the
+# plots (gnuplot) and results/runs.jsonl (one line per run).
 #
 # Experiments (each list can be set in the environment):
 #   bank    BANK_SHARDS=2 shards (each transfer spans the cluster), BANK_PROTOCOLS="2pc 3pc",
-#           closed loop, BANK_CLIENTS="1 8 64"
+#           closed loop, BANK_CLIENTS="1 8 64", BANK_REPLICAS="1 3" processes per group (1: one
+#           process per shard and for the coordinator; 3: (BANK_SHARDS + 1) x 3 processes); the
+#           replicated points are interleaved with the unreplicated ones (same protocol and
+#           clients one after the other) so that their ratio is measured under the same load
 #   fanout  FANOUT_SHARDS=16 shards, 2PC, FANOUT_K="1 2 4 8 16" participants,
-#           FANOUT_CLIENTS="1 8"
+#           FANOUT_CLIENTS="1 8", one replica per group
 # Environment: TXCOORD_BUILD_DIR, the build directory (default build/default, the preset's); JOBS,
 # the build parallelism (default nproc); TMPDIR, where the cluster directories go (default /tmp):
 # its disk is the one measured, and the report names it.
@@ -45,8 +49,8 @@ INVOCATION="bench/results.sh${*:+ $*}"
 
 # Settings that were given in the environment, for the report's invocation line.
 ENV_GIVEN=""
-for name in RUNS DURATION WARMUP BANK_SHARDS BANK_PROTOCOLS BANK_CLIENTS FANOUT_SHARDS FANOUT_K \
-  FANOUT_CLIENTS; do
+for name in RUNS DURATION WARMUP BANK_SHARDS BANK_PROTOCOLS BANK_CLIENTS BANK_REPLICAS \
+  FANOUT_SHARDS FANOUT_K FANOUT_CLIENTS; do
   if [[ -n "${!name:-}" ]]; then ENV_GIVEN+="${name}=\"${!name}\" "; fi
 done
 INVOCATION="${ENV_GIVEN}${INVOCATION}"
@@ -101,6 +105,7 @@ fi
 BANK_SHARDS="${BANK_SHARDS:-2}"
 BANK_PROTOCOLS="${BANK_PROTOCOLS:-2pc 3pc}"
 BANK_CLIENTS="${BANK_CLIENTS:-1 8 64}"
+BANK_REPLICAS="${BANK_REPLICAS:-1 3}"
 FANOUT_SHARDS="${FANOUT_SHARDS:-16}"
 FANOUT_K="${FANOUT_K:-1 2 4 8 16}"
 FANOUT_CLIENTS="${FANOUT_CLIENTS:-1 8}"
@@ -113,6 +118,9 @@ done
 awk "BEGIN { exit !(${DURATION} >= 0.1) }" || usage_error "DURATION must be at least 0.1 s"
 for n in ${BANK_SHARDS} ${FANOUT_SHARDS} ${BANK_CLIENTS} ${FANOUT_CLIENTS} ${FANOUT_K}; do
   [[ "${n}" =~ ^[1-9][0-9]{0,4}$ ]] || usage_error "'${n}' in the experiment lists is not a count"
+done
+for r in ${BANK_REPLICAS}; do
+  [[ "${r}" =~ ^[1-9]$ ]] || usage_error "BANK_REPLICAS: '${r}' is not 1 to 9 replicas"
 done
 for k in ${FANOUT_K}; do
   ((k <= FANOUT_SHARDS)) || usage_error "FANOUT_K: ${k} participants but ${FANOUT_SHARDS} shards"
@@ -221,13 +229,17 @@ trap 'on_signal 143' TERM
 "${PYTHON}" "${REPORT}" machine --data-root "$(dirname "${WORK}")" --source-dir "${ROOT}" \
   >"${WORK}/machine.json"
 
-# The points: "experiment shards protocol clients participants".
+# The points: "experiment shards protocol clients participants replicas".
 POINTS=()
 for protocol in ${BANK_PROTOCOLS}; do
-  for clients in ${BANK_CLIENTS}; do POINTS+=("bank ${BANK_SHARDS} ${protocol} ${clients} 2"); done
+  for clients in ${BANK_CLIENTS}; do
+    for replicas in ${BANK_REPLICAS}; do
+      POINTS+=("bank ${BANK_SHARDS} ${protocol} ${clients} 2 ${replicas}")
+    done
+  done
 done
 for clients in ${FANOUT_CLIENTS}; do
-  for k in ${FANOUT_K}; do POINTS+=("fanout ${FANOUT_SHARDS} 2pc ${clients} ${k}"); done
+  for k in ${FANOUT_K}; do POINTS+=("fanout ${FANOUT_SHARDS} 2pc ${clients} ${k} 1"); done
 done
 TOTAL=$((${#POINTS[@]} * RUNS))
 BENCH_LIMIT_S="$(awk "BEGIN { print int(${WARMUP} + ${DURATION} + 120) }")"
@@ -246,14 +258,15 @@ DONE=0
 FAILS_IN_A_ROW=0
 for ((run = 1; run <= RUNS; run++)); do
   for point in "${POINTS[@]}"; do
-    read -r experiment shards protocol clients participants <<<"${point}"
-    name="${experiment}-${protocol}-c${clients}-k${participants}-run${run}"
+    read -r experiment shards protocol clients participants replicas <<<"${point}"
+    name="${experiment}-${protocol}-c${clients}-k${participants}-r${replicas}-run${run}"
     dir="${WORK}/clusters/${name}"
     log="${WORK}/logs/${name}"
     json="${WORK}/logs/${name}.json"
     DONE=$((DONE + 1))
     label="${experiment} ${protocol}, ${clients} client(s)"
     if [[ "${experiment}" == fanout ]]; then label+=", K=${participants}"; fi
+    if [[ "${experiment}" == bank ]]; then label+=", ${replicas} replica(s)"; fi
     printf '[%3d/%d %s] %s, run %d/%d: ' "${DONE}" "${TOTAL}" \
       "$(elapsed $(($(date +%s) - STARTED_AT)))" "${label}" "${run}" "${RUNS}"
     problems=()
@@ -263,13 +276,14 @@ for ((run = 1; run <= RUNS; run++)); do
     if [[ "${experiment}" == fanout ]]; then bench+=(--participants "${participants}"); fi
     bench+=(--duration "${DURATION}" --warmup "${WARMUP}")
     # As recorded: the same command with placeholders for this machine's temporary paths.
-    shown="txcoord local up --shards ${shards} --data-dir DIR; txbench --coordinator ADDR"
+    shown="txcoord local up --shards ${shards} --replicas ${replicas} --data-dir DIR;"
+    shown+=" txbench --coordinator ADDR"
     shown+=" ${bench[*]:1} --json FILE --data-dir DIR"
     bench+=(--json "${json}" --data-dir "${dir}")
 
     CURRENT_CLUSTER="${dir}"
-    if timeout --foreground -k 5 60 "${TXCOORD}" local up --shards "${shards}" --data-dir "${dir}" \
-      >"${log}.up" 2>&1; then
+    if timeout --foreground -k 5 60 "${TXCOORD}" local up --shards "${shards}" \
+      --replicas "${replicas}" --data-dir "${dir}" >"${log}.up" 2>&1; then
       address="$(head -n 1 "${log}.up")"
       if [[ "${address}" =~ ^[0-9.]+:[0-9]+$ ]]; then
         set +e
@@ -302,7 +316,7 @@ for ((run = 1; run <= RUNS; run++)); do
     for p in "${problems[@]}"; do problem_args+=(--problem "${p}"); done
     summary="$("${PYTHON}" "${REPORT}" record --runs-file "${RUNS_FILE}" \
       --experiment "${experiment}" --run "${run}" --status "${status}" \
-      --plan "{\"protocol\": \"${protocol}\", \"clients\": ${clients}, \"participants\": ${participants}, \"shards\": ${shards}}" \
+      --plan "{\"protocol\": \"${protocol}\", \"clients\": ${clients}, \"participants\": ${participants}, \"shards\": ${shards}, \"replicas\": ${replicas}}" \
       --seconds "$(awk "BEGIN { print $(date +%s.%N) - ${run_started} }")" \
       --command "${shown}" \
       --json "${json}" --cluster-dir "${dir}" "${problem_args[@]}")"

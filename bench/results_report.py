@@ -6,8 +6,9 @@ plots from the recorded runs. Standard library only (run by Debian's /usr/bin/py
   results_report.py record --runs-file F --experiment E --plan JSON --run R --status S
                            --seconds T --command CMD --json FILE --cluster-dir DIR
                            [--problem TEXT]...
-      appends one JSON line for the run to F (what was asked, txbench's JSON as it wrote it, the
-      nodes' WAL counters from their logs, the exit status) and prints a one-line summary of it
+      appends one JSON line for the run to F (what was asked: JSON protocol, clients,
+      participants, shards, replicas; txbench's JSON as it wrote it, every node's WAL counters
+      from its log, the exit status) and prints a one-line summary of it
   results_report.py report --runs-file F --machine F --static F --out DIR --work-dir DIR
                            --runs N --duration S --warmup S --started-at EPOCH --invocation CMD
                            --bank-shards N --fanout-shards N [--quick]
@@ -16,6 +17,8 @@ plots from the recorded runs. Standard library only (run by Debian's /usr/bin/py
 Every figure in RESULTS.md is computed here from the recorded runs: a point is the median, over
 its successful runs, of each metric separately; the goals' verdicts ("met" / "not met") are
 computed from those medians. Nothing in the text is written by hand but the explanations.
+A point is (protocol, clients, participants, replicas); a run recorded before replica groups has
+no "replicas" in its plan and counts as 1 (one process per group).
 """
 
 import argparse
@@ -33,11 +36,16 @@ import sys
 
 GOAL_TPS = 20000  # committed 2-shard transactions/s, bank 2PC, 64 clients
 GOAL_TPS_CLIENTS = 64
+GOAL_REPLICATED_TPS = 10000  # the same, bank 2PC, 64 clients, every group GOAL_REPLICAS processes
+GOAL_REPLICAS = 3
 GOAL_FLOOR_RATIO = 1.5  # p50 at 1 client / commit floor
 GOAL_FANOUT_RATIO = 1.5  # p50 with 16 participants / p50 with 2
 FANOUT_HIGH, FANOUT_LOW = 16, 2
 
 WAL_STATS_RE = re.compile(r"^txcoord: wal stats: appends=(\d+) records=(\d+) syncs=(\d+)\s*$")
+# A node's log in a cluster directory (tools/local_cluster.h): "coordinator.log", "shard0.log"
+# (one replica per group) or "coordinator.r0.log", "shard1.r2.log" (R > 1).
+NODE_LOG_RE = re.compile(r"^(coordinator|shard\d+)(\.r\d+)?\.log$")
 
 
 def fail(message):
@@ -132,10 +140,11 @@ def load_txbench_json(path):
 
 
 def wal_stats(cluster_dir):
-    """Per node: the last 'txcoord: wal stats' line of DIR/NAME.log (printed on a clean stop)."""
+    """Per node, every replica of every group (NAME "shard0" or "shard0.r2"): the last
+    'txcoord: wal stats' line of DIR/NAME.log (printed on a clean stop), None when it has none."""
     nodes = {}
     try:
-        names = sorted(n for n in os.listdir(cluster_dir) if n.endswith(".log"))
+        names = sorted(n for n in os.listdir(cluster_dir) if NODE_LOG_RE.match(n))
     except OSError:
         return nodes
     for name in names:
@@ -264,15 +273,38 @@ def load_runs(path):
     return runs
 
 
+def replicas_of(plan):
+    """The processes per group a run asked for: 1 when its plan predates replica groups."""
+    r = plan.get("replicas")
+    return r if isinstance(r, int) and not isinstance(r, bool) and r >= 1 else 1
+
+
 def group(runs):
-    """experiment -> {(protocol, clients, participants): Point}, by what each run asked (so a
-    point whose every run failed before txbench wrote JSON still shows)."""
+    """experiment -> {(protocol, clients, participants, replicas): Point}, by what each run asked
+    (so a point whose every run failed before txbench wrote JSON still shows)."""
     groups = {}
     for e in runs:
         plan = e["plan"]
-        key = (plan.get("protocol"), plan.get("clients"), plan.get("participants"))
+        key = (plan.get("protocol"), plan.get("clients"), plan.get("participants"),
+               replicas_of(plan))
         groups.setdefault(e["experiment"], {}).setdefault(key, Point()).entries.append(e)
     return groups
+
+
+def bank_order(key):
+    """Bank points in table order: protocol, then clients."""
+    return (key[0] or "", key[1] or 0)
+
+
+def each_run(bank, keys):
+    """The line listing the committed/s of every successful run of each bank point in keys."""
+    return "Committed/s of each run: " + "; ".join(
+        f"{k[0]}, {k[1]} client{'' if k[1] == 1 else 's'}: "
+        + " / ".join(fmt_int(v) for v in bank[k].values("tps")) for k in keys) + "."
+
+
+def quotient(a, b):
+    return a / b if is_num(a) and is_num(b) and b > 0 else None
 
 
 def verdict(value, limit, higher_is_better, planned=True):
@@ -369,34 +401,38 @@ def report(args):
       "the machine is shared and noisy, so compare figures measured in one run of the script, "
       "not across runs.")
     w("")
-    w(f"Method: every run starts a fresh cluster (`txcoord local up --shards N --data-dir "
-      f"<fresh dir>`), runs one `txbench` against it for {s['warmup']} s of warm-up and "
-      f"{s['duration']} s measured (`--json FILE --data-dir <that dir>`: txbench measures its "
-      "fsync floor on the cluster's disk), then stops it (`txcoord local down`). "
+    w(f"Method: every run starts a fresh cluster (`txcoord local up --shards N --replicas R "
+      f"--data-dir <fresh dir>`; R = 1: one process per shard and one coordinator), runs one "
+      f"`txbench` against it for {s['warmup']} s of warm-up and {s['duration']} s measured "
+      "(`--json FILE --data-dir <that dir>`: txbench measures its fsync floor on the cluster's "
+      "disk), then stops it (`txcoord local down`). "
       + (f"Each point is the median of {s['runs']} runs, metric by metric, over the runs that "
          "succeeded" if s["runs"] > 1 else "Each point is one run, if it succeeded")
       + " (exit 0, txbench's checks held: shards agree with the coordinator and, for bank, the "
       "total is unchanged); the runs of all points are interleaved (every point once, then "
-      "again) so that a slow spell of the machine does not fall on one point. Latency is that of committed "
-      "transactions, from the intended start to the outcome. Raw runs: `results/runs.jsonl` "
-      "(one line per run: its command, txbench's JSON, each node's WAL counters).")
+      "again) so that a slow spell of the machine does not fall on one point. Latency is that of "
+      "committed transactions, from the intended start to the outcome. Raw runs: "
+      "`results/runs.jsonl` (one line per run: its command, txbench's JSON, each node's WAL "
+      "counters).")
     w("")
     w("fsyncs/txn = the syncs of every node's WAL over the cluster's whole life (the `txcoord: wal "
       "stats: ... syncs=S` line each node logs on a clean stop, summed over the coordinator and "
-      "the shards) / `committed_all` of txbench's JSON (every transaction the run committed, the "
-      "warm-up and the measured window included). The numerator also counts the loading of the "
-      "initial data, aborted transactions and the checks at the end, so the figure is a little "
-      "high, the more so the shorter the run; the last sync of each log, at close, is not "
-      "counted.")
+      "the shards, every replica of each when R > 1) / `committed_all` of txbench's JSON (every "
+      "transaction the run committed, the warm-up and the measured window included). The "
+      "numerator also counts the loading of the initial data, aborted transactions and the "
+      "checks at the end, so the figure is a little high, the more so the shorter the run; the "
+      "last sync of each log, at close, is not counted.")
     w("")
 
     # ---- goals ----
-    tps_point = bank.get(("2pc", GOAL_TPS_CLIENTS, 2))
+    tps_point = bank.get(("2pc", GOAL_TPS_CLIENTS, 2, 1))
     tps = tps_point.median("tps") if tps_point else None
-    floor_point = bank.get(("2pc", 1, 2))
+    rep_point = bank.get(("2pc", GOAL_TPS_CLIENTS, 2, GOAL_REPLICAS))
+    rep_tps = rep_point.median("tps") if rep_point else None
+    floor_point = bank.get(("2pc", 1, 2, 1))
     floor_ratio = floor_point.median("floor_ratio") if floor_point else None
-    fan_hi = fanout.get(("2pc", 1, FANOUT_HIGH))
-    fan_lo = fanout.get(("2pc", 1, FANOUT_LOW))
+    fan_hi = fanout.get(("2pc", 1, FANOUT_HIGH, 1))
+    fan_lo = fanout.get(("2pc", 1, FANOUT_LOW, 1))
     p50_hi = fan_hi.median("p50") if fan_hi else None
     p50_lo = fan_lo.median("p50") if fan_lo else None
     fan_ratio = p50_hi / p50_lo if is_num(p50_hi) and is_num(p50_lo) and p50_lo > 0 else None
@@ -409,6 +445,11 @@ def report(args):
       f"(bank, {s['bank_shards']} shards, 2PC) | "
       f"{fmt_int(tps) + ' txn/s' if is_num(tps) else 'n/a'} | "
       f"{verdict(tps, GOAL_TPS, True, tps_point is not None)} |")
+    w(f"| replicated: at least {GOAL_REPLICATED_TPS:,} committed 2-shard transactions/s with "
+      f"{GOAL_TPS_CLIENTS} clients, every group {GOAL_REPLICAS} replicas (bank, "
+      f"{s['bank_shards']} shards, 2PC, {(s['bank_shards'] + 1) * GOAL_REPLICAS} processes) | "
+      f"{fmt_int(rep_tps) + ' txn/s' if is_num(rep_tps) else 'n/a'} | "
+      f"{verdict(rep_tps, GOAL_REPLICATED_TPS, True, rep_point is not None)} |")
     w(f"| p50 at 1 client at most {GOAL_FLOOR_RATIO} x the commit floor (bank, 2PC) | "
       f"p50 / floor = {fmt(floor_ratio)} | "
       f"{verdict(floor_ratio, GOAL_FLOOR_RATIO, False, floor_point is not None)} |")
@@ -421,7 +462,7 @@ def report(args):
     # ---- bank ----
     bank_cmd = (f"txbench --workload bank --protocol 2pc|3pc --clients N --duration "
                 f"{s['duration']} --warmup {s['warmup']} --json FILE --data-dir DIR "
-                f"(cluster: txcoord local up --shards {s['bank_shards']})")
+                f"(cluster: txcoord local up --shards {s['bank_shards']} --replicas 1)")
     protocols = " and ".join(sorted({k[0].upper() for k in bank if k[0]}))
     w(f"## Bank workload: {s['bank_shards']} shards, {protocols}, closed loop")
     w("")
@@ -429,21 +470,54 @@ def report(args):
       "different shards (two participants). Closed loop: each client issues its next "
       "transaction when the last one ends.")
     w("")
-    w("| protocol | clients | committed/s | p50 ms | p99 ms | p99.9 ms | fsyncs/txn | aborted % "
-      "| runs ok |")
-    w("|---|---|---|---|---|---|---|---|---|")
-    bank_keys = sorted(bank, key=lambda k: (k[0] or "", k[1] or 0))
-    for key in bank_keys:
-        p = bank[key]
-        w(f"| {key[0]} | {key[1]} | {fmt_int(p.median('tps'))} | {fmt(p.median('p50'))} | "
-          f"{fmt(p.median('p99'))} | {fmt(p.median('p999'))} | "
-          f"{fmt(p.median('fsyncs_per_txn'))} | {fmt(p.median('aborted_pct'), 1)} | "
-          f"{p.runs_cell()} |")
+    bank_keys = sorted((k for k in bank if k[3] == 1), key=bank_order)
+    if bank_keys:
+        w("| protocol | clients | committed/s | p50 ms | p99 ms | p99.9 ms | fsyncs/txn "
+          "| aborted % | runs ok |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for key in bank_keys:
+            p = bank[key]
+            w(f"| {key[0]} | {key[1]} | {fmt_int(p.median('tps'))} | {fmt(p.median('p50'))} | "
+              f"{fmt(p.median('p99'))} | {fmt(p.median('p999'))} | "
+              f"{fmt(p.median('fsyncs_per_txn'))} | {fmt(p.median('aborted_pct'), 1)} | "
+              f"{p.runs_cell()} |")
+        w("")
+        w(each_run(bank, bank_keys))
+    else:
+        w("No point with one replica per group was run (BANK_REPLICAS).")
     w("")
-    w("Committed/s of each run: " + "; ".join(
-        f"{k[0]} x{k[1]}: " + " / ".join(fmt_int(v) for v in bank[k].values("tps"))
-        for k in bank_keys) + ".")
-    w("")
+    for replicas in sorted({k[3] for k in bank if k[3] > 1}):
+        keys = sorted((k for k in bank if k[3] == replicas), key=bank_order)
+        processes = (s["bank_shards"] + 1) * replicas
+        w(f"### Bank, {replicas} replicas per group ({processes} processes)")
+        w("")
+        interleaved = (", each interleaved with the unreplicated run of the same protocol and "
+                       "clients" if bank_keys else "")
+        w(f"The same runs on `txcoord local up --shards {s['bank_shards']} --replicas {replicas}`"
+          f"{interleaved}: the coordinator and each shard a group of {replicas} processes, a "
+          f"primary and {replicas - 1} backups, all on this machine's {machine['nproc']} CPUs "
+          "and one disk. A primary counts a record durable once it is fsynced on itself and on "
+          "every in-sync replica, so every record the protocol needs durable (a prepare, a "
+          "decision) also waits for a round trip to the backups and their fsyncs. fsyncs/txn "
+          f"sums the syncs of all {processes} processes. vs 1 replica = this median / the median "
+          "of the same protocol and clients with one replica per group, from the same run of "
+          "the script.")
+        w("")
+        w("| protocol | clients | committed/s | vs 1 replica | p50 ms | vs 1 replica | p99 ms | "
+          "fsyncs/txn | aborted % | runs ok |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for key in keys:
+            p = bank[key]
+            base = bank.get(key[:3] + (1,))
+            tps_ratio = quotient(p.median("tps"), base.median("tps")) if base else None
+            p50_ratio = quotient(p.median("p50"), base.median("p50")) if base else None
+            w(f"| {key[0]} | {key[1]} | {fmt_int(p.median('tps'))} | {fmt(tps_ratio)} | "
+              f"{fmt(p.median('p50'))} | {fmt(p50_ratio)} | {fmt(p.median('p99'))} | "
+              f"{fmt(p.median('fsyncs_per_txn'))} | {fmt(p.median('aborted_pct'), 1)} | "
+              f"{p.runs_cell()} |")
+        w("")
+        w(each_run(bank, keys))
+        w("")
     w("![throughput against clients](plots/bank_throughput.png)")
     w("")
     w("![latency against clients](plots/bank_latency.png)")
@@ -494,7 +568,7 @@ def report(args):
     w("| clients | K | committed/s | p50 ms | p99 ms | fsyncs/txn | floor us | K fsyncs us | "
       "runs ok |")
     w("|---|---|---|---|---|---|---|---|---|")
-    fan_keys = sorted(fanout, key=lambda k: (k[1] or 0, k[2] or 0))
+    fan_keys = sorted(fanout, key=lambda k: (k[1] or 0, k[2] or 0))  # all of replicas 1
     for key in fan_keys:
         p = fanout[key]
         w(f"| {key[1]} | {key[2]} | {fmt_int(p.median('tps'))} | {fmt(p.median('p50'))} | "
@@ -503,8 +577,8 @@ def report(args):
           f"{fmt_int(p.median('floor_parallel_fsync_us'))} | {p.runs_cell()} |")
     w("")
     for clients in sorted({k[1] for k in fan_keys if k[1] is not None}):
-        hi = fanout.get(("2pc", clients, FANOUT_HIGH))
-        lo = fanout.get(("2pc", clients, FANOUT_LOW))
+        hi = fanout.get(("2pc", clients, FANOUT_HIGH, 1))
+        lo = fanout.get(("2pc", clients, FANOUT_LOW, 1))
         a = hi.median("p50") if hi else None
         b = lo.median("p50") if lo else None
         ratio = a / b if is_num(a) and is_num(b) and b > 0 else None
@@ -530,7 +604,8 @@ def report(args):
         for e in failed:
             plan = e["plan"]
             what = f"{e['experiment']} {plan['protocol']}, {plan['clients']} client(s)" + (
-                f", K={plan['participants']}" if e["experiment"] == "fanout" else "")
+                f", K={plan['participants']}" if e["experiment"] == "fanout" else "") + (
+                f", {replicas_of(plan)} replicas" if replicas_of(plan) > 1 else "")
             w(f"- {what}, run {e['run']}: {'; '.join(e['problems'])}; command "
               f"`{e['command']}`")
         w("")
@@ -576,31 +651,48 @@ NO_DATA = 'set label 3 "no successful run" at graph 0.5, graph 0.5 center font "
 
 def write_plots(plots_dir, work_dir, command, mline, s, bank, fanout, p50_lo):
     """The three plots. Every axis range is fixed from the data (gnuplot refuses to autoscale a
-    series without a single number, e.g. when every run of it failed)."""
-    bank_keys = sorted(bank, key=lambda k: (k[0] or "", k[1] or 0))
+    series without a single number, e.g. when every run of it failed). The bank plots have a line
+    per protocol and replicas per group: "2PC", "3PC" (one replica), "2PC x3", ..."""
+    bank_keys = sorted(bank, key=bank_order)
     protocols = sorted({k[0] for k in bank_keys if k[0]})
+    replica_counts = sorted({k[3] for k in bank_keys})
     clients_axis = x_axis({k[1] for k in bank_keys if k[1] is not None}, 1.4)
     tps_series, latency_series, tps_all, latency_all = [], [], [], []
     for n, proto in enumerate(protocols):
-        rows = [(k[1], bank[k].median("tps"), bank[k].median("p50"), bank[k].median("p99"))
-                for k in bank_keys if k[0] == proto]
-        path = os.path.join(work_dir, f"bank_{proto}.dat")
-        write_dat(path, ["clients", "tps", "p50_ms", "p99_ms"], rows)
-        d = gnuplot_escape(path)
-        name = proto.upper()
-        tps_series.append(f'"{d}" using 1:2 with linespoints lw 2 pt {7 - 2 * n} lc {n + 1} '
-                          f'title "{name}"')
-        latency_series.append(f'"{d}" using 1:3 with linespoints lw 2 pt {7 - 2 * n} lc {n + 1} '
-                              f'title "{name} p50"')
-        latency_series.append(f'"{d}" using 1:4 with linespoints lw 2 pt {7 - 2 * n} lc {n + 1} '
-                              f'dt 2 title "{name} p99"')
-        tps_all += [r[1] for r in rows]
-        latency_all += [v for r in rows for v in r[2:]]
+        for m, replicas in enumerate(replica_counts):
+            rows = [(k[1], bank[k].median("tps"), bank[k].median("p50"), bank[k].median("p99"))
+                    for k in bank_keys if k[0] == proto and k[3] == replicas]
+            if not rows:
+                continue
+            suffix = "" if replicas == 1 else f"_r{replicas}"
+            path = os.path.join(work_dir, f"bank_{proto}{suffix}.dat")
+            write_dat(path, ["clients", "tps", "p50_ms", "p99_ms"], rows)
+            d = gnuplot_escape(path)
+            name = proto.upper() + ("" if replicas == 1 else f" x{replicas}")
+            # A colour per protocol and replicas; a point type per protocol (filled circle for
+            # 2PC, filled square for 3PC), hollow when replicated.
+            style = (f"lw 2 pt {7 - 2 * n - (1 if replicas > 1 else 0)} "
+                     f"lc {n * len(replica_counts) + m + 1}")
+            tps_series.append(f'"{d}" using 1:2 with linespoints {style} title "{name}"')
+            latency_series.append(f'"{d}" using 1:3 with linespoints {style} '
+                                  f'title "{name} p50"')
+            latency_series.append(f'"{d}" using 1:4 with linespoints {style} dt 2 '
+                                  f'title "{name} p99"')
+            tps_all += [r[1] for r in rows]
+            latency_all += [v for r in rows for v in r[2:]]
     finite_tps = [v for v in tps_all if is_num(v)]
     tps_series.append(f'{GOAL_TPS} with lines dt 2 lw 2 lc rgb "gray30" '
                       f'title "goal: {GOAL_TPS:,}/s (2PC, {GOAL_TPS_CLIENTS} clients)"')
+    if GOAL_REPLICAS in replica_counts:
+        tps_series.append(f'{GOAL_REPLICATED_TPS} with lines dt 3 lw 2 lc rgb "gray50" '
+                          f'title "goal: {GOAL_REPLICATED_TPS:,}/s (2PC x{GOAL_REPLICAS}, '
+                          f'{GOAL_TPS_CLIENTS} clients)"')
     bank_title = f"Bank, {s['bank_shards']} shards"
+    if replica_counts != [1]:
+        bank_title += ", " + " and ".join(str(r) for r in replica_counts) + " replicas per group"
     bank_command = command + "; txbench --workload bank --protocol 2pc|3pc --clients N"
+    if replica_counts != [1]:
+        bank_command += " (local up --replicas R)"
     plot(work_dir, os.path.join(plots_dir, "bank_throughput.png"),
          f"{bank_title}: committed transactions/s against clients", bank_command, mline,
          f"""{clients_axis}
@@ -665,7 +757,8 @@ def main():
     r = sub.add_parser("record")
     r.add_argument("--runs-file", required=True)
     r.add_argument("--experiment", required=True)
-    r.add_argument("--plan", required=True, help="JSON: protocol, clients, participants, shards")
+    r.add_argument("--plan", required=True,
+                   help="JSON: protocol, clients, participants, shards, replicas")
     r.add_argument("--run", type=int, required=True)
     r.add_argument("--status", type=int, required=True)
     r.add_argument("--seconds", type=float, required=True)
