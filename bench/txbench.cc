@@ -17,7 +17,9 @@
 // of one transaction do on this one disk) and the loopback TCP round trip are measured; the
 // commit floor is client round trip + prepare round trip + the participants' fsyncs + the
 // coordinator's fsync (none for one participant: one phase), and the summary gives the measured
-// p50 beside it as a ratio.
+// p50 beside it as a ratio. With --replicas R > 1 (every group a replica group of R on this one
+// disk), each of those durable steps is a replication round trip plus R fsyncs per group made at
+// once (participants x R in the prepare phase, R for the coordinator's decision).
 //
 // After the run: UNKNOWN outcomes are resolved by asking the coordinator; every shard a
 // transaction touched is asked its state (Participant.states) and must agree with the
@@ -79,6 +81,7 @@ struct Args {
   std::string json_path;
   std::string data_dir = ".";
   bool floor = true;
+  int replicas = 1;  // of every group, for the floor
   uint64_t seed = 1;
   int max_in_flight = 10000;  // open loop: more outstanding than this and a start is dropped
   bool help = false;
@@ -101,6 +104,7 @@ constexpr char kUsage[] =
     "  --json FILE                   write the results as JSON\n"
     "  --data-dir DIR                measure the fsync floor on DIR's disk (default .)\n"
     "  --no-floor                    do not measure the floor\n"
+    "  --replicas R                  replicas per group of the cluster, for the floor (default 1)\n"
     "  --max-in-flight N             open loop: outstanding limit (default 10000)\n"
     "  --seed N                      workload random seed (default 1)\n";
 
@@ -176,6 +180,7 @@ Result<Args> ParseArgs(int argc, char** argv) {
       if (flag == "--participants") hi = 64;
       if (flag == "--clients") hi = 100000;
       if (flag == "--duration") lo = 0.1;
+      if (flag == "--replicas") lo = 1, hi = 9;
       Result<double> d = num(lo, hi);
       if (!d.ok()) return d.status();
       const double x = d.value();
@@ -201,6 +206,8 @@ Result<Args> ParseArgs(int argc, char** argv) {
         a.max_in_flight = static_cast<int>(x);
       } else if (flag == "--seed") {
         a.seed = static_cast<uint64_t>(x);
+      } else if (flag == "--replicas") {
+        a.replicas = static_cast<int>(x);
       } else {
         return Status::InvalidArgument("unknown flag " + flag);
       }
@@ -340,14 +347,19 @@ Result<double> MeasureRttUs() {
 // The commit floor of a transaction with `participants` participants on this machine: the client's
 // round trip + the prepare round trip + the participants' fsyncs (made at once, on this one disk)
 // + the coordinator's fsync. A single participant commits in one phase: no coordinator fsync.
+// Replicated (replicas > 1): every durable step is also a replication round trip, and each
+// group's fsyncs happen on every replica at once (this one disk holds them all).
 struct Floor {
   int participants = 2;
-  double fsync_us = 0;           // one fsync
-  double parallel_fsync_us = 0;  // `participants` fsyncs at once
+  int replicas = 1;
+  double fsync_us = 0;           // one group's fsyncs: 1, or `replicas` at once
+  double parallel_fsync_us = 0;  // the prepare phase's: participants x replicas at once
   double rtt_us = 0;
+  double replication_us() const { return replicas > 1 ? rtt_us : 0; }
   double commit_us() const {
-    return participants == 1 ? 2 * rtt_us + fsync_us
-                             : 2 * rtt_us + parallel_fsync_us + fsync_us;
+    return participants == 1
+               ? 2 * rtt_us + replication_us() + fsync_us
+               : 2 * rtt_us + replication_us() + parallel_fsync_us + replication_us() + fsync_us;
   }
 };
 
@@ -791,20 +803,24 @@ int Main(int argc, char** argv) {
                              : args.workload.kind == WorkloadKind::kFanout ? args.workload.participants
                                                                            : args.workload.ops_per_txn;
     Result<double> rtt_us = MeasureRttUs();  // first: it forks
-    Result<double> fsync_us = MeasureFsyncUs(args.data_dir, 1);
+    Result<double> fsync_us = MeasureFsyncUs(args.data_dir, args.replicas);
     Result<double> parallel_us =
-        participants > 1 ? MeasureFsyncUs(args.data_dir, participants) : fsync_us;
+        participants > 1 ? MeasureFsyncUs(args.data_dir, participants * args.replicas) : fsync_us;
     for (const Status& s : {rtt_us.status(), fsync_us.status(), parallel_us.status()}) {
       if (!s.ok()) {
         std::cerr << "txbench: floor: " << s.ToString() << "\n";
         return 2;
       }
     }
-    floor = Floor{participants, fsync_us.value(), parallel_us.value(), rtt_us.value()};
-    std::printf("floor: fsync %.0f us (4 KiB append + fdatasync in %s), %d at once %.0f us, "
-                "loopback round trip %.0f us -> commit floor %.0f us\n",
-                floor->fsync_us, args.data_dir.c_str(), participants, floor->parallel_fsync_us,
-                floor->rtt_us, floor->commit_us());
+    floor = Floor{participants, args.replicas, fsync_us.value(), parallel_us.value(),
+                  rtt_us.value()};
+    std::printf("floor: fsync %.0f us (%d x 4 KiB append + fdatasync at once in %s), %d at once "
+                "%.0f us, loopback round trip %.0f us -> commit floor %.0f us%s\n",
+                floor->fsync_us, args.replicas, args.data_dir.c_str(),
+                participants * args.replicas, floor->parallel_fsync_us, floor->rtt_us,
+                floor->commit_us(),
+                args.replicas > 1 ? " (replicated: + a replication round trip per durable step)"
+                                  : "");
   }
 
   Result<std::unique_ptr<client::Client>> connected =
@@ -862,12 +878,13 @@ int Main(int argc, char** argv) {
   double ratio = 0;
   if (floor) {
     ratio = static_cast<double>(h.Percentile(0.5)) / 1e3 / floor->commit_us();
-    std::printf("  floor       %.0f us = 2 x %.0f us round trip + %d participant fsync(s) at once"
+    std::printf("  floor       %.0f us = %s x %.0f us round trip + %d fsync(s) at once"
                 " %.0f us%s; p50 / floor = %.2f%s\n",
-                floor->commit_us(), floor->rtt_us, floor->participants,
-                floor->parallel_fsync_us,
+                floor->commit_us(),
+                floor->replicas == 1 ? "2" : floor->participants == 1 ? "3" : "4", floor->rtt_us,
+                floor->participants * floor->replicas, floor->parallel_fsync_us,
                 floor->participants == 1 ? " (one phase)"
-                                         : (" + coordinator fsync " +
+                                         : (" + coordinator fsync(s) " +
                                             std::to_string(static_cast<int>(floor->fsync_us)) +
                                             " us").c_str(),
                 ratio,
@@ -930,6 +947,7 @@ int Main(int argc, char** argv) {
       << ", \"mean\": " << Num(h.mean() / 1e6) << "}";
     if (floor) {
       j << ",\n  \"floor\": {\"participants\": " << floor->participants
+        << ", \"replicas\": " << floor->replicas
         << ", \"fsync_us\": " << Num(floor->fsync_us)
         << ", \"parallel_fsync_us\": " << Num(floor->parallel_fsync_us)
         << ", \"rtt_us\": " << Num(floor->rtt_us) << ", \"commit_us\": " << Num(floor->commit_us())

@@ -142,6 +142,8 @@ Status NodeDriver::Serve(rpc::Handler handler) {
   options.lease_ticks = MsToTicks(config_.lease_ms, config_.tick_ms);
   options.grace_ticks = MsToTicks(config_.grace_ms, config_.tick_ms);
   options.proposal_timeout_ticks = MsToTicks(2000, config_.tick_ms);
+  // A group of one ships nothing: it keeps no tail of records in memory for its members.
+  if (replicas == 1) options.max_tail_records = 1;
   group_ = std::make_unique<GroupNode>(options, static_cast<GroupNodeIo&>(*this));
 
   StartStoreThread();

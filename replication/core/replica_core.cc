@@ -330,6 +330,7 @@ void ReplicaCore::OnAppend(const ReplMessage& m) {
     }
     AppendLocal(r);
   }
+  TrimTail();  // a backup keeps the same bounded tail (for when it is promoted)
   match_ = std::max(match_, position);
   const Lsn commit = std::min(m.commit_position, match_);
   if (commit > commit_) AdvanceCommit(commit);

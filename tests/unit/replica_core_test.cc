@@ -535,5 +535,41 @@ TEST(ReplicaCoreTest, RecordsOlderThanTheTailAreReadFromTheLog) {
   EXPECT_EQ(append->records.size(), 5u);
 }
 
+// A backup bounds its in-memory tail like a primary (it grew without bound before): once
+// promoted, what a member needs from before its tail is read from the log.
+TEST(ReplicaCoreTest, ABackupKeepsABoundedTailAndReadsOlderRecordsOncePromoted) {
+  ReplicaOptions o = Options(1);
+  o.max_tail_records = 2;
+  o.min_insync = 1;
+  ReplicaCore b(o);
+  b.OnConfig(Config(1, 1, 0, {0, 1}, {0, 1}));
+  ReplMessage append;
+  append.type = ReplType::kAppend;
+  append.from = 0;
+  append.to = 1;
+  append.epoch = 1;
+  append.records = {Rec(1, 1), Rec(2, 1), Rec(3, 1), Rec(4, 1)};
+  append.commit_position = 4;
+  b.Step(append);
+  b.OnLocalDurable(4);
+  b.TakeReady();
+  ASSERT_EQ(b.commit_position(), 4u);
+  // Replica 0 is gone; replica 1 is made primary of epoch 2 with replica 0 still a member.
+  b.OnConfig(Config(2, 2, 1, {1}, {0, 1}));
+  b.TakeReady();
+  ASSERT_TRUE(b.primary());
+  ReplMessage nack;
+  nack.type = ReplType::kAppendAck;
+  nack.from = 0;
+  nack.to = 1;
+  nack.epoch = 2;
+  nack.disk = 100;
+  nack.last_position = 0;  // it came back empty
+  b.Step(nack);
+  const ReplicaReady r = b.TakeReady();
+  ASSERT_EQ(r.reads.size(), 1u) << "records 1..2 are no longer in its tail";
+  EXPECT_EQ(r.reads[0].from, 1u);
+}
+
 }  // namespace
 }  // namespace txcoord::replication
