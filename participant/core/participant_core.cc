@@ -98,6 +98,9 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log, Lsn log_en
         TXC_CHECK(locks_.TryLock(t.id, key, LockTable::Mode::kShared));
       t.reads = rec.reads;
       StartInDoubt(t);
+      // A restored core (a restart, or a new primary after a failover, whose coordinator's
+      // decision may have gone to the old primary) asks at its first tick, not after a backoff.
+      t.next_action = now_;
     }
   }
   ForgetOld();
