@@ -587,6 +587,12 @@ thrift::ReplicaStatus NodeDriver::StatusNow() const {
   return s;
 }
 
+void NodeDriver::Release() {
+  TXC_CHECK_MSG(stopped_, "release a driver after stopping it");
+  server_.reset();
+  peer_server_.reset();
+}
+
 void NodeDriver::Stop() {
   if (stopped_) return;
   stopped_ = true;

@@ -80,6 +80,10 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
 
   // Stops serving and closes the log. Idempotent. On the io thread.
   void Stop();
+  // After Stop, once the io_context has stopped running: destroys the servers. They hold the
+  // services (the Thrift processors keep the service they call), so until then the driver and
+  // the servers keep each other alive.
+  void Release();
   uint16_t port() const { return server_ ? server_->port() : 0; }
   uint16_t peer_port() const { return peer_server_ ? peer_server_->port() : 0; }
   const cluster::NodeConfig& config() const { return config_; }

@@ -81,6 +81,8 @@ int Serve(const std::string& role, const std::string& config_path) {
   std::signal(SIGPIPE, SIG_IGN);
   io.run();
   node->Stop();
+  node->Release();
+  node.reset();
   std::cerr << "txcoord " << role << ": stopped\n";
   return 0;
 }
