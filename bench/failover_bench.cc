@@ -64,6 +64,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "client/client.h"
 #include "common/check.h"
 #include "tools/local_cluster.h"
@@ -609,57 +611,48 @@ std::optional<Summary> Summarize(const std::vector<RunResult>& runs,
 
 std::string Ms(double ms) { return std::to_string(static_cast<int64_t>(ms + 0.5)); }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
-std::string JsonMs(const std::optional<double>& ms) {
-  if (!ms) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", *ms);
-  return buf;
+// A figure in milliseconds, or null when the run did not get that far.
+nlohmann::json JsonMs(const std::optional<double>& ms) {
+  return ms ? nlohmann::json(*ms) : nlohmann::json(nullptr);
 }
 
 Status WriteJson(const std::string& path, const Args& args, const cluster::NodeConfig& config,
                  const std::vector<RunResult>& runs) {
-  std::ostringstream j;
-  j << "{\n  \"group\": " << JsonString(args.group) << ",\n  \"replicas\": " << args.replicas
-    << ",\n  \"shards\": " << args.shards << ",\n  \"clients\": " << args.clients
-    << ",\n  \"runs_requested\": " << args.runs
-    << ",\n  \"config\": {\"heartbeat_ms\": " << config.heartbeat_ms
-    << ", \"lag_timeout_ms\": " << config.lag_timeout_ms << ", \"lease_ms\": " << config.lease_ms
-    << ", \"grace_ms\": " << config.grace_ms << ", \"vote_timeout_ms\": " << config.vote_timeout_ms
-    << ", \"client_timeout_ms\": " << config.client_timeout_ms << "},\n  \"runs\": [";
+  nlohmann::json j = {
+      {"group", args.group},
+      {"replicas", args.replicas},
+      {"shards", args.shards},
+      {"clients", args.clients},
+      {"runs_requested", args.runs},
+      {"config",
+       {{"heartbeat_ms", config.heartbeat_ms},
+        {"lag_timeout_ms", config.lag_timeout_ms},
+        {"lease_ms", config.lease_ms},
+        {"grace_ms", config.grace_ms},
+        {"vote_timeout_ms", config.vote_timeout_ms},
+        {"client_timeout_ms", config.client_timeout_ms}}},
+      {"runs", nlohmann::json::array()}};
   for (size_t i = 0; i < runs.size(); ++i) {
     const RunResult& r = runs[i];
-    j << (i ? ",\n" : "\n") << "    {\"run\": " << i + 1
-      << ", \"ok\": " << (r.ok() ? "true" : "false") << ", \"victim\": " << JsonString(r.victim)
-      << ", \"new_primary\": " << JsonString(r.new_primary)
-      << ", \"kill_ms\": " << JsonMs(r.kill_ms)
-      << ", \"new_primary_ms\": " << JsonMs(r.new_primary_ms)
-      << ", \"first_commit_ms\": " << JsonMs(r.first_commit_ms)
-      << ", \"settled_ms\": " << JsonMs(r.settled_ms)
-      << ", \"audit_total\": " << (r.audit_total ? std::to_string(*r.audit_total) : "null")
-      << ", \"audit_attempts\": " << r.audit_attempts << ", \"committed\": " << r.committed
-      << ", \"aborted\": " << r.aborted << ", \"unknown\": " << r.unknown
-      << ", \"failed_calls\": " << r.failed_calls << ", \"error\": " << JsonString(r.error) << "}";
+    j["runs"].push_back({{"run", i + 1},
+                         {"ok", r.ok()},
+                         {"victim", r.victim},
+                         {"new_primary", r.new_primary},
+                         {"kill_ms", JsonMs(r.kill_ms)},
+                         {"new_primary_ms", JsonMs(r.new_primary_ms)},
+                         {"first_commit_ms", JsonMs(r.first_commit_ms)},
+                         {"settled_ms", JsonMs(r.settled_ms)},
+                         {"audit_total", r.audit_total ? nlohmann::json(*r.audit_total)
+                                                       : nlohmann::json(nullptr)},
+                         {"audit_attempts", r.audit_attempts},
+                         {"committed", r.committed},
+                         {"aborted", r.aborted},
+                         {"unknown", r.unknown},
+                         {"failed_calls", r.failed_calls},
+                         {"error", r.error}});
   }
-  j << "\n  ]\n}\n";
   std::ofstream out(path);
-  out << j.str();
+  out << j.dump(2) << "\n";
   out.close();
   if (!out) return Status::IoError("cannot write " + path);
   return Status::Ok();

@@ -274,6 +274,9 @@ for ((run = 1; run <= RUNS; run++)); do
     run_started="$(date +%s.%N)"
     bench=("${TXBENCH}" --workload "${experiment}" --protocol "${protocol}" --clients "${clients}")
     if [[ "${experiment}" == fanout ]]; then bench+=(--participants "${participants}"); fi
+    # The floor txbench reports is the replicated one for R > 1 (a replication round trip and R
+    # fsyncs per group per durable step).
+    if ((replicas > 1)); then bench+=(--replicas "${replicas}"); fi
     bench+=(--duration "${DURATION}" --warmup "${WARMUP}")
     # As recorded: the same command with placeholders for this machine's temporary paths.
     shown="txcoord local up --shards ${shards} --replicas ${replicas} --data-dir DIR;"
