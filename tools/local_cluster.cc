@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -229,10 +230,18 @@ Result<Process> Process::Spawn(const SpawnOptions& options) {
   Fd report_write(report_fds[1]);
   const int stdout_fd = options.stdout_fd >= 0 ? options.stdout_fd : log.get();
 
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) return Status::IoError("fork: " + Errno(errno));
   if (pid == 0) {
-    if (options.detach) ::setsid();
+    if (options.detach) {
+      ::setsid();
+    } else {
+      // A child that is not detached dies with the thread that started it: a test process that
+      // crashes or is killed (a timeout, a sanitizer) leaves no node running behind it.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // it was already gone
+    }
     ::dup2(null.get(), 0);
     ::dup2(stdout_fd, 1);
     ::dup2(log.get(), 2);

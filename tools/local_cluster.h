@@ -109,6 +109,7 @@ struct SpawnOptions {
   std::map<std::string, std::string> env;  // added to this process's environment
   // Own session (setsid) and working directory "/": no signal from this process's terminal
   // (Ctrl-C, hang-up) reaches the child, and it keeps running after this process exits.
+  // Otherwise the child is killed (SIGKILL) when the thread that spawned it exits.
   bool detach = false;
 };
 
