@@ -90,6 +90,9 @@ void ShardService::AfterTick() {
 }
 
 Status ShardService::BeforeTruncate() {
+  // What the store holds is written before the (synced) truncation: the log is never truncated
+  // below the store (store.h).
+  store_->Flush();
   return db_->PutMeta(kMaxEpochKey, std::to_string(core_->max_epoch()));
 }
 

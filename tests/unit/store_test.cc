@@ -43,7 +43,8 @@ TEST(ShardStoreTest, CommittedWritesApplyOnceInOrderAndSurviveReopen) {
     store.Apply({Committed(2, {{"a", "replayed"}})}, 2);
     EXPECT_EQ(store.Get("a"), std::optional<std::string>("1"));
     store.Apply({Committed(3, {{"a", std::nullopt}, {"c", "3"}})}, 3);
-    // A synced write of the same database makes the unsynced applies durable.
+    // Flushed, then a synced write of the same database: the unsynced applies are durable.
+    store.Flush();
     ASSERT_TRUE(log.value()->Append(first).ok());
     ASSERT_TRUE(log.value()->WaitDurable(2).ok());
   }
