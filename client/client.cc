@@ -10,6 +10,7 @@
 #include "Coordinator.h"
 #include "Participant.h"
 #include "client/failover.h"
+#include "cluster/address.h"
 #include "idl/wire.h"
 #include "rpc/thrift_call.h"
 
@@ -53,7 +54,7 @@ class ClientCore {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = connections_.find(address);
     if (it != connections_.end()) return it->second.get();
-    Result<Address> parsed = ParseAddress(address);
+    Result<cluster::Address> parsed = cluster::ParseAddress(address);
     if (!parsed.ok()) return nullptr;
     rpc::ClientOptions options;
     options.host = parsed.value().host;
@@ -131,7 +132,7 @@ class ClientCore {
     map_ = std::move(map);
     shard_targets_.clear();
     for (const cluster::ShardEndpoint& e : map_.shards) {
-      shard_targets_.push_back(FormatAddress(e.host, e.port));
+      shard_targets_.push_back(cluster::Address{e.host, e.port}.ToString());
     }
   }
 
@@ -620,11 +621,11 @@ Client::~Client() {
 Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   std::vector<std::string> coordinators = options.coordinators;
   if (coordinators.empty()) {
-    coordinators.push_back(internal::FormatAddress(options.host, options.port));
+    coordinators.push_back(cluster::Address{options.host, options.port}.ToString());
   }
   std::string names;
   for (const std::string& a : coordinators) {
-    if (Result<internal::Address> parsed = internal::ParseAddress(a); !parsed.ok()) {
+    if (Result<cluster::Address> parsed = cluster::ParseAddress(a); !parsed.ok()) {
       return txcoord::Status::InvalidArgument("coordinators: " + parsed.status().message());
     }
     names += (names.empty() ? "" : ", ") + a;

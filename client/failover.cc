@@ -1,37 +1,10 @@
 #include "client/failover.h"
 
+#include "cluster/address.h"
+
 #include <algorithm>
 
 namespace txcoord::client::internal {
-
-Result<Address> ParseAddress(std::string_view text) {
-  const auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("address '" + std::string(text) + "': " + why +
-                                   " (expected host:port)");
-  };
-  const size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) return bad("no port");
-  std::string_view host = text.substr(0, colon);
-  const std::string_view port = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  } else if (host.find(':') != std::string_view::npos) {
-    return bad("an IPv6 host needs brackets");
-  }
-  if (host.empty()) return bad("empty host");
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return bad("port is not a number");
-  }
-  const int number = std::stoi(std::string(port));
-  if (number < 1 || number > 65535) return bad("port out of range");
-  return Address{std::string(host), static_cast<uint16_t>(number)};
-}
-
-std::string FormatAddress(const std::string& host, uint16_t port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
 
 bool MayRetry(RetryOn policy, const Status& status, bool not_primary) {
   if (policy == RetryOn::kNever) return false;
@@ -61,7 +34,7 @@ ReplicaWalk::ReplicaWalk(const std::vector<std::string>& replicas, std::string s
 
 std::chrono::milliseconds ReplicaWalk::Advance(const std::string& hint) {
   const std::vector<std::string>& replicas = *replicas_;
-  if (!hint.empty() && hint != target_ && ParseAddress(hint).ok()) {
+  if (!hint.empty() && hint != target_ && cluster::ParseAddress(hint).ok()) {
     target_ = hint;
     const size_t at = IndexOf(replicas, hint);
     if (at < replicas.size()) next_ = (at + 1) % replicas.size();
@@ -83,7 +56,7 @@ const std::string& NextReplica(const std::vector<std::string>& replicas,
 std::string NextShardTarget(const std::string& failed, const std::string& mapped,
                             const std::string& hint) {
   if (!mapped.empty() && mapped != failed) return mapped;
-  if (!hint.empty() && hint != failed && ParseAddress(hint).ok()) return hint;
+  if (!hint.empty() && hint != failed && cluster::ParseAddress(hint).ok()) return hint;
   return failed;
 }
 

@@ -14,16 +14,6 @@
 
 namespace txcoord::client::internal {
 
-struct Address {
-  std::string host;
-  uint16_t port = 0;
-};
-
-// "host:port" or "[v6-host]:port"; port 1..65535, host non-empty. InvalidArgument otherwise.
-Result<Address> ParseAddress(std::string_view text);
-// The inverse: "host:port", with brackets around a host that contains ':'.
-std::string FormatAddress(const std::string& host, uint16_t port);
-
 // What a failed attempt may lead to.
 enum class RetryOn {
   // Only a NotPrimary answer (which changed nothing) is retried. For calls that must not run

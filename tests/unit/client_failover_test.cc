@@ -15,36 +15,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-TEST(ClientFailoverTest, ParsesAddresses) {
-  Result<Address> v4 = ParseAddress("127.0.0.1:7000");
-  ASSERT_TRUE(v4.ok()) << v4.status().ToString();
-  EXPECT_EQ(v4.value().host, "127.0.0.1");
-  EXPECT_EQ(v4.value().port, 7000);
-  Result<Address> v6 = ParseAddress("[::1]:65535");
-  ASSERT_TRUE(v6.ok()) << v6.status().ToString();
-  EXPECT_EQ(v6.value().host, "::1");
-  EXPECT_EQ(v6.value().port, 65535);
-  for (const char* bad :
-       {"", "127.0.0.1", ":7000", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:70a",
-        "127.0.0.1:-1", "::1:7000", "[]:1", "127.0.0.1:123456"}) {
-    Result<Address> r = ParseAddress(bad);
-    EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) {
-      EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << bad;
-    }
-  }
-}
-
-TEST(ClientFailoverTest, FormatsWhatItParses) {
-  EXPECT_EQ(FormatAddress("127.0.0.1", 7000), "127.0.0.1:7000");
-  EXPECT_EQ(FormatAddress("::1", 7000), "[::1]:7000");
-  for (const std::string a : {"10.0.0.1:1", "[fe80::1]:7100"}) {
-    Result<Address> r = ParseAddress(a);
-    ASSERT_TRUE(r.ok());
-    EXPECT_EQ(FormatAddress(r.value().host, r.value().port), a);
-  }
-}
-
 TEST(ClientFailoverTest, OnlyNotPrimaryIsRetriedForCallsThatMustNotRunTwice) {
   const Status ok = Status::Ok();
   const Status unavailable = Status::Unavailable("connection lost");
