@@ -412,7 +412,7 @@ void NodeDriver::Append(const std::vector<Record>& records) {
   if (dying_) return;
   const bool lazy =
       std::all_of(records.begin(), records.end(), [](const Record& r) { return r.lazy; });
-  if (Status s = wal_->Append(records, {}, lazy); !s.ok()) DieOnDisk("the log", s);
+  if (Status s = wal_->Append(records, lazy); !s.ok()) DieOnDisk("the log", s);
   for (const Record& r : records) {
     if (applied_ != UINT64_MAX) unapplied_.push_back(r);
     if (retention_) retention_->Track(r);

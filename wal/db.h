@@ -32,13 +32,6 @@ struct DbOptions {
   SyncMode sync_mode = SyncMode::kSyncWrite;
 };
 
-// One write of another column family, to go in the same WriteBatch as log records.
-struct DbWrite {
-  rocksdb::ColumnFamilyHandle* family = nullptr;
-  std::string key;
-  std::optional<std::string> value;  // nullopt: delete
-};
-
 class Db {
  public:
   // Opens (creating if needed) the database in `dir` and checks its format version: a database

@@ -47,14 +47,12 @@ Wal::~Wal() {
   if (syncer_.joinable()) syncer_.join();
 }
 
-Status Wal::Append(const std::vector<Record>& records, const std::vector<DbWrite>& with,
-                   bool lazy) {
+Status Wal::Append(const std::vector<Record>& records, bool lazy) {
   TXC_CHECK(!records.empty());
   Pending p;
   p.lazy = lazy;
   p.records.reserve(records.size());
   for (const Record& r : records) p.records.push_back(EncodeRecord(r));  // outside the lock
-  p.with = with;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!status_.ok()) return status_;
@@ -112,13 +110,6 @@ void Wal::SyncLoop() {
       sync = sync || !p.lazy;
       for (size_t i = 0; i < p.records.size(); ++i) {
         wb.Put(db_->log(), PositionKey(p.first_position + i), p.records[i]);
-      }
-      for (const DbWrite& w : p.with) {
-        if (w.value) {
-          wb.Put(w.family, w.key, *w.value);
-        } else {
-          wb.Delete(w.family, w.key);
-        }
       }
       last = p.first_position + p.records.size() - 1;
       records += p.records.size();

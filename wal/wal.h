@@ -4,9 +4,8 @@
 // Group commit: Append() only queues; one syncer thread takes everything queued, writes it as ONE
 // RocksDB WriteBatch and makes it durable with one fsync, then reports the highest durable
 // position. Appends that arrive during a sync ride the next one, so the number of fsyncs per
-// append falls as load rises. Writes of other column families handed to Append (a shard's
-// committed writes, participant/store.h) travel in the same WriteBatch as the records they go
-// with: both are durable, or neither.
+// append falls as load rises. (A shard's committed writes are not the log's: the shard store
+// applies them once their records are committed in the group, participant/store.h.)
 //
 // Lazy appends: records whose durability nobody waits for urgently (a participant's COMMITTED
 // after a coordinator's decision, the coordinator's END) are written without an fsync of their
@@ -54,14 +53,13 @@ class Wal {
   Wal(const Wal&) = delete;
   Wal& operator=(const Wal&) = delete;
 
-  // Queues records (and writes of other column families to make durable with them: a shard's
-  // committed writes) for the next group commit. Thread-safe. A record's lsn is its position in the log: the caller numbers its
-  // records, and they must continue the log exactly (records[i].lsn == next_position() + i,
-  // checked). Positions increase by one per record, across restarts, and are never reused after
-  // a truncation. REQUIRES: !records.empty(). Fails only once the log has failed (see
+  // Queues records for the next group commit. Thread-safe. A record's lsn is its position in the
+  // log: the caller numbers its records, and they must continue the log exactly
+  // (records[i].lsn == next_position() + i, checked). Positions increase by one per record,
+  // across restarts; a prefix truncation never makes them reused (a suffix truncation does:
+  // TruncateAfter). REQUIRES: !records.empty(). Fails only once the log has failed (see
   // status()). `lazy`: see the top of this file.
-  Status Append(const std::vector<Record>& records, const std::vector<DbWrite>& with = {},
-                bool lazy = false);
+  Status Append(const std::vector<Record>& records, bool lazy = false);
   // The position the next appended record takes: one past the last record ever appended (or the
   // truncation floor of an emptied log).
   uint64_t next_position() const;
@@ -100,7 +98,6 @@ class Wal {
   struct Pending {
     uint64_t first_position;
     std::vector<std::string> records;  // encoded
-    std::vector<DbWrite> with;
     bool lazy = false;
   };
 

@@ -1,8 +1,8 @@
 // What the write-ahead log guarantees, on a real RocksDB in a fresh temporary directory:
 // every record type survives encode/decode exactly; a flipped byte, a torn record or an unknown
 // format version is a Corruption, never a wrong record; appended records are scanned back in
-// order after a reopen; positions continue across reopen and truncation; a shard's data writes
-// become readable exactly with the record that carries them; concurrent appenders all become
+// order after a reopen; positions continue across reopen and truncation (of a prefix, and of a
+// divergent suffix); concurrent appenders all become
 // durable, in position order, with the durability callback never going backwards; and a log
 // written by another format version refuses to open.
 #include <gtest/gtest.h>
@@ -59,24 +59,15 @@ Result<std::unique_ptr<Wal>> OpenWal(const std::string& dir, DbOptions options =
   return Wal::Open(db.value());
 }
 
-// The value of key in the data column family, read through RocksDB itself.
-std::optional<std::string> DataValue(const Wal& wal, const std::string& key) {
-  std::string value;
-  rocksdb::Status s = wal.db().rocks()->Get(rocksdb::ReadOptions(), wal.db().data(), key, &value);
-  if (s.IsNotFound()) return std::nullopt;
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return value;
-}
-
 // Appends records at the log's end (their lsns set to their positions) and returns the last
 // position. Appenders on several threads take one lock, as a node's single io thread would be.
 Result<uint64_t> AppendNext(Wal& wal, std::vector<Record> records,
-                            const std::vector<DbWrite>& data = {}, bool lazy = false) {
+                            bool lazy = false) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   const uint64_t first = wal.next_position();
   for (size_t i = 0; i < records.size(); ++i) records[i].lsn = first + i;
-  if (Status s = wal.Append(records, data, lazy); !s.ok()) return s;
+  if (Status s = wal.Append(records, lazy); !s.ok()) return s;
   return first + records.size() - 1;
 }
 
@@ -180,27 +171,6 @@ TEST(WalTest, ARecordThatDoesNotContinueTheLogStopsTheProcess) {
   Record again = FullRecord();
   again.lsn = 1;
   EXPECT_DEATH((void)wal.value()->Append({again}), "continue the log");
-}
-
-TEST(WalTest, DataWritesAreReadableWithTheirRecordAndSurviveReopen) {
-  TempDir dir;
-  {
-    auto wal = OpenWal(dir.path());
-    ASSERT_TRUE(wal.ok());
-    Record commit = FullRecord();
-    commit.type = RecordType::kCommitted;
-    Wal& w = *wal.value();
-    auto* data = w.db().data();
-    ASSERT_TRUE(AppendNext(w, {commit}, {{data, "acct/1", "90"}, {data, "acct/2", std::nullopt}}).ok());
-    const uint64_t second = AppendNext(w, {commit}, {{data, "acct/2", "110"}}).value();
-    ASSERT_TRUE(w.WaitDurable(second).ok());
-    EXPECT_EQ(DataValue(w, "acct/1"), std::optional<std::string>("90"));
-    EXPECT_EQ(DataValue(w, "acct/2"), std::optional<std::string>("110"));
-    EXPECT_EQ(DataValue(w, "acct/3"), std::nullopt);
-  }
-  auto wal = OpenWal(dir.path());
-  ASSERT_TRUE(wal.ok());
-  EXPECT_EQ(DataValue(*wal.value(), "acct/2"), std::optional<std::string>("110"));
 }
 
 TEST(WalTest, MetadataSurvivesReopenInBothSyncModes) {
@@ -328,14 +298,14 @@ TEST(WalTest, LazyAppendsRideTheNextSyncOrGetTheirOwnSoon) {
     reported.push_back(p);
   });
   // Alone, a lazy append is written without an fsync, then synced by the syncer on its own.
-  const uint64_t lazy = AppendNext(w, {FullRecord()}, {}, /*lazy=*/true).value();
+  const uint64_t lazy = AppendNext(w, {FullRecord()}, /*lazy=*/true).value();
   ASSERT_TRUE(w.WaitDurable(lazy).ok());
   WalStats stats = w.stats();
   EXPECT_EQ(stats.lazy_writes, 1u);
   EXPECT_EQ(stats.syncs, 1u);
   // Lazy then urgent, queued together or not: every position up to the urgent one is durable
   // after the urgent one's sync, and never reported before a sync (syncs + lazy writes = rounds).
-  const uint64_t lazy2 = AppendNext(w, {FullRecord()}, {}, true).value();
+  const uint64_t lazy2 = AppendNext(w, {FullRecord()}, true).value();
   const uint64_t urgent = AppendNext(w, {FullRecord()}).value();
   ASSERT_TRUE(w.WaitDurable(urgent).ok());
   EXPECT_GT(urgent, lazy2);
@@ -356,10 +326,10 @@ TEST(WalTest, AStreamOfLazyAppendsStillBecomesDurableSoon) {
   // the delay counts from the first unsynced append, so the syncer syncs about every
   // kLazySyncDelay (about 100 times; at least 10 on the slowest machine), not only once the
   // stream pauses (which it may do by chance a few times).
-  const uint64_t first = AppendNext(w, {FullRecord()}, {}, /*lazy=*/true).value();
+  const uint64_t first = AppendNext(w, {FullRecord()}, /*lazy=*/true).value();
   const auto end = std::chrono::steady_clock::now() + 100 * kLazySyncDelay;
   while (std::chrono::steady_clock::now() < end) {
-    ASSERT_TRUE(AppendNext(w, {FullRecord()}, {}, true).ok());
+    ASSERT_TRUE(AppendNext(w, {FullRecord()}, true).ok());
     std::this_thread::sleep_for(kLazySyncDelay / 4);
   }
   EXPECT_GE(w.durable_position(), first);
@@ -371,13 +341,12 @@ TEST(WalTest, ManualFlushModeIsDurableToo) {
   {
     auto wal = OpenWal(dir.path(), {.sync_mode = DbOptions::SyncMode::kManualFlush});
     ASSERT_TRUE(wal.ok()) << wal.status().ToString();
-    const uint64_t p = AppendNext(*wal.value(), {FullRecord()}, {{wal.value()->db().data(), "k", "v"}}).value();
+    const uint64_t p = AppendNext(*wal.value(), {FullRecord()}).value();
     ASSERT_TRUE(wal.value()->WaitDurable(p).ok());
   }
   auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   EXPECT_EQ(ScanAll(*wal.value()).size(), 1u);
-  EXPECT_EQ(DataValue(*wal.value(), "k"), std::optional<std::string>("v"));
 }
 
 TEST(WalTest, ACorruptRecordStopsTheScanWithItsPosition) {
