@@ -1,6 +1,7 @@
 #include "cluster/config_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -174,6 +175,24 @@ Status FileConfigStore::Store(const std::map<std::string, GroupConfig>& groups) 
     return Status::IoError(dir + ": fsync: " + Errno(errno));
   }
   return Status::Ok();
+}
+
+Result<std::map<std::string, GroupConfig>> FileConfigStore::ReadAll() {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::IoError(path_ + ": stat: " + Errno(errno));
+    seen_ = Seen{};
+    last_.clear();
+    return last_;  // no group configured yet
+  }
+  const Seen now{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                 static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  if (now == seen_) return last_;
+  Result<std::map<std::string, GroupConfig>> groups = Load();
+  if (!groups.ok()) return groups.status();
+  seen_ = now;
+  last_ = groups.value();
+  return groups;
 }
 
 Result<GroupConfig> FileConfigStore::Read(const std::string& group) {

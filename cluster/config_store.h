@@ -51,7 +51,9 @@ class FileConfigStore : public ConfigStore {
  public:
   explicit FileConfigStore(std::string path);
   Result<replication::GroupConfig> Read(const std::string& group) override;
-  Result<std::map<std::string, replication::GroupConfig>> ReadAll() override { return Load(); }
+  // Parses the file only when it changed since the last ReadAll (another inode, size or mtime:
+  // every change is a rename of a new file), so that nodes polling it parse it only on changes.
+  Result<std::map<std::string, replication::GroupConfig>> ReadAll() override;
   Result<CasResult> CompareAndSwap(const std::string& group,
                                    const replication::GroupConfig& next) override;
   const std::string& path() const { return path_; }
@@ -62,6 +64,14 @@ class FileConfigStore : public ConfigStore {
   Status Store(const std::map<std::string, replication::GroupConfig>& groups) const;
 
   std::string path_;
+  // ReadAll's last parse and the file it came from.
+  struct Seen {
+    uint64_t inode = 0, size = 0;
+    int64_t mtime_ns = -1;
+    bool operator==(const Seen&) const = default;
+  };
+  Seen seen_;
+  std::map<std::string, replication::GroupConfig> last_;
 };
 
 }  // namespace txcoord::cluster

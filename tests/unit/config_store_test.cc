@@ -56,6 +56,22 @@ TEST(FileConfigStoreTest, CreateThenCompareAndSwapOnTheNextVersionOnly) {
   EXPECT_EQ(other.Read("coordinator").value(), Config(1, 1, 1));
 }
 
+// A poller (ReadAll) parses the file only when it changed, and never misses a change another
+// process made: every change replaces the file.
+TEST(FileConfigStoreTest, ReadAllSeesEveryChangeOfAnotherWriter) {
+  TempDir dir;
+  FileConfigStore poller(dir.path() + "/groups.yaml");
+  FileConfigStore writer(poller.path());
+  EXPECT_TRUE(poller.ReadAll().value().empty()) << "no file yet";
+  ASSERT_TRUE(writer.CompareAndSwap("shard0", Config(1, 1, 0)).value().swapped);
+  EXPECT_EQ(poller.ReadAll().value().at("shard0"), Config(1, 1, 0));
+  EXPECT_EQ(poller.ReadAll().value().at("shard0"), Config(1, 1, 0)) << "unchanged: the same";
+  for (uint64_t v = 2; v <= 5; ++v) {  // changes in quick succession, each seen
+    ASSERT_TRUE(writer.CompareAndSwap("shard0", Config(v, v, 1)).value().swapped);
+    EXPECT_EQ(poller.ReadAll().value().at("shard0"), Config(v, v, 1));
+  }
+}
+
 TEST(FileConfigStoreTest, MalformedConfigurationsAreRefusedAndWriteNothing) {
   TempDir dir;
   FileConfigStore store(dir.path() + "/groups.yaml");
