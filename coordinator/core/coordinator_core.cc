@@ -155,7 +155,7 @@ void CoordinatorCore::Status(uint64_t request_id, TxnId txn) {
   ClientReply r{.request_id = request_id, .txn = txn};
   r.outcome = ClientOutcome(txn, &r.reason);
   if (r.outcome == Outcome::kUnknown && txns_.count(txn) == 0 && txn.epoch < options_.epoch &&
-      options_.shards > 0) {
+      options_.shards > 0 && resolving_ < kMaxResolving) {
     // An earlier term's transaction that this log never decided (its client's reply was lost in
     // a failover). Absent from the group's log, it has no durable COMMIT or PRE-COMMIT, so no
     // shard can commit it -- unless it was a one-phase transaction, which its one shard decides
@@ -167,6 +167,7 @@ void CoordinatorCore::Status(uint64_t request_id, TxnId txn) {
     Txn& t = txns_[txn];
     t.id = txn;
     t.phase = Phase::kResolving;
+    ++resolving_;
     for (ShardId s = 0; s < options_.shards; ++s) t.participants.push_back(s);
     t.client_request = request_id;
     t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
@@ -290,6 +291,7 @@ void CoordinatorCore::Remember(TxnId txn, Outcome outcome, AbortReason reason) {
 }
 
 void CoordinatorCore::Finish(Txn& t, Outcome outcome, AbortReason reason) {
+  if (t.phase == Phase::kResolving) --resolving_;
   Remember(t.id, outcome, reason);
   txns_.erase(t.id);
 }
@@ -549,8 +551,10 @@ void CoordinatorCore::Step(const Message& m) {
         }
         t.acked[m.from.shard] = true;
         if (t.acked.size() == t.participants.size()) {
-          DecideAbort(t, AbortReason::kStaleEpoch,
+          // Nothing to tell the shards: one that holds it prepared asks, and is told aborted.
+          ReplyClient(t, Outcome::kAborted, AbortReason::kStaleEpoch,
                       "never decided in its coordinator's term, and no shard committed it");
+          Finish(t, Outcome::kAborted, AbortReason::kStaleEpoch);
         }
         return;
       }

@@ -179,6 +179,11 @@ class CoordinatorCore : public ProtocolCore {
     AbortReason reason;
   };
   std::map<TxnId, Remembered> recent_;  // finished transactions, for clients asking later
+  // Status queries resolving an earlier term's transaction by asking every shard: a client asking
+  // about made-up ids must not make the coordinator flood the shards, so past this many at once a
+  // status query is answered UNKNOWN at once (ask again later).
+  static constexpr size_t kMaxResolving = 1024;
+  size_t resolving_ = 0;
   std::deque<TxnId> recent_order_;
   DurabilityGate gate_;
   Ready ready_;

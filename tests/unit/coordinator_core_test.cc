@@ -1027,6 +1027,51 @@ TEST_F(CoordinatorStepTest, AnEarlierTermsTransactionIsAnsweredFromTheLogOrNotAt
   EXPECT_EQ(d.ClientOutcome(ended, &reason), Outcome::kCommitted);
 }
 
+// With the shard count known, it asks every shard: committed if one says so (a one-phase
+// transaction), aborted once all answered otherwise, without a message to the shards; and only
+// so many at once, so made-up ids cannot make it flood the shards.
+TEST_F(CoordinatorStepTest, AnEarlierTermsUndecidedTransactionIsResolvedByAskingEveryShard) {
+  CoordinatorOptions o{.epoch = 5};
+  o.shards = 2;
+  CoordinatorCore& c = Make(o);
+  c.Restore({}, 0);
+  auto state = [](ShardId s, TxnId t, TxnState st) {
+    Message m = FromShard(s, MsgType::kStateReply, t, 5);
+    m.state = st;
+    m.ok = true;
+    return m;
+  };
+  const TxnId aborted{4, 7}, one_phase{4, 8};
+  c.Status(41, aborted);
+  Ready rd = c.TakeReady();
+  EXPECT_TRUE(rd.replies.empty()) << "not answered before the shards are";
+  EXPECT_EQ(Targets(rd.messages, MsgType::kStateQuery), (std::vector<ShardId>{0, 1}));
+  c.Step(state(0, aborted, TxnState::kUnknown));
+  EXPECT_TRUE(c.TakeReady().replies.empty()) << "one shard has not answered";
+  c.Step(state(1, aborted, TxnState::kPrepared));
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kAborted);
+  EXPECT_EQ(rd.replies[0].reason, AbortReason::kStaleEpoch);
+  EXPECT_TRUE(rd.messages.empty()) << "nothing sent to the shards";
+  EXPECT_EQ(c.KnownOutcome(aborted), Outcome::kAborted) << "the prepared shard is told so";
+
+  c.Status(42, one_phase);
+  c.TakeReady();
+  c.Step(state(1, one_phase, TxnState::kCommitted));
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kCommitted);
+
+  for (uint64_t seq = 100; seq < 100 + 1024; ++seq) c.Status(seq, TxnId{4, seq});
+  c.TakeReady();
+  c.Status(9, TxnId{4, 5000});
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u) << "past the bound: answered at once";
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kUnknown);
+  EXPECT_TRUE(rd.messages.empty());
+}
+
 TEST_F(CoordinatorStepTest, RestoreOfCommitWithoutEndResendsCommit) {
   CoordinatorCore& c = Make({.epoch = 5});
   const TxnId old{4, 9};
