@@ -442,6 +442,28 @@ void CoordinatorCore::StartTermination(Txn& t) {
   ArmResend(t);
 }
 
+void CoordinatorCore::OnForgotten(Txn& t, ShardId shard) {
+  // The shard finished the transaction long ago and forgot its outcome (its records were
+  // truncated): it holds nothing of it. Its answer says nothing about the outcome.
+  if (t.phase == Phase::kResolving) {
+    // A one-phase transaction's one shard may have committed it: not guessed.
+    ReplyClient(t, Outcome::kUnknown, AbortReason::kNone,
+                "a shard finished the transaction and no longer knows its outcome");
+    Finish(t, Outcome::kUnknown);
+    return;
+  }
+  if (t.phase != Phase::kTerminating) return;
+  t.forgotten.insert(shard);
+  if (t.forgotten.size() < t.participants.size()) return;
+  // Every participant finished it (a termination among them decided): nobody waits for this
+  // coordinator any more. Forgotten here too, with the outcome unknown (a client is told so).
+  // No END: END means committed (Restore); after a restart the next term asks again, and is
+  // told the same.
+  ReplyClient(t, Outcome::kUnknown, AbortReason::kNone,
+              "every participant finished the transaction and forgot its outcome");
+  Finish(t, Outcome::kUnknown);
+}
+
 void CoordinatorCore::DriveRound(Txn& t) {
   using Step = recovery::TerminationRound::Step;
   switch (t.round->step()) {
@@ -542,6 +564,7 @@ void CoordinatorCore::Step(const Message& m) {
       Finish(t, Outcome::kCommitted);
       return;
     case MsgType::kStateReply:
+      if (m.state == TxnState::kForgotten) return OnForgotten(t, m.from.shard);
       if (t.phase == Phase::kResolving) {
         if (m.state == TxnState::kCommitted) {
           // A one-phase transaction its shard committed (its reads are not kept: none returned).
@@ -575,6 +598,7 @@ void CoordinatorCore::Step(const Message& m) {
       }
       return;
     case MsgType::kTermAcceptAck:
+      if (m.state == TxnState::kForgotten) return OnForgotten(t, m.from.shard);
       if (t.phase == Phase::kTerminating && m.ballot == t.round->ballot()) {
         t.round->OnAcceptAck(m.from.shard, m);
         DriveRound(t);

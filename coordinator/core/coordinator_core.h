@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,7 @@ class CoordinatorCore : public ProtocolCore {
     std::map<ShardId, Vote> votes;
     std::map<ShardId, std::vector<OpResult>> reads;
     std::map<ShardId, bool> acked;  // PRE-COMMIT acks or COMMIT acks, per phase
+    std::set<ShardId> forgotten;    // participants that answered FORGOTTEN (see OnForgotten)
     Lsn decision_lsn = 0;           // 2PC COMMIT / 3PC PRE-COMMIT record
     bool decision_durable = false;
     std::optional<uint64_t> client_request;
@@ -148,6 +150,9 @@ class CoordinatorCore : public ProtocolCore {
   void StartTermination(Txn& t);
   void DriveRound(Txn& t);
   void SendToParticipants(Txn& t, MsgType type, bool only_unacked);
+  // A participant answered FORGOTTEN (participant_core.h): a resolving status is UNKNOWN; a
+  // termination ends once every participant did.
+  void OnForgotten(Txn& t, ShardId shard);
   void ReplyClient(Txn& t, Outcome outcome, AbortReason reason, const std::string& detail);
   void HoldReplyClient(Txn& t, Lsn after);
   // Forgets t (the caller must not touch it afterwards), remembering a known outcome.

@@ -308,7 +308,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
     return SendAfter(*t, std::move(vote));
   }
   const bool one_shot = !m.ops.empty();
-  if (t == nullptr && m.protocol == Protocol::kTwoPc && Forgotten(m.txn)) {
+  if (t == nullptr && ForgottenFor(m)) {
     return;  // a very late duplicate (it was answered): its ops must not run twice
   }
   if (t == nullptr) {
@@ -435,15 +435,25 @@ void ParticipantCore::OnDecision(const Message& m, bool commit) {
   }
 }
 
+void ParticipantCore::TellForgotten(Message reply) {
+  if (!reply.to.is_coordinator()) return;
+  reply.state = TxnState::kForgotten;
+  reply.ok = true;
+  Send(std::move(reply));
+}
+
 void ParticipantCore::OnStateQuery(const Message& m) {
   Message r = Reply(m, MsgType::kStateReply);
   // Whatever this answer says holds only once this shard's fence is durable: the EPOCH-SEEN that
   // Fenced may just have appended for the asker's epoch (a coordinator resolving an earlier
   // term's transaction counts on this shard refusing that term's PREPAREs from now on).
   const Lsn fence = next_lsn_ - 1;
-  // A forgotten (2PC) transaction's state is not known any more: silence is never wrong. 3PC
-  // ones are never forgotten, so one not found never voted here.
-  if (m.protocol == Protocol::kTwoPc && Forgotten(m.txn)) return;
+  // A forgotten transaction's state is not known any more. 3PC ones are never forgotten in
+  // memory, so one not found never voted here -- unless its records were truncated before this
+  // core started (ParticipantOptions::truncated_max). A peer's termination gets silence (never
+  // wrong); the coordinator is told FORGOTTEN: finished here, outcome not known (it stops
+  // driving a transaction every participant finished, and guesses nothing).
+  if (ForgottenFor(m)) return TellForgotten(std::move(r));
   Txn* t = Find(m.txn);
   if ((t == nullptr || t->state == TxnState::kActive) && m.abort_if_unprepared) {
     // Never voted here: this shard may abort on its own, and does so durably before saying it.
@@ -481,7 +491,7 @@ void ParticipantCore::OnStateQuery(const Message& m) {
 
 void ParticipantCore::OnTermAccept(const Message& m) {
   Message ack = Reply(m, MsgType::kTermAcceptAck);
-  if (m.protocol == Protocol::kTwoPc && Forgotten(m.txn)) return;
+  if (ForgottenFor(m)) return TellForgotten(std::move(ack));
   Txn* t = Find(m.txn);
   if (t == nullptr || t->state == TxnState::kActive) {
     if (t == nullptr) t = &NewTxn(m.txn, m.txn.epoch);
@@ -654,7 +664,8 @@ Ready ParticipantCore::TakeReady() {
 TxnState ParticipantCore::StateOf(TxnId txn) const {
   auto it = txns_.find(txn);
   if (it != txns_.end()) return it->second.state;
-  return txn <= forgotten_max_ ? TxnState::kForgotten : TxnState::kUnknown;
+  return txn <= forgotten_max_ || txn <= options_.truncated_max ? TxnState::kForgotten
+                                                                 : TxnState::kUnknown;
 }
 
 std::vector<InDoubtTxn> ParticipantCore::InDoubt() const {

@@ -52,6 +52,11 @@ struct ParticipantOptions {
   // have finished, then forgotten: memory stays bounded under endless load. 0 remembers all.
   // 3PC ones are kept (termination may ask about them; see Finished()).
   size_t retain_finished = 100000;
+  // The largest transaction id whose records were dropped from the log before this core started
+  // (log truncation, or a state transfer's log start). A transaction at or below it that is not
+  // known here may have finished here and been forgotten, whatever its protocol: it gets no
+  // answer (silence is never wrong), never "unknown".
+  TxnId truncated_max;
 };
 
 struct ParticipantStats {
@@ -144,7 +149,18 @@ class ParticipantCore : public ProtocolCore {
   // A transaction not found that may have finished here and been forgotten. Such a transaction is
   // never started again by a 2PC PREPARE or a client's ops (a late duplicate must not run its ops
   // twice), and nothing is said about it (silence is never a wrong answer).
-  bool Forgotten(TxnId id) const { return id <= forgotten_max_ && !txns_.count(id); }
+  bool Forgotten(TxnId id) const {
+    return !txns_.count(id) && (id <= forgotten_max_ || id <= options_.truncated_max);
+  }
+  // Answers a query about a forgotten transaction: to the coordinator, FORGOTTEN; to a peer,
+  // nothing.
+  void TellForgotten(Message reply);
+  // Forgotten, for a message about a transaction of that protocol: a 2PC one may have been
+  // forgotten in memory; one of either protocol, with its log records.
+  bool ForgottenFor(const Message& m) const {
+    return !txns_.count(m.txn) && (m.txn <= options_.truncated_max ||
+                                   (m.protocol == Protocol::kTwoPc && m.txn <= forgotten_max_));
+  }
   // Marks t finished (it is final) and forgets the oldest finished ones beyond the retention.
   void Finished(const Txn& t);
   void ForgetOld();

@@ -1170,6 +1170,53 @@ TEST_F(CoordinatorStepTest, RestoreOfPreCommitRunsTerminationNeverCommitDirectly
   EXPECT_EQ(c.KnownOutcome(old), Outcome::kCommitted);
 }
 
+// Participants that finished a transaction and forgot it (their records truncated) answer
+// FORGOTTEN: a termination ends once every participant did, with the outcome unknown (no COMMIT,
+// no abort, no END: END would say committed); a resolving status is UNKNOWN at once. txsim found
+// a recovered PRE-COMMIT terminating forever once every shard had forgotten it.
+TEST_F(CoordinatorStepTest, ForgottenAnswersEndATerminationAndAStatusAsUnknown) {
+  CoordinatorOptions o{.epoch = 5};
+  o.shards = 2;
+  CoordinatorCore& c = Make(o);
+  const TxnId old{4, 2};
+  c.Restore({{.lsn = 1, .type = RecordType::kCoordPreCommit, .txn = old, .epoch = 4,
+              .protocol = Protocol::kThreePc, .participants = {0, 1}}},
+            /*log_end=*/1);
+  Ready rd = c.TakeReady();
+  const std::vector<Message> q = OfType(rd.messages, MsgType::kStateQuery);
+  ASSERT_EQ(q.size(), 2u);
+  auto forgotten = [&](ShardId s, TxnId t) {
+    Message r = FromShard(s, MsgType::kStateReply, t, 5);
+    r.ballot = q[0].ballot;
+    r.state = TxnState::kForgotten;
+    r.ok = true;
+    return r;
+  };
+  c.Step(forgotten(0, old));
+  rd = c.TakeReady();
+  EXPECT_EQ(c.live_transactions(), 1u) << "one participant has not finished";
+  c.Step(forgotten(1, old));
+  rd = c.TakeReady();
+  EXPECT_EQ(c.live_transactions(), 0u);
+  EXPECT_TRUE(rd.records.empty()) << "no END: that would say committed";
+  EXPECT_TRUE(OfType(rd.messages, MsgType::kCommit).empty());
+  EXPECT_TRUE(OfType(rd.messages, MsgType::kAbort).empty());
+  c.Status(41, old);  // asks the shards again, and is told the same
+  c.TakeReady();
+  c.Step(forgotten(0, old));
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kUnknown) << "a client is never told a guess";
+
+  const TxnId one_phase{4, 8};
+  c.Status(42, one_phase);
+  c.TakeReady();
+  c.Step(forgotten(1, one_phase));
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kUnknown) << "never presumed aborted";
+}
+
 // ---- duplicates and client abort -------------------------------------------------------------
 
 TEST_F(CoordinatorStepTest, DuplicateCommitDoesNotStartASecondDecision) {

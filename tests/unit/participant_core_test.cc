@@ -1210,14 +1210,17 @@ TEST_F(ParticipantStepTest, Finished2pcTransactionsAreForgottenBeyondRetentionNe
   EXPECT_EQ(p.StateOf({1, 6}), TxnState::kUnknown) << "newer than anything forgotten: never seen";
 
   // A late duplicate of a forgotten one-phase PREPARE must not run its ops again (it would commit
-  // twice), nor may anyone be told anything about it: no record, no message.
+  // twice), nor may anyone be told anything about its outcome: no record, and the coordinator's
+  // query is answered FORGOTTEN (never aborted here).
   p.Step(Prepare(t1, {kShard}, Protocol::kTwoPc, true, {Put("a", "1")}));
   Message query = FromCoord(MsgType::kStateQuery, t1);
   query.abort_if_unprepared = true;
   p.Step(query);
   Ready rd = p.TakeReady();
   EXPECT_TRUE(rd.records.empty());
-  EXPECT_TRUE(rd.messages.empty());
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MsgType::kStateReply);
+  EXPECT_EQ(rd.messages[0].state, TxnState::kForgotten);
   EXPECT_TRUE(rd.deferred_messages.empty());
   EXPECT_EQ(p.StateOf(t1), TxnState::kForgotten);
   // A resent COMMIT needs no memory: it is acknowledged.
@@ -1229,6 +1232,42 @@ TEST_F(ParticipantStepTest, Finished2pcTransactionsAreForgottenBeyondRetentionNe
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.reason, AbortReason::kUnknownTxn);
   EXPECT_EQ(p.locks_held(), 0u);
+}
+
+// A core started after its log was truncated (or from a state transfer) knows nothing of the
+// transactions whose records went: about any at or below the largest of them it never says
+// "unknown" (one-phase or 3PC, it may have committed here): the coordinator is told FORGOTTEN, a
+// peer nothing; and a duplicate PREPARE of one runs nothing. txsim found a coordinator told
+// "unknown" by such a shard presume a committed one-phase transaction aborted.
+TEST_F(ParticipantStepTest, TransactionsWhoseRecordsWereTruncatedAreNeverUnknown) {
+  ParticipantCore& p = Make({.shard = kShard, .truncated_max = {1, 50}});
+  for (Protocol protocol : {Protocol::kTwoPc, Protocol::kThreePc}) {
+    for (MsgType type : {MsgType::kStateQuery, MsgType::kTermAccept}) {
+      Message query = FromCoord(type, {1, 40});
+      query.protocol = protocol;
+      p.Step(query);
+      Ready rd = p.TakeReady();
+      ASSERT_EQ(rd.messages.size(), 1u) << ToString(protocol);
+      EXPECT_EQ(rd.messages[0].state, TxnState::kForgotten);
+      EXPECT_TRUE(rd.records.empty()) << ToString(protocol);
+      query.from = NodeRef::Shard(kShard + 1);  // a peer's termination round
+      p.Step(query);
+      rd = p.TakeReady();
+      EXPECT_TRUE(rd.messages.empty());
+      EXPECT_TRUE(rd.records.empty());
+    }
+  }
+  EXPECT_EQ(p.StateOf({1, 40}), TxnState::kForgotten);
+  p.Step(Prepare({1, 45}, {kShard}, Protocol::kThreePc, /*one_phase=*/true, {Put("a", "1")}));
+  EXPECT_TRUE(p.TakeReady().records.empty()) << "a very late duplicate must not run again";
+  // Newer than anything truncated: never seen here, said so.
+  Message query = FromCoord(MsgType::kStateQuery, {1, 51});
+  query.protocol = Protocol::kThreePc;
+  p.Step(query);
+  const Ready rd = p.TakeReady();
+  const std::vector<Message> replies = OfType(rd.messages, MsgType::kStateReply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].state, TxnState::kUnknown);
 }
 
 }  // namespace
