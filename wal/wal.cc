@@ -13,6 +13,7 @@ namespace txcoord::wal {
 namespace {
 
 constexpr char kTruncatedKey[] = "txcoord.wal.truncated_before";
+constexpr char kTruncatedEpochKey[] = "txcoord.wal.truncated_epoch";
 
 }  // namespace
 
@@ -181,7 +182,7 @@ Status Wal::Scan(uint64_t from, const std::function<bool(uint64_t, const Record&
   return FromRocks(it->status(), "scanning the log");
 }
 
-Status Wal::TruncateBefore(uint64_t position) {
+Status Wal::TruncateBefore(uint64_t position, uint64_t epoch_before) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     TXC_CHECK_MSG(position <= durable_ + 1, "truncating past the durable end of the log");
@@ -189,11 +190,61 @@ Status Wal::TruncateBefore(uint64_t position) {
   rocksdb::WriteBatch wb;
   wb.DeleteRange(db_->log(), PositionKey(0), PositionKey(position));
   wb.Put(db_->meta(), kTruncatedKey, PositionKey(position));  // positions are never reused
+  wb.Put(db_->meta(), kTruncatedEpochKey, PositionKey(epoch_before));
   rocksdb::WriteOptions wo;
   wo.sync = db_->options().sync_mode == DbOptions::SyncMode::kSyncWrite;
   Status s = FromRocks(db_->rocks()->Write(wo, &wb), "truncating the log");
   if (s.ok() && !wo.sync) s = FromRocks(db_->rocks()->FlushWAL(true), "syncing the truncation");
   return s;
+}
+
+Result<Wal::Start> Wal::start() const {
+  rocksdb::DB* rocks = db_->rocks();
+  Start out;
+  std::unique_ptr<rocksdb::Iterator> it(rocks->NewIterator(rocksdb::ReadOptions(), db_->log()));
+  it->SeekToFirst();
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the log's start");
+  out.first = it->Valid() ? DecodePositionKey(it->key().ToStringView()) : next_position();
+  std::string floor;
+  std::string epoch;
+  rocksdb::Status f = rocks->Get(rocksdb::ReadOptions(), db_->meta(), kTruncatedKey, &floor);
+  if (!f.ok() && !f.IsNotFound()) return FromRocks(f, "reading the log's start");
+  rocksdb::Status e = rocks->Get(rocksdb::ReadOptions(), db_->meta(), kTruncatedEpochKey, &epoch);
+  if (!e.ok() && !e.IsNotFound()) return FromRocks(e, "reading the log's start");
+  if (f.ok() && e.ok() && DecodePositionKey(floor) == out.first) {
+    out.epoch_before = DecodePositionKey(epoch);
+  }
+  return out;
+}
+
+Status Wal::Reset(uint64_t first, uint64_t epoch_before) {
+  TXC_CHECK(first >= 1);
+  uint64_t next = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!status_.ok()) return status_;
+    next = next_position_;
+  }
+  if (next > 1) {
+    if (Status s = WaitDurable(next - 1); !s.ok()) return s;
+  }
+  rocksdb::WriteBatch wb;
+  wb.DeleteRange(db_->log(), PositionKey(0), PositionKey(UINT64_MAX));
+  wb.Put(db_->meta(), kTruncatedKey, PositionKey(first));
+  wb.Put(db_->meta(), kTruncatedEpochKey, PositionKey(epoch_before));
+  rocksdb::WriteOptions wo;
+  wo.sync = db_->options().sync_mode == DbOptions::SyncMode::kSyncWrite;
+  Status s = FromRocks(db_->rocks()->Write(wo, &wb), "resetting the log");
+  if (s.ok() && !wo.sync) s = FromRocks(db_->rocks()->FlushWAL(true), "syncing the reset");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!s.ok()) {
+    status_ = s;
+    return s;
+  }
+  next_position_ = first;
+  durable_ = first - 1;
+  written_ = first - 1;
+  return Status::Ok();
 }
 
 Status Wal::TruncateAfter(uint64_t position) {

@@ -76,9 +76,22 @@ class Wal {
   // fn returns false; each record's lsn is its position. A record that fails to decode stops the
   // scan with Corruption.
   Status Scan(uint64_t from, const std::function<bool(uint64_t, const Record&)>& fn) const;
-  // Deletes every record before `position` (finished transactions). REQUIRES: position is
-  // durable or below it.
-  Status TruncateBefore(uint64_t position);
+  // Deletes every record before `position` (finished transactions), and keeps the new start
+  // with the epoch of the record before it (`epoch_before`, replication's log start). REQUIRES:
+  // position is durable or below it.
+  Status TruncateBefore(uint64_t position, uint64_t epoch_before = 0);
+  // Where the log begins: its first position (the next one of an empty log) and the epoch
+  // kept for the record before it (0 when not known: never truncated, or by an older version).
+  struct Start {
+    uint64_t first = 1;
+    uint64_t epoch_before = 0;
+  };
+  Result<Start> start() const;
+  // Deletes every record and makes the log begin at `first` (a state transfer installed:
+  // replication/core/replica_core.h), durably, after waiting for everything queued. The next
+  // append takes position `first`; a durability report made before is stale (the caller drops
+  // it, as after TruncateAfter).
+  Status Reset(uint64_t first, uint64_t epoch_before);
 
   // Deletes every record after `position` (a replica's log diverged from its primary's there:
   // replication/core/replica_core.h), durably, after waiting for everything queued to be written.
