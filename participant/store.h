@@ -30,6 +30,7 @@
 #include <thread>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -62,6 +63,34 @@ class ShardStore : public KvReader {
   // The position of the last record applied (0 for a new store).
   Lsn applied_position() const { return applied_; }
 
+  // State transfer (replication/core/replica_core.h): the store as one replica hands it to
+  // another. A snapshot is consistent: RocksDB's, taken after Flush, so its applied position and
+  // its keys agree. Its chunks (see store.cc for the encoding) each carry that position and
+  // what the shard kept of its dropped records (Kept), are at most about max_bytes (one
+  // key/value may exceed it), and are checksummed.
+  class Snapshot {
+   public:
+    virtual ~Snapshot() = default;
+    virtual Lsn applied() const = 0;
+    // The next chunk; *last is set on the final one (a snapshot has at least one).
+    virtual std::string Next(size_t max_bytes, bool* last) = 0;
+  };
+  // What a shard keeps about the records it dropped, carried by every chunk (the member's log
+  // starts after them).
+  struct Kept {
+    Epoch max_epoch = 0;  // the newest coordinator epoch it fences with
+    TxnId truncated_max;  // the largest transaction id it may have forgotten
+  };
+  std::unique_ptr<Snapshot> TakeSnapshot(Kept kept);
+  // A chunk as it arrives from the network: InvalidArgument naming what is wrong.
+  static Status CheckChunk(std::string_view chunk);
+  // Installing one: drops every key and the applied position (durably), then writes chunks,
+  // then makes the transfer's applied position this store's (durably); what the chunks kept is
+  // returned for the caller to keep. A store that cannot be written stops the process.
+  void BeginInstall();
+  void InstallChunk(std::string_view chunk);
+  Kept FinishInstall();
+
   static constexpr size_t kCacheEntries = size_t{1} << 20;
   static constexpr size_t kPendingSweep = size_t{1} << 16;
 
@@ -73,6 +102,9 @@ class ShardStore : public KvReader {
 
   std::shared_ptr<wal::Db> db_;
   Lsn applied_ = 0;
+  // A transfer being installed: the position and epoch its chunks carry.
+  Lsn installing_applied_ = 0;
+  Kept installing_kept_;
   mutable std::unordered_map<std::string, std::optional<std::string>> cache_;
   // Applied, maybe not yet in RocksDB: a key's newest value and the batch that writes it.
   struct Pending {
