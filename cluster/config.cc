@@ -35,6 +35,8 @@ constexpr std::string_view kFieldNames[] = {"role",
                                             "client_timeout_ms",
                                             "idle_timeout_ms",
                                             "retain_finished",
+                                            "log_truncate_records",
+                                            "log_retain_lagging_records",
                                             "max_frame_bytes",
                                             "min_insync",
                                             "heartbeat_ms",
@@ -492,6 +494,11 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
   if (!s.ok()) return s;
   s = ReadOptionalInteger("retain_finished", 0, UINT32_MAX, "", &c.retain_finished);
   if (!s.ok()) return s;
+  s = ReadOptionalInteger("log_truncate_records", 1, UINT32_MAX, "", &c.log_truncate_records);
+  if (!s.ok()) return s;
+  s = ReadOptionalInteger("log_retain_lagging_records", 0, UINT32_MAX, "",
+                          &c.log_retain_lagging_records);
+  if (!s.ok()) return s;
   s = ReadOptionalInteger("max_frame_bytes", kMinFrameBytes, kMaxFrameBytes, "",
                           &c.max_frame_bytes);
   if (!s.ok()) return s;
@@ -606,6 +613,9 @@ std::string FormatNodeConfig(const NodeConfig& config) {
   out << YAML::Key << "client_timeout_ms" << YAML::Value << config.client_timeout_ms;
   out << YAML::Key << "idle_timeout_ms" << YAML::Value << config.idle_timeout_ms;
   out << YAML::Key << "retain_finished" << YAML::Value << config.retain_finished;
+  out << YAML::Key << "log_truncate_records" << YAML::Value << config.log_truncate_records;
+  out << YAML::Key << "log_retain_lagging_records" << YAML::Value
+      << config.log_retain_lagging_records;
   out << YAML::Key << "max_frame_bytes" << YAML::Value << config.max_frame_bytes;
   out << YAML::Key << "min_insync" << YAML::Value << config.min_insync;
   out << YAML::Key << "heartbeat_ms" << YAML::Value << config.heartbeat_ms;

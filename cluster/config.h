@@ -37,6 +37,8 @@
 //   client_timeout_ms: 5000      # optional, tick_ms..86400000
 //   idle_timeout_ms: 10000       # optional, tick_ms..86400000
 //   retain_finished: 100000      # optional, 0..4294967295
+//   log_truncate_records: 10000  # optional, 1..4294967295
+//   log_retain_lagging_records: 100000  # optional, 0..4294967295
 //   max_frame_bytes: 16777216    # optional, 4096..2147483647
 //   min_insync: 2                # optional, 1..16
 //   heartbeat_ms: 30             # optional, tick_ms..86400000; and
@@ -117,6 +119,10 @@ struct NodeConfig {
   uint32_t idle_timeout_ms = 10000;     // shard: an ACTIVE transaction idle this long is aborted
   uint32_t retain_finished = 100000;    // finished transactions whose log records are kept before
                                         // truncation
+  uint32_t log_truncate_records = 10000;  // a primary truncates its log when that frees this many
+  // A replica out of the ISR keeps its primary's log from being truncated while it lags by less
+  // than this many records; beyond, it gets a state transfer when it returns.
+  uint32_t log_retain_lagging_records = 100000;
   uint32_t max_frame_bytes = 16 << 20;  // RPC frame limit
   bool operator==(const NodeConfig&) const = default;
 };

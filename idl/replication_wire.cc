@@ -40,6 +40,7 @@ thrift::ReplicationMessage ToWire(const std::string& group, const replication::R
       w.__set_prev_epoch(Signed(m.prev_epoch));
       w.__set_commit_position(Signed(m.commit_position));
       w.__set_sent_at(m.sent_at);
+      w.__set_log_start(Signed(m.log_start));
       std::vector<thrift::LogRecord> records;
       records.reserve(m.records.size());
       for (const Record& r : m.records) {
@@ -61,6 +62,24 @@ thrift::ReplicationMessage ToWire(const std::string& group, const replication::R
       break;
     case replication::ReplType::kStale:
       break;
+    case replication::ReplType::kTransfer:
+      w.__set_prev_position(Signed(m.prev_position));
+      w.__set_prev_epoch(Signed(m.prev_epoch));
+      w.__set_commit_position(Signed(m.commit_position));
+      w.__set_sent_at(m.sent_at);
+      w.__set_transfer_id(Signed(m.transfer_id));
+      w.__set_transfer_seq(Signed(m.transfer_seq));
+      w.__set_last(m.last);
+      w.__set_payload(m.payload);
+      break;
+    case replication::ReplType::kTransferAck:
+      w.__set_ok(m.ok);
+      w.__set_disk(Signed(m.disk));
+      w.__set_sent_at(m.sent_at);
+      w.__set_transfer_id(Signed(m.transfer_id));
+      w.__set_transfer_seq(Signed(m.transfer_seq));
+      w.__set_last(m.last);
+      break;
   }
   return w;
 }
@@ -68,8 +87,8 @@ thrift::ReplicationMessage ToWire(const std::string& group, const replication::R
 Result<GroupMessage> FromWire(const thrift::ReplicationMessage& w) {
   GroupMessage out;
   replication::ReplMessage& m = out.message;
-  if (w.type < 1 || w.type > 3) {
-    return Status::InvalidArgument("type: " + std::to_string(w.type) + " is not 1, 2 or 3");
+  if (w.type < 1 || w.type > 5) {
+    return Status::InvalidArgument("type: " + std::to_string(w.type) + " is not 1 to 5");
   }
   m.type = static_cast<replication::ReplType>(w.type);
   if (!ValidGroup(w.group)) {
@@ -89,9 +108,17 @@ Result<GroupMessage> FromWire(const thrift::ReplicationMessage& w) {
   if (s.ok()) s = Unsigned(w.match_position, "match_position", &m.match_position);
   if (s.ok()) s = Unsigned(w.last_position, "last_position", &m.last_position);
   if (s.ok()) s = Unsigned(w.last_epoch, "last_epoch", &m.last_epoch);
+  if (s.ok()) s = Unsigned(w.log_start, "log_start", &m.log_start);
+  if (s.ok()) s = Unsigned(w.transfer_id, "transfer_id", &m.transfer_id);
+  if (s.ok()) s = Unsigned(w.transfer_seq, "transfer_seq", &m.transfer_seq);
   if (!s.ok()) return s;
   m.sent_at = w.sent_at;
   m.ok = w.ok;
+  m.last = w.last;
+  m.payload = w.payload;
+  if (m.type == replication::ReplType::kTransfer && m.transfer_id == 0) {
+    return Status::InvalidArgument("transfer_id: 0 names no transfer");
+  }
   Lsn next = m.prev_position + 1;
   for (size_t i = 0; i < w.records.size(); ++i) {
     const std::string field = "records[" + std::to_string(i) + "]";

@@ -405,6 +405,15 @@ struct ReplicationMessage {
   13: optional i64 match_position,
   14: optional i64 last_position,
   15: optional i64 last_epoch,
+  /** APPEND: the primary's first log position (backups drop what is before it). */
+  16: optional i64 log_start,
+  /** TRANSFER (4) and TRANSFER-ACK (5): a state transfer's id and chunk number. */
+  17: optional i64 transfer_id,
+  18: optional i64 transfer_seq,
+  /** TRANSFER: the transfer's last chunk. */
+  19: optional bool last,
+  /** TRANSFER: a chunk of the primary's state (a shard's store), checked by the receiver. */
+  20: optional binary payload,
 }
 
 /**
@@ -434,6 +443,8 @@ struct ReplicaStatus {
   9: i64 commit_position,
   /** Primary only: each member's acknowledged position (replica id -> position). */
   10: map<i32, i64> member_match,
+  /** The first position its log holds (every record before it is committed and dropped). */
+  11: i64 log_start,
 }
 
 service Peer {

@@ -19,13 +19,26 @@ namespace txcoord::node {
 
 namespace {
 
-// How often (in ticks) the log is considered for truncation, and how many records a truncation
-// must free to be worth a synced metadata write and a range delete.
+// How often (in ticks) the log is considered for truncation (a truncation must free
+// config.log_truncate_records to be worth a synced metadata write and a range delete).
 constexpr uint64_t kTruncateEveryTicks = 100;
-constexpr uint64_t kTruncateMinRecords = 10000;
+// A state transfer's chunks: about this large, and never more than a quarter of a frame.
+constexpr size_t kTransferChunkBytes = size_t{1} << 20;
+// A snapshot no chunk was read from for this long belongs to a transfer given up.
+constexpr std::chrono::seconds kTransferIdle{10};
 // The replica's own metadata (wal/FORMAT.md).
 constexpr char kDiskKey[] = "replica.disk";
 constexpr char kEpochSeenKey[] = "replica.epoch_seen";
+constexpr char kTransferMarkKey[] = "replica.transfer_mark";  // "<epoch>:<id>"
+
+// The coordinator's state is its log: its snapshot is one empty chunk.
+class EmptyState : public NodeDriver::StateReader {
+ public:
+  std::string Next(size_t /*max_bytes*/, bool* last) override {
+    *last = true;
+    return "";
+  }
+};
 
 [[noreturn]] void DieOnDisk(const std::string& what, const Status& s) {
   std::cerr << "txcoord: " << what << " failed, stopping so that nothing undurable is "
@@ -50,7 +63,20 @@ NodeDriver::~NodeDriver() {
   db_.reset();
 }
 
-Status NodeDriver::OpenLog(std::vector<Record>* log, Epoch* epoch_seen) {
+std::unique_ptr<NodeDriver::StateReader> NodeDriver::SnapshotState(Lsn /*first*/) {
+  return std::make_unique<EmptyState>();
+}
+
+Status NodeDriver::CheckStateChunk(const std::string& chunk) const {
+  if (!chunk.empty()) {
+    return Status::InvalidArgument("a state chunk for " + GroupName(Self()) +
+                                   ", which has no state besides its log");
+  }
+  return Status::Ok();
+}
+
+Status NodeDriver::OpenLog(std::vector<Record>* log, replication::LogStart* start,
+                           Epoch* epoch_seen, replication::TransferMark* mark) {
   wal::DbOptions options;
   options.sync_mode = config_.wal_sync == "manual_flush" ? wal::DbOptions::SyncMode::kManualFlush
                                                          : wal::DbOptions::SyncMode::kSyncWrite;
@@ -72,6 +98,17 @@ Status NodeDriver::OpenLog(std::vector<Record>* log, Epoch* epoch_seen) {
   if (!epoch.ok()) return epoch.status();
   persisted_epoch_ = epoch.value() ? std::stoull(*epoch.value()) : 0;
   *epoch_seen = persisted_epoch_;
+  Result<std::optional<std::string>> marked = db_->GetMeta(kTransferMarkKey);
+  if (!marked.ok()) return marked.status();
+  if (marked.value()) {
+    const std::string& m = *marked.value();
+    const size_t colon = m.find(':');
+    if (colon == std::string::npos) {
+      return Status::Corruption(std::string(kTransferMarkKey) + ": '" + m + "' is not epoch:id");
+    }
+    mark->epoch = std::stoull(m.substr(0, colon));
+    mark->id = std::stoull(m.substr(colon + 1));
+  }
 
   Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(db_);
   if (!opened.ok()) return opened.status();
@@ -81,7 +118,11 @@ Status NodeDriver::OpenLog(std::vector<Record>* log, Epoch* epoch_seen) {
     return true;
   });
   if (!s.ok()) return s;
-  truncated_before_ = log->empty() ? wal_->next_position() : log->front().lsn;
+  Result<wal::Wal::Start> begins = wal_->start();
+  if (!begins.ok()) return begins.status();
+  start->first = begins.value().first;
+  start->epoch_before = begins.value().epoch_before;
+  truncated_before_ = start->first;
   std::weak_ptr<NodeDriver> weak = weak_from_this();
   wal_->SetOnDurable([weak, this, &io = io_](uint64_t position) {
     // Read here, on the syncer thread: a report made before a suffix truncation carries the
@@ -122,8 +163,10 @@ class NodeDriver::PeerService : public thrift::PeerCobSvIf {
 Status NodeDriver::Serve(rpc::Handler handler) {
   TXC_CHECK(group_ == nullptr);
   std::vector<Record> log;
+  replication::LogStart start;
   Epoch epoch_seen = 0;
-  if (Status s = OpenLog(&log, &epoch_seen); !s.ok()) return s;
+  replication::TransferMark mark;
+  if (Status s = OpenLog(&log, &start, &epoch_seen, &mark); !s.ok()) return s;
   if (Status s = Opened(); !s.ok()) return s;
   applied_ = AppliedPosition();
   for (const Record& r : log) {
@@ -142,15 +185,16 @@ Status NodeDriver::Serve(rpc::Handler handler) {
   options.lease_ticks = MsToTicks(config_.lease_ms, config_.tick_ms);
   options.grace_ticks = MsToTicks(config_.grace_ms, config_.tick_ms);
   options.proposal_timeout_ticks = MsToTicks(2000, config_.tick_ms);
+  options.retain_for_lagging_records = config_.log_retain_lagging_records;
   // A group of one ships nothing: it keeps no tail of records in memory for its members.
   if (replicas == 1) options.max_tail_records = 1;
   group_ = std::make_unique<GroupNode>(options, static_cast<GroupNodeIo&>(*this));
 
   StartStoreThread();
   std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica << ": "
-            << log.size() << " log record(s), newest epoch seen " << epoch_seen << ", disk "
-            << disk_ << "\n";
-  group_->Restore(log, epoch_seen);
+            << log.size() << " log record(s) from position " << start.first
+            << ", newest epoch seen " << epoch_seen << ", disk " << disk_ << "\n";
+  group_->Restore(log, epoch_seen, start, mark);
   log.clear();
 
   rpc::ServerOptions server_options;
@@ -333,6 +377,16 @@ void NodeDriver::Replicate(const std::vector<thrift::ReplicationMessage>& messag
         static_cast<size_t>(rm.from) >= replicas || rm.from == config_.replica) {
       continue;  // not for this replica
     }
+    if (rm.type == replication::ReplType::kTransfer) {
+      if (Status c = CheckStateChunk(rm.payload); !c.ok()) {
+        if (malformed_chunks_++ % 100 == 0) {
+          std::cerr << "txcoord: dropping a malformed state transfer chunk from replica "
+                    << rm.from << " (" << malformed_chunks_ << " so far): " << c.ToString()
+                    << "\n";
+        }
+        continue;  // unanswered: the primary begins the transfer again
+      }
+    }
     group_->StepReplication(rm);
   }
 }
@@ -371,6 +425,10 @@ void NodeDriver::OnTick() {
   const Ticks elapsed = std::max<Ticks>(1, (now - last_tick_) / tick);
   last_tick_ += elapsed * tick;
   if (last_tick_ + tick < now) last_tick_ = now;  // never replay missed ticks in a burst
+  // Snapshots of transfers given up (a deposed primary's, a member that stopped answering).
+  std::erase_if(transfers_, [&](const auto& t) {
+    return !group_->replica().primary() || now - t.second.read_at > kTransferIdle;
+  });
   if (!dying_) {
     group_->Tick(elapsed);
     if (serving()) {
@@ -414,8 +472,72 @@ void NodeDriver::Append(const std::vector<Record>& records) {
       std::all_of(records.begin(), records.end(), [](const Record& r) { return r.lazy; });
   if (Status s = wal_->Append(records, lazy); !s.ok()) DieOnDisk("the log", s);
   for (const Record& r : records) {
-    if (applied_ != UINT64_MAX) unapplied_.push_back(r);
+    if (applied_ != UINT64_MAX && r.lsn > applied_) unapplied_.push_back(r);
     if (retention_) retention_->Track(r);
+  }
+}
+
+void NodeDriver::TruncateBefore(const replication::LogStart& start) {
+  if (Status s = BeforeTruncate(truncated_before_, start.first); !s.ok()) {
+    DieOnDisk("keeping what truncated records said", s);
+  }
+  if (Status s = wal_->TruncateBefore(start.first, start.epoch_before); !s.ok()) {
+    DieOnDisk("truncating the log", s);
+  }
+  truncated_before_ = start.first;
+}
+
+std::optional<GroupNodeIo::Chunk> NodeDriver::ReadTransfer(const replication::TransferRead& read) {
+  if (read.seq == 0) {
+    std::unique_ptr<StateReader> snapshot = SnapshotState(read.start.first);
+    if (snapshot == nullptr) return std::nullopt;
+    std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica
+              << ": state transfer " << read.id << " to replica " << read.to
+              << " (its log will start at " << read.start.first << ")\n";
+    transfers_[read.to] = {read.id, std::move(snapshot), {}};
+  }
+  auto it = transfers_.find(read.to);
+  if (it == transfers_.end() || it->second.id != read.id) return std::nullopt;
+  Chunk chunk;
+  const size_t max_bytes = std::min<size_t>(kTransferChunkBytes, config_.max_frame_bytes / 4);
+  chunk.payload = it->second.snapshot->Next(max_bytes, &chunk.last);
+  it->second.read_at = std::chrono::steady_clock::now();
+  if (chunk.last) transfers_.erase(it);
+  return chunk;
+}
+
+void NodeDriver::Install(const replication::Install& install) {
+  if (install.begin) {
+    // The replica's identity changes first (a crash from here on restarts it as the new disk,
+    // with nothing), then its log and state go.
+    disk_ = install.disk;
+    Status s = db_->PutMeta(kDiskKey, std::to_string(disk_));
+    if (s.ok()) {
+      s = db_->PutMeta(kTransferMarkKey, std::to_string(install.mark.epoch) + ":" +
+                                             std::to_string(install.mark.id));
+    }
+    if (s.ok()) s = wal_->Reset(1, 0);
+    if (!s.ok()) DieOnDisk("beginning a state transfer", s);
+    log_generation_.fetch_add(1);
+    unapplied_.clear();
+    InstallBegin();
+    applied_ = AppliedPosition();
+    std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica
+              << ": installing state transfer " << install.mark.id << " of epoch "
+              << install.mark.epoch << " as disk " << disk_ << "\n";
+  }
+  for (const std::string& chunk : install.chunks) InstallChunk(chunk);
+  if (install.done) {
+    InstallDone();
+    if (Status s = wal_->Reset(install.done->first, install.done->epoch_before); !s.ok()) {
+      DieOnDisk("installing a state transfer", s);
+    }
+    log_generation_.fetch_add(1);
+    unapplied_.clear();
+    applied_ = AppliedPosition();
+    truncated_before_ = install.done->first;
+    std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica
+              << ": state transfer installed; the log starts at " << install.done->first << "\n";
   }
 }
 
@@ -427,13 +549,8 @@ std::vector<Record> NodeDriver::Read(Lsn from, Lsn to) {
     return true;
   });
   if (!s.ok()) DieOnDisk("reading the log", s);
-  // (The read that starts a core takes whatever the log still holds: not a member's.)
-  const bool for_core = group_->replica().activated() && group_->core() == nullptr;
-  if (!for_core && (out.empty() || out.front().lsn != from) && unreadable_++ % 100 == 0) {
-    std::cerr << "txcoord " << GroupName(Self()) << " replica " << config_.replica
-              << ": a member needs position " << from << ", which this log no longer holds "
-              << "(truncated); it cannot catch up without a state transfer, which is not built\n";
-  }
+  // (A member that needs positions truncated meanwhile gets a state transfer: the replica sees
+  // that the records do not start at `from`.)
   return out;
 }
 
@@ -541,19 +658,10 @@ void NodeDriver::CrashSoon(const char* point) {
 void NodeDriver::MaybeTruncate() {
   if (retention_ == nullptr) return;
   const replication::ReplicaCore& replica = group_->replica();
-  uint64_t floor = retention_->Floor([this](TxnId t) { return IsLive(t); },
-                                     replica.commit_position());
-  // Every member keeps what it has not acknowledged: a returning replica catches up from this
-  // log (a state transfer for one that needs older records is not built yet).
-  for (const auto& [id, match] : replica.MemberMatches()) floor = std::min(floor, match + 1);
-  if (floor < truncated_before_ + kTruncateMinRecords) return;
-  if (Status s = BeforeTruncate(); !s.ok()) {
-    std::cerr << "txcoord: not truncating the log: " << s.ToString() << "\n";
-  } else if (s = wal_->TruncateBefore(floor); !s.ok()) {
-    std::cerr << "txcoord: truncating the log failed: " << s.ToString() << "\n";
-  } else {
-    truncated_before_ = floor;
-  }
+  const uint64_t floor = retention_->Floor([this](TxnId t) { return IsLive(t); },
+                                           replica.commit_position());
+  if (floor < truncated_before_ + config_.log_truncate_records) return;
+  group_->TruncateBefore(floor);  // as far as the group allows: TruncateBefore above
 }
 
 thrift::ReplicaStatus NodeDriver::StatusNow() const {
@@ -581,6 +689,7 @@ thrift::ReplicaStatus NodeDriver::StatusNow() const {
   s.__set_last_position(static_cast<int64_t>(r.last_position()));
   s.__set_durable_position(static_cast<int64_t>(r.durable_position()));
   s.__set_commit_position(static_cast<int64_t>(r.commit_position()));
+  s.__set_log_start(static_cast<int64_t>(r.log_start().first));
   std::map<int32_t, int64_t> matches;
   for (const auto& [id, match] : r.MemberMatches()) matches[id] = static_cast<int64_t>(match);
   s.__set_member_match(matches);

@@ -42,6 +42,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +75,14 @@ inline constexpr uint32_t kStorePollMs = 50;
 
 class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private GroupNodeIo {
  public:
+  // A snapshot of a replica's state for a state transfer (SnapshotState below).
+  class StateReader {
+   public:
+    virtual ~StateReader() = default;
+    // The next chunk of about max_bytes; *last is set on the final one.
+    virtual std::string Next(size_t max_bytes, bool* last) = 0;
+  };
+
   ~NodeDriver() override;
   NodeDriver(const NodeDriver&) = delete;
   NodeDriver& operator=(const NodeDriver&) = delete;
@@ -137,14 +146,30 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
   virtual void BeforeSend(const std::vector<Message>& /*messages*/) {}
   virtual void AfterSendOne(const Message& /*sent*/, const std::vector<Message>& /*messages*/) {}
   virtual void AfterSend(const std::vector<Message>& /*messages*/) {}
-  // Called before records are deleted: keep elsewhere what the deleted records said that is not
-  // about a transaction (a shard's newest seen epoch).
-  virtual Status BeforeTruncate() { return Status::Ok(); }
+  // Called before the records at positions from..before-1 are deleted from the front of the log
+  // (on any replica): keep elsewhere what they said that outlives them (a shard's newest seen
+  // epoch, the largest transaction it may have forgotten; LogRecords reads them).
+  virtual Status BeforeTruncate(Lsn /*from*/, Lsn /*before*/) { return Status::Ok(); }
+  // Records from..to (inclusive) of the local log, as far as it holds them.
+  std::vector<Record> LogRecords(Lsn from, Lsn to) { return Read(from, to); }
   // A shard applies the writes of committed records to its store: every record from
   // AppliedPosition() + 1 on is handed to ApplyCommitted once the group committed it, in order.
   // A service that applies nothing leaves AppliedPosition at its default (everything applied).
   virtual Lsn AppliedPosition() const { return UINT64_MAX; }
   virtual void ApplyCommitted(const std::vector<Record>& /*records*/, Lsn /*position*/) {}
+
+  // State transfer (replication/core/replica_core.h): the state besides the log that a member
+  // behind the primary's log start needs, as chunks. A service whose state is its log alone
+  // (the coordinator) keeps the defaults: one empty chunk, nothing to install.
+  // A snapshot holding the effect of every record before `first` (null: none can be made now).
+  virtual std::unique_ptr<StateReader> SnapshotState(Lsn first);
+  // A chunk from the network, before the replica sees it: InvalidArgument if malformed.
+  virtual Status CheckStateChunk(const std::string& chunk) const;
+  // Installing one, in this order (each durable when it returns; a failure stops the process):
+  // drop the state, write each chunk, make it this replica's (AppliedPosition follows).
+  virtual void InstallBegin() {}
+  virtual void InstallChunk(const std::string& /*chunk*/) {}
+  virtual void InstallDone() {}
 
   static Ticks MsToTicks(uint32_t ms, uint32_t tick_ms) {
     return std::max<Ticks>(1, static_cast<Ticks>((ms + tick_ms - 1) / tick_ms));
@@ -161,6 +186,9 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
   // GroupNodeIo: the replica's disk, network and store.
   void PersistEpoch(Epoch epoch) override;
   void TruncateAfter(Lsn position) override;
+  void TruncateBefore(const replication::LogStart& start) override;
+  std::optional<Chunk> ReadTransfer(const replication::TransferRead& read) override;
+  void Install(const replication::Install& install) override;
   void Append(const std::vector<Record>& records) override;
   std::vector<Record> Read(Lsn from, Lsn to) override;
   void Committed(Lsn position) override;
@@ -173,8 +201,10 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
   void StopCore() override;
   void ServingChanged(bool serving) override;
 
-  // Opens the Db and the Wal; returns the log and the newest epoch seen.
-  Status OpenLog(std::vector<Record>* log, Epoch* epoch_seen);
+  // Opens the Db and the Wal; returns the log, where it starts, the newest epoch seen and the
+  // newest state transfer begun here.
+  Status OpenLog(std::vector<Record>* log, replication::LogStart* start, Epoch* epoch_seen,
+                 replication::TransferMark* mark);
  protected:
   // After the database opened, before the replica is restored: a shard opens its store here.
   virtual Status Opened() { return Status::Ok(); }
@@ -192,8 +222,8 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
   void ScheduleTick();
   void OnTick();
   void OnDurablePosition(uint64_t generation, uint64_t position);
-  // Deletes the records no transaction needs any more and every member holds, when that frees
-  // enough of them.
+  // Asks the replica to drop the records no transaction needs any more, when that frees enough
+  // of them (it drops only what the group allows).
   void MaybeTruncate();
   void FailWaiting();
 
@@ -216,6 +246,15 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
   std::unique_ptr<boost::asio::steady_timer> crash_timer_;
   std::unique_ptr<wal::LogRetention> retention_;  // while serving
   uint64_t truncated_before_ = 0;  // the first position the log may still hold
+  // State transfers this replica is sending, by member: the transfer id, its snapshot (which
+  // pins what RocksDB may compact away: dropped once not primary, or unread for a while) and
+  // when it was last read.
+  struct Sending {
+    uint64_t id = 0;
+    std::unique_ptr<StateReader> snapshot;
+    std::chrono::steady_clock::time_point read_at;
+  };
+  std::map<replication::ReplicaId, Sending> transfers_;
 
   // The configuration store, used only on the store thread.
   std::unique_ptr<cluster::ConfigStore> store_;
@@ -235,7 +274,7 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
   };
   std::map<uint64_t, Waiting> waiting_;
   uint64_t malformed_ = 0;   // replication messages dropped at the edge
-  uint64_t unreadable_ = 0;  // log reads of positions already truncated
+  uint64_t malformed_chunks_ = 0;  // state transfer chunks dropped at the edge
   bool stopped_ = false;
   bool dying_ = false;
 };

@@ -9,8 +9,9 @@ GroupNode::GroupNode(replication::ReplicaOptions options, GroupNodeIo& io)
 
 GroupNode::~GroupNode() = default;
 
-void GroupNode::Restore(const std::vector<Record>& log, Epoch epoch_seen) {
-  replica_.Restore(log, epoch_seen);
+void GroupNode::Restore(const std::vector<Record>& log, Epoch epoch_seen,
+                        replication::LogStart start, replication::TransferMark last_transfer) {
+  replica_.Restore(log, epoch_seen, start, last_transfer);
   Drain();
 }
 
@@ -36,6 +37,11 @@ void GroupNode::OnLocalDurable(Lsn position) {
 
 void GroupNode::OnLogRead(replication::ReplicaId to, std::vector<Record> records) {
   replica_.OnLogRead(to, std::move(records));
+  Drain();
+}
+
+void GroupNode::TruncateBefore(Lsn floor) {
+  replica_.TruncateBefore(floor);
   Drain();
 }
 
@@ -71,12 +77,22 @@ void GroupNode::Drain() {
     replication::ReplicaReady ready = replica_.TakeReady();
     if (ready.empty()) break;
     if (ready.persist_epoch) io_.PersistEpoch(*ready.persist_epoch);
+    if (ready.install) io_.Install(*ready.install);
     if (ready.truncate_after) io_.TruncateAfter(*ready.truncate_after);
     if (!ready.append.empty()) io_.Append(ready.append);
     for (const replication::ReplMessage& m : ready.messages) io_.Send(m);
     if (ready.propose) io_.Propose(*ready.propose);
     for (const replication::LogRead& read : ready.reads) {
       replica_.OnLogRead(read.to, io_.Read(read.from, read.to_position));
+    }
+    for (const replication::TransferRead& read : ready.transfer_reads) {
+      std::optional<GroupNodeIo::Chunk> chunk = io_.ReadTransfer(read);
+      if (chunk) {
+        replica_.OnTransferRead(read.to, read.id, read.seq, std::move(chunk->payload),
+                                chunk->last);
+      } else {
+        replica_.OnTransferRead(read.to, read.id, read.seq, std::nullopt, false);
+      }
     }
     // What is committed is applied first (a shard's store), so a core started or told
     // "durable" below reads every committed write.
@@ -85,6 +101,7 @@ void GroupNode::Drain() {
     if (ready.committed && runner_ != nullptr && *ready.committed > runner_->durable_lsn()) {
       runner_->OnDurable(*ready.committed);
     }
+    if (ready.truncate_before) io_.TruncateBefore(*ready.truncate_before);
   }
   draining_ = false;
   if (serving() != was_serving_) {
@@ -97,9 +114,10 @@ void GroupNode::StartOrStopCore() {
   if (replica_.activated() && core_ == nullptr) {
     const Lsn end = replica_.last_position();
     TXC_CHECK_MSG(replica_.commit_position() >= end, "activated before its log is committed");
-    // Every record the log holds (a truncated log starts later: Read returns what there is).
+    // Every record the log holds (a truncated log starts later).
+    const Lsn first = replica_.log_start().first;
     core_ = io_.StartCore(replica_.primary_epoch(),
-                          end == 0 ? std::vector<Record>{} : io_.Read(1, end), end);
+                          end < first ? std::vector<Record>{} : io_.Read(first, end), end);
     TXC_CHECK(core_ != nullptr);
     Effects& effects = *this;
     runner_ = std::make_unique<CoreRunner>(*core_, effects, end);

@@ -17,11 +17,14 @@
 //    that is not serving drops protocol messages in both directions (their senders resend) and
 //    its core's replies, so a primary that was deposed while it was paused says nothing.
 //
-// Output order within one input, as ReplicaReady says: the newest epoch is persisted, the log
-// truncated, records appended, then messages sent; committed positions are acted on last.
+// Output order within one input, as ReplicaReady says: the newest epoch is persisted, a state
+// transfer's part installed, the log truncated, records appended, then messages sent; committed
+// positions are acted on next, and the log's front is dropped last (after a shard applied).
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "common/protocol.h"
@@ -36,11 +39,24 @@ class GroupNodeIo {
   // The replica's disk.
   virtual void PersistEpoch(Epoch epoch) = 0;
   virtual void TruncateAfter(Lsn position) = 0;
+  // Drops every record before start.first and keeps `start` durably (the log's new start).
+  // REQUIRES: what those records did is kept elsewhere (a shard's store holds their writes).
+  virtual void TruncateBefore(const replication::LogStart& start) = 0;
   virtual void Append(const std::vector<Record>& records) = 0;
   // Records from..to (inclusive) of the local log, for catch-up and for starting the core.
   virtual std::vector<Record> Read(Lsn from, Lsn to) = 0;
   // Every record up to position is committed in the group (a shard applies their writes).
   virtual void Committed(Lsn position) = 0;
+  // State transfer, as the primary: chunk read.seq of a snapshot of this replica's state (seq
+  // 0 takes the snapshot, holding the effect of every record before read.start.first). nullopt
+  // when none can be made (the transfer is begun again later).
+  struct Chunk {
+    std::string payload;
+    bool last = false;
+  };
+  virtual std::optional<Chunk> ReadTransfer(const replication::TransferRead& read) = 0;
+  // As the member: a transfer's part, durably when it says so (replication::Install).
+  virtual void Install(const replication::Install& install) = 0;
   // Replication traffic and the configuration store.
   virtual void Send(const replication::ReplMessage& m) = 0;
   virtual void Propose(const replication::GroupConfig& next) = 0;
@@ -67,7 +83,8 @@ class GroupNode : private Effects {
   GroupNode& operator=(const GroupNode&) = delete;
 
   // The durable log and the newest epoch seen, at start. Call once, before any input.
-  void Restore(const std::vector<Record>& log, Epoch epoch_seen);
+  void Restore(const std::vector<Record>& log, Epoch epoch_seen, replication::LogStart start = {},
+               replication::TransferMark last_transfer = {});
 
   // Replication inputs.
   void OnConfig(const replication::GroupConfig& config);
@@ -75,6 +92,9 @@ class GroupNode : private Effects {
   void StepReplication(const replication::ReplMessage& m);
   void OnLocalDurable(Lsn position);
   void OnLogRead(replication::ReplicaId to, std::vector<Record> records);
+  // The driver would drop the log before `floor` (no transaction needs it): the replication
+  // core truncates as far as the group allows.
+  void TruncateBefore(Lsn floor);
   // Time for both cores: `elapsed` ticks since the last call (a paused process reports the whole
   // pause, so its lease is seen expired at once).
   void Tick(Ticks elapsed = 1);

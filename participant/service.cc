@@ -16,6 +16,7 @@ namespace {
 using ::apache::thrift::TDelayedException;
 
 constexpr char kMaxEpochKey[] = "shard.max_epoch_seen";
+constexpr char kTruncatedTxnKey[] = "shard.truncated_max_txn";  // "<epoch>:<seq>"
 // How often (in ticks) the in-doubt transactions are listed on stderr while there are any.
 constexpr uint64_t kInDoubtReportTicks = 500;
 
@@ -64,6 +65,7 @@ std::unique_ptr<ProtocolCore> ShardService::MakeCore(Epoch /*primary_epoch*/,
   options.in_doubt_first_ticks = MsToTicks(300, config_.tick_ms);
   options.in_doubt_max_ticks = MsToTicks(2400, config_.tick_ms);
   options.retain_finished = config_.retain_finished;
+  options.truncated_max = TruncatedMax();
   auto core = std::make_unique<ParticipantCore>(options, store_.get(), &rng_);
   core->Restore(records, log_end);
   const std::vector<InDoubtTxn> in_doubt = core->InDoubt();
@@ -89,11 +91,90 @@ void ShardService::AfterTick() {
   }
 }
 
-Status ShardService::BeforeTruncate() {
+Status ShardService::BeforeTruncate(Lsn from, Lsn before) {
   // What the store holds is written before the (synced) truncation: the log is never truncated
-  // below the store (store.h).
+  // below the store (store.h). On a backup too (it has no core): the dropped records themselves
+  // say what must outlive them.
   store_->Flush();
-  return db_->PutMeta(kMaxEpochKey, std::to_string(core_->max_epoch()));
+  Epoch epoch = MaxEpoch();
+  TxnId truncated = TruncatedMax();
+  const std::vector<Record> dropped =
+      before > from ? LogRecords(from, before - 1) : std::vector<Record>{};
+  for (const Record& r : dropped) {
+    if (r.type == RecordType::kEpochSeen) epoch = std::max(epoch, r.epoch);
+    if (r.txn.valid()) truncated = std::max(truncated, r.txn);
+  }
+  return KeepTruncated(epoch, truncated);
+}
+
+Epoch ShardService::MaxEpoch() const {
+  Epoch e = core_ != nullptr ? core_->max_epoch() : 0;
+  Result<std::optional<std::string>> kept = db_->GetMeta(kMaxEpochKey);
+  TXC_CHECK_MSG(kept.ok(), "the shard's metadata cannot be read");
+  if (kept.value()) e = std::max<Epoch>(e, std::stoull(*kept.value()));
+  return e;
+}
+
+TxnId ShardService::TruncatedMax() const {
+  Result<std::optional<std::string>> kept = db_->GetMeta(kTruncatedTxnKey);
+  TXC_CHECK_MSG(kept.ok(), "the shard's metadata cannot be read");
+  TxnId t;
+  if (kept.value()) {
+    const std::string& v = *kept.value();
+    const size_t colon = v.find(':');
+    TXC_CHECK_MSG(colon != std::string::npos, "shard.truncated_max_txn is not epoch:seq");
+    t.epoch = std::stoull(v.substr(0, colon));
+    t.seq = std::stoull(v.substr(colon + 1));
+  }
+  return t;
+}
+
+Status ShardService::KeepTruncated(Epoch max_epoch, TxnId truncated_max) {
+  Status s = db_->PutMeta(kMaxEpochKey, std::to_string(max_epoch));
+  if (s.ok()) {
+    s = db_->PutMeta(kTruncatedTxnKey, std::to_string(truncated_max.epoch) + ":" +
+                                           std::to_string(truncated_max.seq));
+  }
+  return s;
+}
+
+namespace {
+class StoreState : public node::NodeDriver::StateReader {
+ public:
+  explicit StoreState(std::unique_ptr<ShardStore::Snapshot> snapshot)
+      : snapshot_(std::move(snapshot)) {}
+  std::string Next(size_t max_bytes, bool* last) override {
+    return snapshot_->Next(max_bytes, last);
+  }
+
+ private:
+  std::unique_ptr<ShardStore::Snapshot> snapshot_;
+};
+}  // namespace
+
+std::unique_ptr<node::NodeDriver::StateReader> ShardService::SnapshotState(Lsn first) {
+  std::unique_ptr<ShardStore::Snapshot> snapshot =
+      store_->TakeSnapshot({.max_epoch = MaxEpoch(), .truncated_max = TruncatedMax()});
+  // The log after the transfer starts at `first`: the store must hold everything before it
+  // (it does: the log is truncated only below what the store holds; a store behind that is a
+  // broken invariant, and no snapshot is sent).
+  if (snapshot->applied() + 1 < first) {
+    std::cerr << "txcoord shard " << config_.shard << ": no state transfer: the store is applied "
+              << "to " << snapshot->applied() << ", the log starts at " << first << "\n";
+    return nullptr;
+  }
+  return std::make_unique<StoreState>(std::move(snapshot));
+}
+
+void ShardService::InstallDone() {
+  const ShardStore::Kept kept = store_->FinishInstall();
+  if (Status s = KeepTruncated(std::max(kept.max_epoch, MaxEpoch()),
+                               std::max(kept.truncated_max, TruncatedMax()));
+      !s.ok()) {
+    std::cerr << "txcoord shard " << config_.shard << ": keeping the fencing epoch failed: "
+              << s.ToString() << "\n";
+    ::_exit(2);
+  }
 }
 
 void ShardService::BeforeAppend(const std::vector<Record>& records) {

@@ -56,13 +56,27 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf 
   void CoreStopped() override { core_ = nullptr; }
   void AfterTick() override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
-  Status BeforeTruncate() override;
+  Status BeforeTruncate(Lsn from, Lsn before) override;
   Lsn AppliedPosition() const override { return store_->applied_position(); }
   void ApplyCommitted(const std::vector<Record>& records, Lsn position) override {
     store_->Apply(records, position);
   }
   void BeforeAppend(const std::vector<Record>& records) override;
   void BeforeSend(const std::vector<Message>& messages) override;
+  // State transfer: the store, with the shard's fencing epoch.
+  std::unique_ptr<StateReader> SnapshotState(Lsn first) override;
+  Status CheckStateChunk(const std::string& chunk) const override {
+    return ShardStore::CheckChunk(chunk);
+  }
+  void InstallBegin() override { store_->BeginInstall(); }
+  void InstallChunk(const std::string& chunk) override { store_->InstallChunk(chunk); }
+  void InstallDone() override;
+  // What truncated records said, as kept in metadata (with what its core knows on top): the
+  // newest coordinator epoch this shard fences with, and the largest transaction id it may
+  // have forgotten.
+  Epoch MaxEpoch() const;
+  TxnId TruncatedMax() const;
+  Status KeepTruncated(Epoch max_epoch, TxnId truncated_max);
 
   Rng rng_;
   std::unique_ptr<ShardStore> store_;

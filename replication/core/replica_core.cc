@@ -34,11 +34,15 @@ const char* ToString(ReplType t) {
       return "APPEND-ACK";
     case ReplType::kStale:
       return "STALE";
+    case ReplType::kTransfer:
+      return "TRANSFER";
+    case ReplType::kTransferAck:
+      return "TRANSFER-ACK";
   }
   return "?";
 }
 
-ReplicaCore::ReplicaCore(ReplicaOptions options) : options_(options) {
+ReplicaCore::ReplicaCore(ReplicaOptions options) : options_(options), disk_(options.disk) {
   TXC_CHECK(options_.min_insync >= 1);
   TXC_CHECK(options_.disk != 0);
   TXC_CHECK_MSG(options_.lag_timeout_ticks <= options_.lease_ticks &&
@@ -49,14 +53,18 @@ ReplicaCore::ReplicaCore(ReplicaOptions options) : options_(options) {
 
 // ---- the local log --------------------------------------------------------------------------
 
-void ReplicaCore::Restore(const std::vector<Record>& log, Epoch epoch_seen) {
+void ReplicaCore::Restore(const std::vector<Record>& log, Epoch epoch_seen, LogStart start,
+                          TransferMark last_transfer) {
   TXC_CHECK(last_ == 0 && tail_.empty() && now_ == 0);
-  if (!log.empty()) {
-    first_ = log.front().lsn;
-    last_ = first_ - 1;
-    tail_start_ = first_;
-  }
-  epoch_seen_ = epoch_seen;
+  TXC_CHECK(start.first >= 1);
+  TXC_CHECK_MSG(log.empty() || log.front().lsn == start.first, "a log begins at its start");
+  first_ = start.first;
+  start_epoch_ = first_ == 1 ? 0 : start.epoch_before;
+  last_ = first_ - 1;
+  tail_start_ = first_;
+  commit_ = first_ - 1;  // everything before a log's start is committed
+  transfer_mark_ = last_transfer;
+  epoch_seen_ = std::max(epoch_seen, start_epoch_);
   for (const Record& r : log) {
     AppendLocal(r);
     epoch_seen_ = std::max(epoch_seen_, r.log_epoch);
@@ -68,7 +76,8 @@ void ReplicaCore::Restore(const std::vector<Record>& log, Epoch epoch_seen) {
 }
 
 Epoch ReplicaCore::EpochAt(Lsn position) const {
-  if (position == 0 || position > last_ || position < first_) return 0;
+  if (position == 0 || position > last_) return 0;
+  if (position < first_) return position + 1 == first_ ? start_epoch_ : 0;
   for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
     if (it->second <= position) return it->first;
   }
@@ -76,6 +85,9 @@ Epoch ReplicaCore::EpochAt(Lsn position) const {
 }
 
 Lsn ReplicaCore::EndOfEpoch(Epoch e) const {
+  // An epoch older than the record before our log's start ended somewhere before it: which
+  // records of it a member holds, this log cannot tell (it gets a state transfer).
+  if (first_ > 1 && e < start_epoch_) return first_ - 2;
   auto later = history_.upper_bound(e);  // the first epoch after e
   if (later == history_.end()) return last_;
   return later->second - 1;
@@ -125,6 +137,40 @@ void ReplicaCore::TrimTail() {
   tail_start_ = tail_.empty() ? last_ + 1 : tail_.front().lsn;
 }
 
+void ReplicaCore::DropBefore(Lsn first) {
+  TXC_CHECK_MSG(first <= commit_ + 1 && first <= durable_ + 1,
+                "dropping records that are not committed and durable");
+  if (first <= first_) return;
+  start_epoch_ = EpochAt(first - 1);
+  const Epoch at_first = first <= last_ ? EpochAt(first) : 0;
+  std::erase_if(history_, [&](const auto& entry) { return entry.second < first; });
+  if (at_first != 0) history_.emplace(at_first, first);  // the epoch goes on from first
+  while (!tail_.empty() && tail_.front().lsn < first) tail_.pop_front();
+  tail_start_ = tail_.empty() ? last_ + 1 : tail_.front().lsn;
+  first_ = first;
+  ready_.truncate_before = log_start();
+}
+
+void ReplicaCore::TruncateBefore(Lsn floor) {
+  if (!primary()) return;
+  Lsn to = std::min({floor, commit_ + 1, durable_ + 1});
+  // Never past what an in-sync member (or one a pending change may add) lacks, nor what a
+  // transfer in progress will ship; a lagging member holds the log only within its budget.
+  std::map<ReplicaId, bool> holds;
+  for (const auto& [id, disk] : config_.isr) holds[id] = true;
+  for (const GroupConfig& p : unresolved_) {
+    for (const auto& [id, disk] : p.isr) holds[id] = true;
+  }
+  for (const auto& [id, mem] : members_) {
+    const Lsn need = mem.transfer_id != 0 ? mem.transfer_start.first : mem.match + 1;
+    if (holds.count(id) || mem.transfer_id != 0 ||
+        need + options_.retain_for_lagging_records >= to) {
+      to = std::min(to, need);
+    }
+  }
+  if (to > first_) DropBefore(to);
+}
+
 void ReplicaCore::OnLocalDurable(Lsn position) {
   position = std::min(position, last_);  // a report from before a truncation
   if (position <= durable_) return;
@@ -158,7 +204,7 @@ void ReplicaCore::OnConfig(const GroupConfig& c) {
   // A read at or past a proposal's version settles it: the store's value is the truth now.
   std::erase_if(unresolved_, [&](const GroupConfig& p) { return p.version <= c.version; });
   SeeEpoch(c.epoch);
-  if (current && c.primary == options_.self && c.InIsrWith(options_.self, options_.disk)) {
+  if (current && c.primary == options_.self && c.InIsrWith(options_.self, disk_)) {
     if (c.epoch <= restored_epoch_) {
       // This incarnation may have lost records it shipped before it restarted: never append in
       // an epoch we held before. Ask for a new one first.
@@ -204,7 +250,7 @@ GroupConfig ReplicaCore::Successor() const {
   ++next.version;
   next.epoch = std::max(config_.epoch, epoch_seen_) + 1;
   // We stay in the ISR on our own disk (this replaces a bootstrap's disk 0).
-  if (next.InIsr(options_.self)) next.isr[options_.self] = options_.disk;
+  if (next.InIsr(options_.self)) next.isr[options_.self] = disk_;
   return next;
 }
 
@@ -286,10 +332,14 @@ void ReplicaCore::Step(const ReplMessage& m) {
       return OnAck(m);
     case ReplType::kStale:
       return SeeEpoch(m.epoch);
+    case ReplType::kTransfer:
+      return OnTransfer(m);
+    case ReplType::kTransferAck:
+      return OnTransferAck(m);
   }
 }
 
-void ReplicaCore::OnAppend(const ReplMessage& m) {
+void ReplicaCore::FollowPrimary(const ReplMessage& m) {
   SeeEpoch(m.epoch);
   TXC_CHECK_MSG(!(primary() && m.epoch == config_.epoch),
                 "two primaries in one epoch: the configuration store's CAS is broken");
@@ -305,23 +355,46 @@ void ReplicaCore::OnAppend(const ReplMessage& m) {
   }
   heard_at_ = now_;
   last_sent_at_ = std::max(last_sent_at_, m.sent_at);
-  TXC_CHECK_MSG(m.prev_position + 1 >= first_,
-                "a member needs records older than its log's start (state transfer)");
+}
 
-  if (m.prev_position > last_ || EpochAt(m.prev_position) != m.prev_epoch) {
+void ReplicaCore::OnAppend(const ReplMessage& m) {
+  FollowPrimary(m);
+  if (transfer_active_) {
+    // Half installed, we hold nothing: the primary begins a transfer again (a later mark).
+    ReplMessage nack = To(m.from, ReplType::kAppendAck);
+    nack.disk = disk_;
+    nack.sent_at = m.sent_at;
+    ready_.messages.push_back(nack);
+    return;
+  }
+  Lsn prev = m.prev_position;
+  size_t skip = 0;
+  bool matches = false;
+  if (prev + 1 < first_) {
+    // Everything before our log's start is committed, and the primary holds the same committed
+    // prefix (a primary holds every committed record): what it sends before our start we hold,
+    // and our log equals its up to our start.
+    skip = static_cast<size_t>(std::min<Lsn>(m.records.size(), first_ - 1 - prev));
+    prev = first_ - 1;
+    matches = true;
+  } else {
+    matches = prev <= last_ && EpochAt(prev) == m.prev_epoch;
+  }
+  if (!matches) {
     // Our log does not hold the primary's record at prev: say where ours may still match and
     // under which epoch; the primary resends from the end of that epoch in its log.
     ReplMessage nack = To(m.from, ReplType::kAppendAck);
     nack.ok = false;
-    nack.disk = options_.disk;
-    nack.last_position = m.prev_position > last_ ? last_ : m.prev_position - 1;
+    nack.disk = disk_;
+    nack.last_position = prev > last_ ? last_ : prev - 1;
     nack.last_epoch = EpochAt(nack.last_position);
     nack.sent_at = m.sent_at;
     ready_.messages.push_back(nack);
     return;
   }
-  Lsn position = m.prev_position;
-  for (const Record& r : m.records) {
+  Lsn position = prev;
+  for (size_t i = skip; i < m.records.size(); ++i) {
+    const Record& r = m.records[i];
     TXC_CHECK_MSG(r.lsn == position + 1, "an append's records are consecutive");
     position = r.lsn;
     if (r.lsn <= last_) {
@@ -334,15 +407,94 @@ void ReplicaCore::OnAppend(const ReplMessage& m) {
   match_ = std::max(match_, position);
   const Lsn commit = std::min(m.commit_position, match_);
   if (commit > commit_) AdvanceCommit(commit);
+  // The primary dropped its records before log_start: so do we, once they are committed and
+  // durable here (every record before a log's start is committed).
+  if (m.log_start > first_ && m.log_start <= std::min(commit_, durable_) + 1) {
+    DropBefore(m.log_start);
+  }
   // A heartbeat, or records already durable here, is answered now; otherwise the answer waits
   // for the local sync (OnLocalDurable).
   if (m.records.empty() || durable_ >= position) SendAck(m.from, m.sent_at);
 }
 
+namespace {
+// The disk id a replica takes when it installs a state transfer: derived from the old one and
+// the transfer's mark (deterministic, as a core must be), below 2^63 (the wire's i64), never 0.
+DiskId InstalledDisk(DiskId old, TransferMark mark) {
+  uint64_t x = old ^ (mark.epoch * 0x9E3779B97F4A7C15ULL) ^ (mark.id * 0xC2B2AE3D27D4EB4FULL);
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ULL;
+  x ^= x >> 29;
+  x &= INT64_MAX;
+  return x == 0 || x == old ? (old % INT64_MAX) + 1 : x;
+}
+}  // namespace
+
+void ReplicaCore::OnTransfer(const ReplMessage& m) {
+  FollowPrimary(m);
+  ReplMessage ack = To(m.from, ReplType::kTransferAck);
+  ack.transfer_id = m.transfer_id;
+  ack.transfer_seq = m.transfer_seq;
+  ack.last = m.last;
+  ack.sent_at = m.sent_at;
+  const TransferMark mark{m.epoch, m.transfer_id};
+  const bool begins = m.transfer_seq == 0 && mark > transfer_mark_;
+  const bool continues =
+      transfer_active_ && mark == transfer_mark_ && m.transfer_seq == transfer_next_seq_;
+  // An in-sync replica never gives its state away: the ISR may promote it, and the primary
+  // counts it for commits. (A primary transfers only to members outside its ISR; one that does
+  // not know the configuration yet, or still reads itself in it, waits for the store.) A chunk
+  // of an older transfer, or out of order, is refused: the primary begins again.
+  if (config_.version == 0 || config_.InIsrWith(options_.self, disk_) || !(begins || continues)) {
+    ack.ok = false;
+    ack.disk = disk_;
+    ready_.messages.push_back(ack);
+    return;
+  }
+  Install& install = ready_.install ? *ready_.install : ready_.install.emplace();
+  if (begins) {
+    // From here our log and state are being replaced: it is another disk now (what we
+    // acknowledged before is void), and no older transfer may start again.
+    transfer_mark_ = mark;
+    transfer_active_ = true;
+    disk_ = InstalledDisk(disk_, mark);
+    install.begin = true;
+    install.mark = mark;
+    install.disk = disk_;
+    install.chunks.clear();
+    install.done.reset();
+    ready_.append.clear();
+    ready_.truncate_after.reset();
+    ready_.truncate_before.reset();
+    first_ = 1;
+    start_epoch_ = 0;
+    last_ = durable_ = commit_ = match_ = 0;
+    history_.clear();
+    tail_.clear();
+    tail_start_ = 1;
+  }
+  transfer_next_seq_ = m.transfer_seq + 1;
+  install.chunks.push_back(m.payload);
+  if (m.last) {
+    // The primary's state is ours: our log starts where its did, after prev_position.
+    const LogStart start{m.prev_position + 1, m.prev_position == 0 ? 0 : m.prev_epoch};
+    first_ = start.first;
+    start_epoch_ = start.epoch_before;
+    last_ = durable_ = commit_ = match_ = first_ - 1;
+    tail_start_ = first_;
+    install.done = start;
+    transfer_active_ = false;
+    ++stats_.transfers_installed;
+  }
+  ack.ok = true;
+  ack.disk = disk_;
+  ready_.messages.push_back(ack);
+}
+
 void ReplicaCore::SendAck(ReplicaId to, Ticks sent_at) {
   ReplMessage ack = To(to, ReplType::kAppendAck);
   ack.ok = true;
-  ack.disk = options_.disk;
+  ack.disk = disk_;
   ack.match_position = std::min(match_, durable_);
   ack.sent_at = sent_at;
   ready_.messages.push_back(ack);
@@ -356,10 +508,12 @@ void ReplicaCore::OnAck(const ReplMessage& m) {
   if (it == members_.end()) return;
   Member& mem = it->second;
   mem.acked_sent_at = std::max(mem.acked_sent_at, m.sent_at);
-  if (config_.InIsr(m.from) && !config_.InIsrWith(m.from, m.disk)) {
-    // It came back on another disk: what it acknowledged before is gone.
+  if (mem.disk != m.disk) {
+    // Another disk (a wiped one, or an installed transfer): what it acknowledged before is gone.
+    mem.disk = m.disk;
     mem.match = 0;
   }
+  if (mem.transfer_id != 0) return;  // the transfer decides what it holds
   if (m.ok) {
     mem.match = std::max(mem.match, m.match_position);
     mem.probing = false;
@@ -388,8 +542,21 @@ void ReplicaCore::Append(std::vector<Record> records) {
 }
 
 void ReplicaCore::Ship(ReplicaId id, Member& mem, bool force) {
+  if (mem.transfer_id != 0) {
+    // A chunk (or the read of one) lost: begin again.
+    if (!mem.transfer_reading && now_ - mem.transfer_sent > options_.lag_timeout_ticks) {
+      StartTransfer(id, mem);
+    }
+    return;
+  }
   if (mem.read_pending) return;
   const bool due = force || now_ - mem.last_sent >= options_.heartbeat_ticks;
+  if (mem.next < first_) {
+    // It needs records our log no longer holds: a state transfer, never to an in-sync member
+    // (the configuration drops it first: its acks name another disk, or it lags).
+    if (due && !config_.InIsr(id)) StartTransfer(id, mem);
+    return;
+  }
   const Lsn in_flight = mem.next - 1 - std::min(mem.match, mem.next - 1);
   const bool with_records =
       mem.next <= last_ && (mem.probing ? due : in_flight < options_.max_in_flight_records);
@@ -414,6 +581,7 @@ void ReplicaCore::SendAppend(ReplicaId id, Member& mem, std::vector<Record> reco
   m.prev_epoch = EpochAt(m.prev_position);
   m.commit_position = commit_;
   m.sent_at = now_;
+  m.log_start = first_;
   m.records = std::move(records);
   // A probe's records count as sent only once the probe is answered.
   if (!mem.probing) mem.next += m.records.size();
@@ -444,6 +612,83 @@ void ReplicaCore::OnLogRead(ReplicaId to, std::vector<Record> records) {
   SendAppend(to, mem, std::move(records));
 }
 
+void ReplicaCore::StartTransfer(ReplicaId id, Member& mem) {
+  mem.transfer_id = ++next_transfer_id_;
+  mem.transfer_seq = 0;
+  mem.transfer_start = log_start();
+  mem.transfer_reading = true;
+  mem.transfer_sent = now_;
+  mem.read_pending = false;
+  mem.probing = true;
+  ready_.transfer_reads.push_back({id, mem.transfer_id, 0, mem.transfer_start});
+  ++stats_.transfers_started;
+}
+
+void ReplicaCore::OnTransferRead(ReplicaId to, uint64_t id, uint64_t seq,
+                                 std::optional<std::string> chunk, bool last) {
+  if (!primary()) return;
+  auto it = members_.find(to);
+  if (it == members_.end()) return;
+  Member& mem = it->second;
+  if (mem.transfer_id != id || mem.transfer_seq != seq || !mem.transfer_reading) return;
+  mem.transfer_reading = false;
+  if (!chunk) {
+    mem.transfer_id = 0;  // given up: the next heartbeat begins another
+    return;
+  }
+  ReplMessage m = To(to, ReplType::kTransfer);
+  m.transfer_id = id;
+  m.transfer_seq = seq;
+  m.last = last;
+  m.payload = std::move(*chunk);
+  m.prev_position = mem.transfer_start.first - 1;
+  m.prev_epoch = mem.transfer_start.epoch_before;
+  m.commit_position = commit_;
+  m.sent_at = now_;
+  mem.transfer_sent = now_;
+  mem.last_sent = now_;
+  ++stats_.appends_shipped;
+  ready_.messages.push_back(std::move(m));
+}
+
+void ReplicaCore::OnTransferAck(const ReplMessage& m) {
+  if (!primary()) return;
+  SeeEpoch(m.epoch);
+  if (!primary()) return;
+  auto it = members_.find(m.from);
+  if (it == members_.end()) return;
+  Member& mem = it->second;
+  if (mem.transfer_id == 0 || m.transfer_id != mem.transfer_id ||
+      m.transfer_seq != mem.transfer_seq || mem.transfer_reading) {
+    return;  // of an older transfer, or a duplicate
+  }
+  if (mem.disk != m.disk) {
+    mem.disk = m.disk;
+    mem.match = 0;
+  }
+  if (!m.ok) {
+    // Refused (it reads itself in-sync still, or lost a chunk): begin again later, from a probe.
+    mem.transfer_id = 0;
+    mem.probing = true;
+    mem.next = first_;
+    return;
+  }
+  if (!m.last) {
+    ++mem.transfer_seq;
+    mem.transfer_reading = true;
+    ready_.transfer_reads.push_back({m.from, mem.transfer_id, mem.transfer_seq,
+                                     mem.transfer_start});
+    return;
+  }
+  // Installed (durably, before the ack): its log starts where ours did; ship from there.
+  mem.transfer_id = 0;
+  mem.match = mem.transfer_start.first - 1;
+  mem.next = mem.transfer_start.first;
+  mem.probing = false;
+  mem.acked_sent_at = std::max(mem.acked_sent_at, m.sent_at);
+  Ship(m.from, mem, /*force=*/true);
+}
+
 void ReplicaCore::AdvanceCommit(Lsn to) {
   TXC_CHECK(to > commit_ && to <= last_);
   commit_ = to;
@@ -454,18 +699,21 @@ void ReplicaCore::PrimaryCommit() {
   if (!primary()) return;
   if (config_.isr.size() < options_.min_insync) return;  // acknowledge nothing
   Lsn c = durable_;
-  auto require = [&](ReplicaId id) {
+  // A member counts on the disk its entry names (disk 0: the bootstrap's, any).
+  auto require = [&](ReplicaId id, DiskId disk) {
     if (id == options_.self) return;
     auto it = members_.find(id);
-    c = std::min(c, it == members_.end() ? 0 : it->second.match);
+    const bool counts =
+        it != members_.end() && (disk == 0 || it->second.disk == 0 || it->second.disk == disk);
+    c = std::min(c, counts ? it->second.match : 0);
   };
-  for (const auto& [id, disk] : config_.isr) require(id);
+  for (const auto& [id, disk] : config_.isr) require(id, disk);
   // A member being added counts from the moment it is proposed until the store's value is known
   // (KIP-497's maximal ISR): if the change took, what was committed meanwhile is held by it too.
   // A proposal given up after its timeout may still have taken: it counts until a read settles
   // it.
   for (const GroupConfig& p : unresolved_) {
-    for (const auto& [id, disk] : p.isr) require(id);
+    for (const auto& [id, disk] : p.isr) require(id, disk);
   }
   if (c > commit_) AdvanceCommit(c);
   if (!activated_ && commit_ >= activation_position_) {
@@ -527,7 +775,7 @@ void ReplicaCore::Tick(Ticks elapsed) {
     ShipAll();
     CheckLag();
   } else if (role_ == Role::kBackup && config_.primary != options_.self &&
-             config_.InIsrWith(options_.self, options_.disk) &&
+             config_.InIsrWith(options_.self, disk_) &&
              now_ - heard_at_ > options_.grace_ticks && !pending_) {
     // The primary is silent past its lease and our grace: propose ourselves.
     GroupConfig next = Successor();

@@ -31,7 +31,15 @@
 //    protocol core from the log) once everything it held at promotion is committed.
 //  - A member outside the ISR catches up from the primary's log (from memory, or through
 //    Ready::reads when it is older than the in-memory tail) and is added back by CAS once it
-//    holds every committed record.
+//    holds every committed record. One that needs records the primary's log no longer holds
+//    gets a state transfer first: the driver's snapshot of the replica's state, in chunks
+//    (kTransfer, each acknowledged), which replaces the member's state and log; its log then
+//    starts where the primary's did, and shipping goes on from there.
+//  - Logs are truncated from the front: the primary where its driver asks (what no transaction
+//    needs any more), never past a record an ISR member lacks or one a transfer in progress will
+//    ship, and past a lagging member's only beyond `retain_for_lagging_records`; backups follow
+//    the primary's log start (each append carries it) once they have committed that far. Every
+//    record before a replica's log start is committed.
 //  - A replica that restarts never appends in an epoch it held before the restart (it might
 //    have lost records that others received): a restarted primary asks for epoch + 1 first.
 //
@@ -82,6 +90,8 @@ enum class ReplType : uint8_t {
                    // when it carries none
   kAppendAck = 2,  // member -> primary: ok (durable match) or a mismatch (last position/epoch)
   kStale = 3,      // anyone -> sender of an older epoch: `epoch` is newer, nothing changed
+  kTransfer = 4,   // primary -> member: chunk transfer_seq of state transfer transfer_id
+  kTransferAck = 5,  // member -> primary: ok (chunk held; the last: installed) or refused
 };
 const char* ToString(ReplType t);
 
@@ -96,6 +106,13 @@ struct ReplMessage {
   std::vector<Record> records;  // positions prev_position + 1, ...; each with its log_epoch
   Lsn commit_position = 0;
   Ticks sent_at = 0;  // the primary's clock; echoed by the ack (lease)
+  Lsn log_start = 0;  // kAppend: the primary's first log position (backups truncate up to it)
+  // kTransfer: the transfer's state replaces the member's, whose log then starts after
+  // prev_position (its epoch prev_epoch); `last` ends it. kTransferAck echoes id and seq.
+  uint64_t transfer_id = 0;
+  uint64_t transfer_seq = 0;
+  bool last = false;
+  std::string payload;  // opaque to the core: the driver's snapshot chunk
   // kAppendAck
   bool ok = false;
   DiskId disk = 0;         // the member's disk
@@ -118,6 +135,48 @@ struct ReplicaOptions {
   // A proposal unanswered this long is given up (its answer may have been lost); the next read
   // of the store says whether it took.
   Ticks proposal_timeout_ticks = 100;
+  // A member outside the ISR keeps the primary from truncating its log only while it lags by
+  // less than this; beyond it, it gets a state transfer when it returns.
+  Lsn retain_for_lagging_records = 100000;
+};
+
+// Where a log begins: every record before `first` is committed and gone; `epoch_before` is the
+// epoch of record first - 1 (0 when first is 1, or when an older format did not keep it).
+struct LogStart {
+  Lsn first = 1;
+  Epoch epoch_before = 0;
+  bool operator==(const LogStart&) const = default;
+};
+
+// The newest state transfer a replica began installing (epoch of its primary, transfer id):
+// kept durably with it, so a delayed copy of an older transfer's first chunk never wipes it.
+struct TransferMark {
+  Epoch epoch = 0;
+  uint64_t id = 0;
+  auto operator<=>(const TransferMark&) const = default;
+};
+
+// A request to the driver for chunk `seq` of state transfer `id` to member `to`: seq 0 takes a
+// new snapshot of this replica's state, which must hold the effect of every record before
+// start.first (a shard's store applied at least that far); later ones continue it.
+struct TransferRead {
+  ReplicaId to = -1;
+  uint64_t id = 0;
+  uint64_t seq = 0;
+  LogStart start;
+};
+
+// A state transfer being installed on this replica, in the order the driver applies it:
+// `begin` drops the replica's state and log (a new transfer), `chunks` are written, and `done`
+// makes it whole: the log starts at done->first, durably, before anything after it is sent.
+struct Install {
+  // A new transfer: drop everything, and keep `mark` and the replica's new disk id durably
+  // first (an install is a new disk: what the replica acknowledged before no longer counts).
+  bool begin = false;
+  TransferMark mark;
+  DiskId disk = 0;
+  std::vector<std::string> chunks;
+  std::optional<LogStart> done;
 };
 
 // A request to the driver for records only its log holds (older than the in-memory tail).
@@ -129,16 +188,21 @@ struct LogRead {
 
 struct ReplicaReady {
   std::optional<Epoch> persist_epoch;  // first: keep durably (before sending what follows)
+  std::optional<Install> install;      // then: a state transfer's part
   std::optional<Lsn> truncate_after;   // then: drop every local record after this position
   std::vector<Record> append;          // then: append locally, in position order
   std::vector<ReplMessage> messages;   // then: send
   std::optional<Lsn> committed;        // the commit position advanced to here
   std::optional<GroupConfig> propose;  // a CAS on the configuration store (version = expected)
   std::vector<LogRead> reads;
+  std::vector<TransferRead> transfer_reads;
+  // After `committed` is applied: drop every record before truncate_before->first.
+  std::optional<LogStart> truncate_before;
   bool role_changed = false;  // primary()/serving()/activated() may have changed
   bool empty() const {
-    return !persist_epoch && !truncate_after && append.empty() && messages.empty() && !committed &&
-           !propose && reads.empty() && !role_changed;
+    return !persist_epoch && !install && !truncate_after && append.empty() && messages.empty() &&
+           !committed && !propose && reads.empty() && transfer_reads.empty() &&
+           !truncate_before && !role_changed;
   }
 };
 
@@ -148,16 +212,19 @@ struct ReplicaStats {
   uint64_t truncations = 0;
   uint64_t stale_refused = 0;
   uint64_t proposals = 0;
+  uint64_t transfers_started = 0;  // primary: state transfers begun
+  uint64_t transfers_installed = 0;  // member: state transfers installed
 };
 
 class ReplicaCore {
  public:
   explicit ReplicaCore(ReplicaOptions options);
 
-  // The replica's durable log at start (positions first..last, in order, each with its
-  // log_epoch; `first` > 1 when the log was truncated), every record of it durable, and the
-  // highest epoch it has seen. Call once, before any input.
-  void Restore(const std::vector<Record>& log, Epoch epoch_seen);
+  // The replica's durable log at start (positions start.first.., in order, each with its
+  // log_epoch), every record of it durable, and the highest epoch it has seen. Call once,
+  // before any input.
+  void Restore(const std::vector<Record>& log, Epoch epoch_seen, LogStart start = {},
+               TransferMark last_transfer = {});
 
   // The configuration store's current value (watch or poll); an older one is ignored.
   void OnConfig(const GroupConfig& config);
@@ -173,6 +240,13 @@ class ReplicaCore {
   void OnLocalDurable(Lsn position);
   // Records the driver read for a LogRead.
   void OnLogRead(ReplicaId to, std::vector<Record> records);
+  // The chunk the driver read for a TransferRead (`last`: the snapshot ends with it); nullopt:
+  // it cannot make one now (the transfer is given up and begun again later).
+  void OnTransferRead(ReplicaId to, uint64_t id, uint64_t seq, std::optional<std::string> chunk,
+                      bool last);
+  // Primary: the driver would drop every record before `floor` (no transaction needs them). The
+  // core truncates at most that far, only where the group allows (see the top of this file).
+  void TruncateBefore(Lsn floor);
 
   ReplicaReady TakeReady();
 
@@ -183,11 +257,13 @@ class ReplicaCore {
   bool serving() const { return activated() && LeaseHeld(); }
   const GroupConfig& config() const { return config_; }
   Epoch epoch_seen() const { return epoch_seen_; }
+  DiskId disk() const { return disk_; }
   // The epoch this replica became primary in (its protocol core's epoch), 0 if not primary.
   Epoch primary_epoch() const { return primary() ? primary_epoch_ : 0; }
   Lsn last_position() const { return last_; }
   Lsn durable_position() const { return durable_; }
   Lsn commit_position() const { return commit_; }
+  LogStart log_start() const { return {first_, start_epoch_}; }
   // The epoch of the record at position (0 for position 0 or one not held).
   Epoch EpochAt(Lsn position) const;
   const ReplicaStats& stats() const { return stats_; }
@@ -200,19 +276,35 @@ class ReplicaCore {
   static constexpr Ticks kNever = INT64_MIN / 4;
   struct Member {
     Lsn next = 1;         // next position to ship
-    Lsn match = 0;        // acknowledged durable and equal to ours up to here
+    Lsn match = 0;        // acknowledged durable and equal to ours up to here, on `disk`
+    DiskId disk = 0;      // the disk its acks name (0: none yet)
     bool probing = true;  // waiting for an answer to a probe: ship nothing more until then
     // Send time of the newest message it acknowledged in this term: the lease counts only acks
     // to what this primary sent, never the promotion itself.
     Ticks acked_sent_at = kNever;
     Ticks last_sent = kNever;
     bool read_pending = false;
+    // A state transfer in progress (id 0: none): the chunk awaiting its ack, the log start the
+    // member will have, and when the chunk was sent (a lost one restarts the transfer).
+    uint64_t transfer_id = 0;
+    uint64_t transfer_seq = 0;
+    bool transfer_reading = false;
+    LogStart transfer_start;
+    Ticks transfer_sent = kNever;
   };
 
   void BecomePrimary();
   void BecomeBackup();
   void OnAppend(const ReplMessage& m);
   void OnAck(const ReplMessage& m);
+  void OnTransfer(const ReplMessage& m);
+  void OnTransferAck(const ReplMessage& m);
+  // Primary: begins (again) a state transfer to a member that needs records before our log.
+  void StartTransfer(ReplicaId id, Member& mem);
+  // A member's log: a new primary (or a new term of it) resets what we matched.
+  void FollowPrimary(const ReplMessage& m);
+  // Drops every record before `first` (all committed).
+  void DropBefore(Lsn first);
   void SeeEpoch(Epoch e);
   void Demote();
   void AppendLocal(const Record& r);
@@ -242,6 +334,7 @@ class ReplicaCore {
   ReplMessage To(ReplicaId to, ReplType type) const;
 
   ReplicaOptions options_;
+  DiskId disk_;  // options_.disk, until an installed state transfer makes a new one
   Role role_ = Role::kIdle;
   GroupConfig config_;
   Epoch epoch_seen_ = 0;
@@ -254,6 +347,7 @@ class ReplicaCore {
 
   // The local log: positions first_..last_; history_ maps each epoch to its first position.
   Lsn first_ = 1;
+  Epoch start_epoch_ = 0;  // of record first_ - 1
   Lsn last_ = 0;
   Lsn durable_ = 0;
   Lsn commit_ = 0;
@@ -273,6 +367,11 @@ class ReplicaCore {
   Lsn match_ = 0;           // our log equals the current primary's up to here
   Ticks last_sent_at_ = 0;  // of the newest append from the current primary
   Epoch match_epoch_ = 0;   // the primary epoch match_ was established under
+  // A state transfer being received: the newest begun, whether it is still going, next chunk.
+  TransferMark transfer_mark_;  // the newest transfer begun here (durable)
+  bool transfer_active_ = false;
+  uint64_t transfer_next_seq_ = 0;
+  uint64_t next_transfer_id_ = 0;  // primary: the last transfer id begun
 
   ReplicaReady ready_;
   ReplicaStats stats_;

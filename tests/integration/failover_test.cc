@@ -12,7 +12,10 @@
 //    as an empty replica, rebuilds from the group, and nothing is lost;
 //  - the replication path's crash points: a primary dying with records durable only on its disk,
 //    a backup dying between its sync and its ack, a new primary dying right after it won the
-//    election, before any replica heard of its term.
+//    election, before any replica heard of its term;
+//  - with logs truncated early (small retention): a shard backup and a coordinator backup away
+//    while their primaries' logs move past everything they hold come back, get a state transfer
+//    (a new disk, the store and the log's suffix), rejoin, and the shard one then takes over.
 //
 // What is checked at the end does not trust the servers' own bookkeeping: every transfer the
 // clients were told COMMITTED (or found COMMITTED by asking about an UNKNOWN one) is replayed
@@ -28,6 +31,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -38,6 +43,7 @@
 #include <rocksdb/db.h>
 
 #include "client/client.h"
+#include "tools/local_cluster.h"
 #include "tests/integration/local_cluster.h"
 #include "wal/db.h"
 
@@ -66,10 +72,12 @@ testing::ClusterOptions Options() {
 
 class FailoverTest : public ::testing::Test {
  protected:
+  virtual testing::ClusterOptions ClusterOptions() const { return Options(); }
   void SetUp() override {
-    ASSERT_TRUE(cluster_.StartAll(start_env_).ok()) << cluster_.Logs();
+    cluster_ = std::make_unique<LocalCluster>(ClusterOptions());
+    ASSERT_TRUE(cluster_->StartAll(start_env_).ok()) << cluster_->Logs();
     client::ClientOptions options;
-    for (const cluster::Address& a : cluster_.config(LocalCluster::kCoordinator).coordinators) {
+    for (const cluster::Address& a : cluster_->config(LocalCluster::kCoordinator).coordinators) {
       options.coordinators.push_back(a.ToString());
     }
     options.timeout = std::chrono::milliseconds(8000);
@@ -84,11 +92,11 @@ class FailoverTest : public ::testing::Test {
       ledger_[Account(i)] = kInitial;
     }
     ASSERT_TRUE(ExecuteUntilDecided(Protocol::kTwoPc, puts) == Outcome::kCommitted)
-        << cluster_.Logs();
+        << cluster_->Logs();
   }
   void TearDown() override {
     StopLoad();
-    if (HasFailure()) std::cerr << cluster_.Logs();
+    if (HasFailure() && cluster_ != nullptr) std::cerr << cluster_->Logs();
   }
 
   // Runs ops until an outcome is decided (bounded: 20 s); UNKNOWN ones are asked about.
@@ -196,7 +204,7 @@ class FailoverTest : public ::testing::Test {
   }
 
   NodeId PrimaryOf(int group) {
-    auto p = cluster_.Primary(group);
+    auto p = cluster_->Primary(group);
     EXPECT_TRUE(p.ok()) << p.status().ToString();
     return p.ok() ? p.value() : NodeId{group, 0};
   }
@@ -204,7 +212,7 @@ class FailoverTest : public ::testing::Test {
   NodeId WaitNewPrimary(int group, NodeId old, std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
-      auto p = cluster_.Primary(group);
+      auto p = cluster_->Primary(group);
       if (p.ok() && !(p.value() == old)) return p.value();
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -218,7 +226,7 @@ class FailoverTest : public ::testing::Test {
                replication::DiskId not_disk = 0) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
-      auto g = cluster_.ReadGroup(node.group);
+      auto g = cluster_->ReadGroup(node.group);
       if (g.ok()) {
         auto it = g.value().isr.find(node.replica);
         const bool member = it != g.value().isr.end() && (not_disk == 0 || it->second != not_disk);
@@ -293,29 +301,30 @@ class FailoverTest : public ::testing::Test {
 
   // Stops every replica of each shard group and reads its store directly.
   void CheckReplicaStores() {
-    for (NodeId n : cluster_.nodes()) {
-      if (cluster_.Running(n)) {
-        EXPECT_TRUE(cluster_.Stop(n).ok()) << cluster_.name(n);
+    for (NodeId n : cluster_->nodes()) {
+      if (cluster_->Running(n)) {
+        EXPECT_TRUE(cluster_->Stop(n).ok()) << cluster_->name(n);
       }
     }
-    for (int shard = 0; shard < cluster_.shards(); ++shard) {
-      for (NodeId n : cluster_.group_nodes(shard)) {
-        auto db = wal::Db::Open(cluster_.data_dir(n));
-        ASSERT_TRUE(db.ok()) << cluster_.name(n) << ": " << db.status().ToString();
+    for (int shard = 0; shard < cluster_->shards(); ++shard) {
+      for (NodeId n : cluster_->group_nodes(shard)) {
+        auto db = wal::Db::Open(cluster_->data_dir(n));
+        ASSERT_TRUE(db.ok()) << cluster_->name(n) << ": " << db.status().ToString();
         for (int i = 0; i < kAccounts; ++i) {
           if (reader_->ShardOf(Account(i)) != shard) continue;
           std::string value;
           rocksdb::Status s = db.value()->rocks()->Get(rocksdb::ReadOptions(), db.value()->data(),
                                                        Account(i), &value);
-          ASSERT_TRUE(s.ok()) << cluster_.name(n) << " " << Account(i) << ": " << s.ToString();
+          ASSERT_TRUE(s.ok()) << cluster_->name(n) << " " << Account(i) << ": " << s.ToString();
           EXPECT_EQ(std::stoll(value), ledger_[Account(i)])
-              << cluster_.name(n) << " holds another balance of " << Account(i);
+              << cluster_->name(n) << " holds another balance of " << Account(i);
         }
       }
     }
   }
 
-  LocalCluster cluster_{Options()};
+  // Made in SetUp from ClusterOptions() (a derived fixture changes them).
+  std::unique_ptr<LocalCluster> cluster_;
   // Extra environment of some nodes at the first start (crash points), set by a derived fixture.
   std::map<NodeId, std::map<std::string, std::string>> start_env_;
   client::ClientOptions client_options_;
@@ -332,14 +341,14 @@ TEST_F(FailoverTest, KillShardPrimaryABackupTakesOverAndTheWorkloadGoesOn) {
   StartLoad();
   ASSERT_TRUE(Commits(20));
   const NodeId old = PrimaryOf(0);
-  cluster_.Kill(old);
+  cluster_->Kill(old);
   const NodeId next = WaitNewPrimary(0, old, std::chrono::seconds(10));
   EXPECT_TRUE(Commits(20)) << "no commits after the failover";
   EXPECT_TRUE(WaitOutOfIsr(old, std::chrono::seconds(10)));
-  ASSERT_TRUE(cluster_.Start(old).ok()) << cluster_.Logs();
-  EXPECT_TRUE(WaitInIsr(old, std::chrono::seconds(15))) << cluster_.name(old) << " never rejoined";
+  ASSERT_TRUE(cluster_->Start(old).ok()) << cluster_->Logs();
+  EXPECT_TRUE(WaitInIsr(old, std::chrono::seconds(15))) << cluster_->name(old) << " never rejoined";
   EXPECT_TRUE(Commits(20));
-  std::cerr << "failover " << cluster_.name(old) << " -> " << cluster_.name(next) << ": "
+  std::cerr << "failover " << cluster_->name(old) << " -> " << cluster_->name(next) << ": "
             << committed_ << " committed, " << unknown_ << " unknown, " << errors_ << " errors\n";
   CheckBalances();
   CheckReplicaStores();
@@ -350,18 +359,18 @@ TEST_F(FailoverTest, KillBackupTheIsrShrinksAndItCatchesUpWhenBack) {
   ASSERT_TRUE(Commits(20));
   const NodeId primary = PrimaryOf(1);
   const NodeId backup{1, (primary.replica + 1) % 3};
-  cluster_.Kill(backup);
+  cluster_->Kill(backup);
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   bool shrunk = false;
   while (!shrunk && Clock::now() < deadline) {
-    auto g = cluster_.ReadGroup(1);
+    auto g = cluster_->ReadGroup(1);
     shrunk = g.ok() && !g.value().InIsr(backup.replica);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(shrunk) << "the dead backup stayed in the ISR";
   EXPECT_TRUE(Commits(20)) << "no progress without the backup";
   EXPECT_TRUE(PrimaryOf(1) == primary) << "the primary should not have changed";
-  ASSERT_TRUE(cluster_.Start(backup).ok()) << cluster_.Logs();
+  ASSERT_TRUE(cluster_->Start(backup).ok()) << cluster_->Logs();
   EXPECT_TRUE(WaitInIsr(backup, std::chrono::seconds(15))) << "the backup never rejoined";
   EXPECT_TRUE(Commits(20));
   CheckBalances();
@@ -372,11 +381,11 @@ TEST_F(FailoverTest, KillCoordinatorPrimaryABackupResolvesEveryInDoubtTransactio
   StartLoad();
   ASSERT_TRUE(Commits(20));
   const NodeId old = PrimaryOf(LocalCluster::kCoordinator);
-  cluster_.Kill(old);  // with transfers in flight: the clients are running
+  cluster_->Kill(old);  // with transfers in flight: the clients are running
   WaitNewPrimary(LocalCluster::kCoordinator, old, std::chrono::seconds(10));
   EXPECT_TRUE(Commits(20)) << "no commits through the new primary";
   EXPECT_TRUE(WaitOutOfIsr(old, std::chrono::seconds(10)));
-  ASSERT_TRUE(cluster_.Start(old).ok()) << cluster_.Logs();
+  ASSERT_TRUE(cluster_->Start(old).ok()) << cluster_->Logs();
   EXPECT_TRUE(WaitInIsr(old, std::chrono::seconds(15)));
   std::cerr << committed_ << " committed, " << unknown_ << " unknown (all resolved: "
             << (unresolved_ == 0) << "), " << errors_ << " errors\n";
@@ -388,7 +397,7 @@ TEST_F(FailoverTest, PausedPrimaryIsDeposedAndChangesNothingWhenItWakes) {
   StartLoad();
   ASSERT_TRUE(Commits(20));
   const NodeId old = PrimaryOf(0);
-  const pid_t pid = cluster_.pid(old);
+  const pid_t pid = cluster_->pid(old);
   ASSERT_GT(pid, 0);
   ASSERT_EQ(::kill(pid, SIGSTOP), 0);
   const NodeId next = WaitNewPrimary(0, old, std::chrono::seconds(10));
@@ -406,14 +415,14 @@ TEST_F(FailoverTest, WipedPrimaryRebuildsFromItsGroupAndNothingIsLost) {
   StartLoad();
   ASSERT_TRUE(Commits(20));
   const NodeId old = PrimaryOf(1);
-  auto before = cluster_.ReadGroup(1);
+  auto before = cluster_->ReadGroup(1);
   ASSERT_TRUE(before.ok());
   const replication::DiskId old_disk = before.value().isr.at(old.replica);
-  cluster_.Kill(old);
-  std::filesystem::remove_all(cluster_.data_dir(old));  // the machine is lost with its disk
+  cluster_->Kill(old);
+  std::filesystem::remove_all(cluster_->data_dir(old));  // the machine is lost with its disk
   WaitNewPrimary(1, old, std::chrono::seconds(10));
   EXPECT_TRUE(Commits(20));
-  ASSERT_TRUE(cluster_.Start(old).ok()) << cluster_.Logs();
+  ASSERT_TRUE(cluster_->Start(old).ok()) << cluster_->Logs();
   EXPECT_TRUE(WaitIsr(old, true, std::chrono::seconds(20), old_disk))
       << "the wiped replica never rejoined on its new disk";
   EXPECT_TRUE(Commits(20));
@@ -436,11 +445,11 @@ TEST_F(PrimaryCrashTest, APrimaryDyingWithRecordsOnlyOnItsDiskLosesNothingAcknow
   const NodeId armed{0, 0};
   ASSERT_TRUE(PrimaryOf(0) == armed);
   StartLoad();
-  EXPECT_EQ(cluster_.WaitExit(armed, std::chrono::seconds(20)), std::optional<int>(kCrashExit))
+  EXPECT_EQ(cluster_->WaitExit(armed, std::chrono::seconds(20)), std::optional<int>(kCrashExit))
       << "the crash point was not reached";
   WaitNewPrimary(0, armed, std::chrono::seconds(10));
   EXPECT_TRUE(Commits(20)) << "no commits after the crash";
-  ASSERT_TRUE(cluster_.Start(armed).ok()) << cluster_.Logs();
+  ASSERT_TRUE(cluster_->Start(armed).ok()) << cluster_->Logs();
   EXPECT_TRUE(WaitInIsr(armed, std::chrono::seconds(15))) << "it never rejoined";
   CheckBalances();
   CheckReplicaStores();
@@ -456,10 +465,10 @@ class BackupCrashTest : public FailoverTest {
 TEST_F(BackupCrashTest, ABackupDyingBeforeItsAckLosesNothingAndCatchesUp) {
   const NodeId armed{1, 1};
   StartLoad();
-  EXPECT_EQ(cluster_.WaitExit(armed, std::chrono::seconds(20)), std::optional<int>(kCrashExit))
+  EXPECT_EQ(cluster_->WaitExit(armed, std::chrono::seconds(20)), std::optional<int>(kCrashExit))
       << "the crash point was not reached";
   EXPECT_TRUE(Commits(20)) << "no progress without the backup";
-  ASSERT_TRUE(cluster_.Start(armed).ok()) << cluster_.Logs();
+  ASSERT_TRUE(cluster_->Start(armed).ok()) << cluster_->Logs();
   EXPECT_TRUE(WaitInIsr(armed, std::chrono::seconds(15))) << "it never rejoined";
   CheckBalances();
   CheckReplicaStores();
@@ -477,15 +486,115 @@ TEST_F(PromotionCrashTest, ANewPrimaryDyingBeforeItReconcilesIsReplacedAndNothin
   ASSERT_TRUE(Commits(20));
   ASSERT_TRUE(PrimaryOf(0) == (NodeId{0, 0}));
   // Leave replica 1 the only one that may be promoted, then take the primary away.
-  ASSERT_TRUE(cluster_.Stop(NodeId{0, 2}).ok());
+  ASSERT_TRUE(cluster_->Stop(NodeId{0, 2}).ok());
   ASSERT_TRUE(WaitOutOfIsr(NodeId{0, 2}, std::chrono::seconds(10)));
-  cluster_.Kill(NodeId{0, 0});
-  EXPECT_EQ(cluster_.WaitExit(NodeId{0, 1}, std::chrono::seconds(20)),
+  cluster_->Kill(NodeId{0, 0});
+  EXPECT_EQ(cluster_->WaitExit(NodeId{0, 1}, std::chrono::seconds(20)),
             std::optional<int>(kCrashExit))
       << "replica 1 was not promoted, or the crash point was not reached";
   // Everything back (unarmed): replica 1 is promoted again and reconciles the others.
-  ASSERT_TRUE(cluster_.StartAll().ok()) << cluster_.Logs();
+  ASSERT_TRUE(cluster_->StartAll().ok()) << cluster_->Logs();
   EXPECT_TRUE(Commits(20)) << "no commits after the recovery";
+  CheckBalances();
+  CheckReplicaStores();
+}
+
+// ---- state transfer ------------------------------------------------------------------------
+
+class StateTransferTest : public FailoverTest {
+ protected:
+  testing::ClusterOptions ClusterOptions() const override {
+    testing::ClusterOptions o = Options();
+    // Logs are truncated every few hundred records, and a member lagging by more than 300
+    // records no longer holds its primary's log back.
+    o.retain_finished = 200;
+    o.log_truncate_records = 200;
+    o.log_retain_lagging_records = 300;
+    return o;
+  }
+  // The replica's own view (Peer.replica_status), or nullopt when it does not answer.
+  std::optional<thrift::ReplicaStatus> StatusOf(NodeId node) {
+    const std::vector<NodeId> nodes = cluster_->nodes();
+    std::vector<bool> ask(nodes.size(), false);
+    size_t at = 0;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i] == node) at = i;
+    }
+    ask[at] = true;
+    std::vector<Result<thrift::ReplicaStatus>> answers =
+        local::AskReplicaStatus(cluster_->cluster_dir(), ask);
+    if (!answers[at].ok()) return std::nullopt;
+    return answers[at].value();
+  }
+  // Waits (bounded) until `primary`'s log starts after `position`.
+  bool WaitLogStartPast(NodeId primary, int64_t position, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      std::optional<thrift::ReplicaStatus> s = StatusOf(primary);
+      if (s && s->log_start > position + 1) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  std::string LogOf(NodeId node) {
+    std::ifstream in(cluster_->log_path(node));
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+};
+
+TEST_F(StateTransferTest, BackupsBehindTheLogsStartGetTheStateRejoinAndTakeOver) {
+  StartLoad();
+  ASSERT_TRUE(Commits(20));
+  const NodeId shard_primary = PrimaryOf(1);
+  const NodeId shard_backup{1, (shard_primary.replica + 1) % 3};
+  const NodeId coord_primary = PrimaryOf(LocalCluster::kCoordinator);
+  const NodeId coord_backup{LocalCluster::kCoordinator, (coord_primary.replica + 1) % 3};
+  std::map<NodeId, int64_t> held;  // the last position each backup held
+  std::map<NodeId, replication::DiskId> disks;
+  for (NodeId b : {shard_backup, coord_backup}) {
+    std::optional<thrift::ReplicaStatus> s = StatusOf(b);
+    ASSERT_TRUE(s.has_value()) << cluster_->name(b);
+    held[b] = s->last_position;
+    auto g = cluster_->ReadGroup(b.group);
+    ASSERT_TRUE(g.ok());
+    disks[b] = g.value().isr.at(b.replica);
+    cluster_->Kill(b);
+  }
+  EXPECT_TRUE(WaitOutOfIsr(shard_backup, std::chrono::seconds(10)));
+  EXPECT_TRUE(WaitOutOfIsr(coord_backup, std::chrono::seconds(10)));
+  // The primaries' logs move past everything the backups hold (the load goes on).
+  ASSERT_TRUE(WaitLogStartPast(shard_primary, held[shard_backup], std::chrono::seconds(60)))
+      << "the shard primary's log was never truncated past its away backup";
+  ASSERT_TRUE(WaitLogStartPast(coord_primary, held[coord_backup], std::chrono::seconds(60)))
+      << "the coordinator primary's log was never truncated past its away backup";
+  for (NodeId b : {shard_backup, coord_backup}) {
+    ASSERT_TRUE(cluster_->Start(b).ok()) << cluster_->Logs();
+  }
+  for (NodeId b : {shard_backup, coord_backup}) {
+    EXPECT_TRUE(WaitIsr(b, true, std::chrono::seconds(30), disks[b]))
+        << cluster_->name(b) << " never rejoined on the disk its transfer made";
+    EXPECT_NE(LogOf(b).find("state transfer installed"), std::string::npos) << cluster_->name(b);
+  }
+  EXPECT_TRUE(Commits(20));
+  // Backups drop what their primary dropped.
+  for (NodeId n : cluster_->group_nodes(1)) {
+    std::optional<thrift::ReplicaStatus> s = StatusOf(n);
+    ASSERT_TRUE(s.has_value());
+    EXPECT_GT(s->log_start, 1) << cluster_->name(n) << "'s log was never truncated";
+  }
+  // The transferred shard replica can be promoted: the other two leave, one at a time.
+  const NodeId other{1, 3 - shard_primary.replica - shard_backup.replica};
+  ASSERT_TRUE(cluster_->Stop(other).ok());
+  ASSERT_TRUE(WaitOutOfIsr(other, std::chrono::seconds(10)));
+  cluster_->Kill(shard_primary);
+  EXPECT_TRUE(WaitNewPrimary(1, shard_primary, std::chrono::seconds(10)) == shard_backup);
+  ASSERT_TRUE(cluster_->Start(other).ok()) << cluster_->Logs();
+  ASSERT_TRUE(cluster_->Start(shard_primary).ok()) << cluster_->Logs();
+  EXPECT_TRUE(Commits(20)) << "no commits with the transferred replica as primary";
+  EXPECT_TRUE(WaitInIsr(shard_primary, std::chrono::seconds(30)));
+  EXPECT_TRUE(WaitInIsr(other, std::chrono::seconds(30)));
   CheckBalances();
   CheckReplicaStores();
 }

@@ -26,6 +26,8 @@ local::ClusterDir MakeClusterDir(const ClusterOptions& options) {
   tunables.client_timeout_ms = options.client_timeout_ms;
   tunables.idle_timeout_ms = options.idle_timeout_ms;
   tunables.retain_finished = options.retain_finished;
+  tunables.log_truncate_records = options.log_truncate_records;
+  tunables.log_retain_lagging_records = options.log_retain_lagging_records;
   tunables.max_frame_bytes = options.max_frame_bytes;
   tunables.min_insync = options.min_insync;
   tunables.heartbeat_ms = options.heartbeat_ms;

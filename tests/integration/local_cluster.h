@@ -37,6 +37,8 @@ struct ClusterOptions {
   uint32_t client_timeout_ms = 5000;
   uint32_t idle_timeout_ms = 10000;
   uint32_t retain_finished = 100000;
+  uint32_t log_truncate_records = 10000;
+  uint32_t log_retain_lagging_records = 100000;
   uint32_t max_frame_bytes = 1 << 20;
   // Replication (cluster/config.h; used when replicas > 1).
   uint32_t min_insync = 2;

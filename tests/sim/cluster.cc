@@ -15,6 +15,7 @@
 #include "tests/sim/network.h"
 #include "tests/sim/storage.h"
 #include "tests/sim/trace.h"
+#include "wal/retention.h"
 
 namespace txcoord::sim {
 namespace {
@@ -37,6 +38,15 @@ constexpr Ticks kHeartbeatTicks = 5;
 constexpr Ticks kLagTimeoutTicks = 25;
 constexpr Ticks kLeaseTicks = 35;
 constexpr Ticks kGraceTicks = 50;
+// Log truncation, small so that every run truncates logs and transfers state: a serving primary
+// considers it this often, when it frees this many records, keeping the records of this many
+// finished transactions and, for a lagging member, this many records.
+constexpr Ticks kTruncateEveryTicks = 20;
+constexpr Lsn kTruncateMinRecords = 8;
+constexpr size_t kRetainFinished = 16;
+constexpr Lsn kRetainLaggingRecords = 24;
+// A state transfer's chunks hold this many keys (a shard's store has a few dozen).
+constexpr size_t kTransferChunkKeys = 8;
 
 std::string AccountKey(int32_t i) { return "acct/" + std::to_string(i); }
 
@@ -90,6 +100,11 @@ struct Replica {
   Epoch persisted_epoch = 0;
   SimStore store;  // a shard's committed data, applied through `applied`
   Lsn applied = 0;
+  replication::LogStart log_start;      // where its log begins
+  replication::TransferMark transfer_mark;  // the newest state transfer it began installing
+  Epoch kept_epoch = 0;  // a shard: the newest EPOCH-SEEN its truncated records said
+  TxnId kept_truncated;  // a shard: the largest transaction id its truncated records named
+  std::unique_ptr<wal::LogRetention> retention;  // its driver's, while it hosts a core
   // Running.
   std::vector<Envelope> held;  // arrived while paused
   Lsn lied_durable = 0;        // injected bug: what its disk claims is durable
@@ -268,6 +283,17 @@ class Simulation {
   // shard forgot it (a small retain window) cannot be learned any more.
   static constexpr int kStatusQueries = 40;
   void AskUnknown();
+  // A serving primary drops the log no transaction needs (as far as its group allows).
+  void MaybeTruncate(Replica& r);
+  // State transfers' snapshots, by serial (the chunks name them).
+  struct Snapshot {
+    Lsn applied = 0;
+    Epoch epoch = 0;
+    TxnId truncated;
+    std::map<std::string, std::string> data;
+  };
+  std::map<uint64_t, Snapshot> snapshots_;
+  uint64_t snapshot_serial_ = 0;
   uint64_t next_request_ = 1;
   uint64_t reply_order_ = 0;
   std::vector<PendingReply> replies_;
@@ -292,6 +318,7 @@ class Simulation::ReplicaIo : public node::GroupNodeIo {
   void Append(const std::vector<Record>& records) override {
     for (const Record& rec : records) {
       r_.log.Append(rec);
+      if (r_.retention) r_.retention->Track(rec);
       if (sim_.trace_.verbose() || rec.type != RecordType::kEpochSeen) {
         sim_.trace_.Add(sim_.now_, Name() + " append " + Describe(rec) + " @" +
                                        std::to_string(rec.lsn) + "e" +
@@ -309,6 +336,116 @@ class Simulation::ReplicaIo : public node::GroupNodeIo {
       if (const Record* rec = r_.log.At(p)) out.push_back(*rec);
     }
     return out;
+  }
+  void TruncateBefore(const replication::LogStart& start) override {
+    sim_.trace_.Add(sim_.now_, Name() + " truncate before " + std::to_string(start.first));
+    TXC_CHECK_MSG(g_.id == kCoordGroup || r_.applied + 1 >= start.first,
+                  "a shard truncates its log below what its store holds");
+    // What the dropped EPOCH-SEEN records said is kept (the production driver's metadata).
+    for (Lsn p = r_.log.first_position(); p < start.first; ++p) {
+      const Record* rec = r_.log.At(p);
+      if (rec != nullptr && rec->type == RecordType::kEpochSeen) {
+        r_.kept_epoch = std::max(r_.kept_epoch, rec->epoch);
+      }
+      if (rec != nullptr && rec->txn.valid()) {
+        r_.kept_truncated = std::max(r_.kept_truncated, rec->txn);
+      }
+    }
+    r_.log.TruncateBefore(start.first);
+    r_.log_start = start;
+  }
+  std::optional<Chunk> ReadTransfer(const replication::TransferRead& read) override {
+    if (read.seq == 0) {
+      Simulation::Snapshot snap;
+      snap.applied = g_.id == kCoordGroup ? 0 : r_.applied;
+      snap.epoch = r_.kept_epoch;
+      snap.truncated = r_.kept_truncated;
+      for (Lsn p = r_.log.first_position(); p <= r_.log.next_position() - 1; ++p) {
+        const Record* rec = r_.log.At(p);
+        if (rec != nullptr && rec->type == RecordType::kEpochSeen) {
+          snap.epoch = std::max(snap.epoch, rec->epoch);
+        }
+      }
+      if (r_.participant != nullptr) snap.epoch = std::max(snap.epoch, r_.participant->max_epoch());
+      if (g_.id != kCoordGroup) snap.data = r_.store.data;
+      if (sim_.o_.inject_bug == InjectedBug::kStaleSnapshot && g_.id != kCoordGroup &&
+          snap.applied > 3) {
+        // The injected bug: the store as it was three records ago (a snapshot taken before the
+        // store's last writes landed), under the position it claims.
+        snap.data = g_.genesis;
+        for (Lsn p = 1; p + 3 <= snap.applied && p <= g_.ledger.size(); ++p) {
+          if (g_.ledger[p - 1].type == RecordType::kCommitted) {
+            SimStore s;
+            s.data.swap(snap.data);
+            s.Apply(g_.ledger[p - 1]);
+            snap.data.swap(s.data);
+          }
+        }
+      }
+      TXC_CHECK_MSG(g_.id == kCoordGroup || snap.applied + 1 >= read.start.first,
+                    "a snapshot misses records before the log's start");
+      const uint64_t serial = ++sim_.snapshot_serial_;
+      sim_.snapshots_[serial] = std::move(snap);
+      transfers_[read.to] = {read.id, serial};
+      sim_.trace_.Add(sim_.now_, Name() + " state transfer " + std::to_string(read.id) +
+                                     " to r" + std::to_string(read.to) + " (snapshot " +
+                                     std::to_string(serial) + ", log from " +
+                                     std::to_string(read.start.first) + ")");
+    }
+    auto it = transfers_.find(read.to);
+    if (it == transfers_.end() || it->second.first != read.id) return std::nullopt;
+    const Simulation::Snapshot& snap = sim_.snapshots_.at(it->second.second);
+    const size_t chunks = std::max<size_t>(1, (snap.data.size() + kTransferChunkKeys - 1) /
+                                                  kTransferChunkKeys);
+    if (read.seq >= chunks) return std::nullopt;
+    // The payload names the snapshot and the chunk: the simulator's own encoding (the real one
+    // is the shard store's, tests/unit/store_test.cc).
+    Chunk c;
+    c.payload = std::to_string(it->second.second) + ":" + std::to_string(read.seq);
+    c.last = read.seq + 1 == chunks;
+    return c;
+  }
+  void Install(const replication::Install& install) override {
+    if (install.begin) {
+      sim_.trace_.Add(sim_.now_, Name() + " installs transfer " + std::to_string(install.mark.id) +
+                                     " of epoch " + std::to_string(install.mark.epoch) +
+                                     " as disk " + std::to_string(install.disk));
+      r_.disk = install.disk;
+      r_.transfer_mark = install.mark;
+      r_.log.Reset(1);
+      r_.log_start = {};
+      r_.store.data.clear();
+      r_.applied = 0;
+      r_.ledger_checked = 0;
+      installing_ = 0;
+    }
+    for (const std::string& chunk : install.chunks) {
+      const size_t colon = chunk.find(':');
+      TXC_CHECK(colon != std::string::npos);
+      const uint64_t serial = std::stoull(chunk.substr(0, colon));
+      const size_t seq = std::stoull(chunk.substr(colon + 1));
+      const Simulation::Snapshot& snap = sim_.snapshots_.at(serial);
+      auto from = snap.data.begin();
+      std::advance(from, static_cast<std::ptrdiff_t>(std::min(snap.data.size(), seq * kTransferChunkKeys)));
+      for (size_t i = 0; i < kTransferChunkKeys && from != snap.data.end(); ++i, ++from) {
+        r_.store.data[from->first] = from->second;
+      }
+      installing_ = serial;
+    }
+    if (install.done) {
+      TXC_CHECK(installing_ != 0);
+      const Simulation::Snapshot& snap = sim_.snapshots_.at(installing_);
+      r_.applied = snap.applied;
+      r_.kept_epoch = std::max(r_.kept_epoch, snap.epoch);
+      r_.kept_truncated = std::max(r_.kept_truncated, snap.truncated);
+      r_.log.Reset(install.done->first);
+      r_.log_start = *install.done;
+      r_.ledger_checked = install.done->first - 1;
+      ++sim_.result_.transfers;
+      sim_.trace_.Add(sim_.now_, Name() + " installed: log from " +
+                                     std::to_string(install.done->first) + ", store applied to " +
+                                     std::to_string(snap.applied));
+    }
   }
   void Committed(Lsn position) override { sim_.OnCommitted(g_, r_, position); }
   void Send(const ReplMessage& m) override { sim_.SendRepl(g_, r_, m); }
@@ -362,6 +499,8 @@ class Simulation::ReplicaIo : public node::GroupNodeIo {
                                    std::to_string(primary_epoch) + " at position " +
                                    std::to_string(end));
     ++sim_.result_.promotions;
+    r_.retention = std::make_unique<wal::LogRetention>(kRetainFinished);
+    for (const Record& rec : log) r_.retention->Track(rec);
     if (g_.id == kCoordGroup) {
       CoordinatorOptions co;
       co.epoch = primary_epoch;
@@ -386,13 +525,21 @@ class Simulation::ReplicaIo : public node::GroupNodeIo {
     // Small, so that every run forgets finished transactions while duplicates and late messages
     // about them are still in flight.
     po.retain_finished = 16;
+    po.truncated_max = r_.kept_truncated;
     auto core = std::make_unique<ParticipantCore>(po, &r_.store, &sim_.rng_);
-    core->Restore(log, end);
+    // What truncated EPOCH-SEEN records said, first: fencing survives truncation.
+    std::vector<Record> records;
+    if (r_.kept_epoch != 0) {
+      records.push_back({.type = RecordType::kEpochSeen, .epoch = r_.kept_epoch});
+    }
+    records.insert(records.end(), log.begin(), log.end());
+    core->Restore(records, end);
     r_.participant = core.get();
     return core;
   }
   void StopCore() override {
     sim_.trace_.Add(sim_.now_, Name() + " stops serving");
+    r_.retention.reset();
     r_.participant = nullptr;
     r_.coordinator = nullptr;
   }
@@ -402,6 +549,8 @@ class Simulation::ReplicaIo : public node::GroupNodeIo {
   Simulation& sim_;
   Group& g_;
   Replica& r_;
+  std::map<ReplicaId, std::pair<uint64_t, uint64_t>> transfers_;  // member -> (id, snapshot)
+  uint64_t installing_ = 0;  // the snapshot being installed
 };
 
 void Simulation::Violation(const std::string& what) {
@@ -450,6 +599,7 @@ void Simulation::StartReplica(Group& g, Replica& r) {
   ro.lag_timeout_ticks = kLagTimeoutTicks;
   ro.lease_ticks = kLeaseTicks;
   ro.grace_ticks = kGraceTicks;
+  ro.retain_for_lagging_records = kRetainLaggingRecords;
   r.log.NewIncarnation();
   r.clock = now_;
   r.up = true;
@@ -457,7 +607,7 @@ void Simulation::StartReplica(Group& g, Replica& r) {
   r.lied_durable = 0;
   r.io = std::make_unique<ReplicaIo>(*this, g, r);
   r.node = std::make_unique<node::GroupNode>(ro, *r.io);
-  r.node->Restore(r.log.durable(), r.persisted_epoch);
+  r.node->Restore(r.log.durable(), r.persisted_epoch, r.log_start, r.transfer_mark);
   // A starting replica reads its group's configuration first.
   CallStore({.at = now_ + rng_.Range(1, kStoreDelayMax), .group = g.id, .replica = r.id,
              .kind = StoreCall::Kind::kPoll});
@@ -472,6 +622,7 @@ void Simulation::CrashReplica(Group& g, Replica& r, bool wipe) {
   r.io.reset();
   r.participant = nullptr;
   r.coordinator = nullptr;
+  r.retention.reset();
   r.up = false;
   r.paused_until = 0;
   r.restart_at = now_ + rng_.Range(20, 150);
@@ -484,6 +635,10 @@ void Simulation::CrashReplica(Group& g, Replica& r, bool wipe) {
     r.store.data = g.genesis;
     r.applied = 0;
     r.ledger_checked = 0;
+    r.log_start = {};
+    r.transfer_mark = {};
+    r.kept_epoch = 0;
+    r.kept_truncated = {};
   }
 }
 
@@ -721,8 +876,14 @@ void Simulation::OnServing(Group& g, Replica& r) {
   trace_.Add(now_, GroupName(g.id) + "r" + std::to_string(r.id) + " serves as primary of epoch " +
                        std::to_string(r.node->replica().primary_epoch()) + " at position " +
                        std::to_string(end));
-  // No record acknowledged durable is ever lost: a serving primary holds every one.
-  for (size_t i = 0; i < g.ledger.size(); ++i) {
+  // No record acknowledged durable is ever lost: a serving primary holds every one its log
+  // still holds, and a shard's store every write before its log's start.
+  if (g.id != kCoordGroup && r.applied + 1 < r.log.first_position()) {
+    Violation("durability: " + GroupName(g.id) + " replica " + std::to_string(r.id) +
+              " serves with its store applied to " + std::to_string(r.applied) +
+              " and its log from " + std::to_string(r.log.first_position()));
+  }
+  for (size_t i = r.log.first_position() - 1; i < g.ledger.size(); ++i) {
     const Record* rec = r.log.At(i + 1);
     if (rec == nullptr || !(*rec == g.ledger[i])) {
       Violation("durability: " + GroupName(g.id) + " replica " + std::to_string(r.id) +
@@ -1046,7 +1207,7 @@ void Simulation::FinalChecks() {
     }
     // Replication: every replica holds the group's committed log, unchanged.
     for (Replica& r : g->replicas) {
-      for (size_t i = 0; i < g->ledger.size(); ++i) {
+      for (size_t i = r.log.first_position() - 1; i < g->ledger.size(); ++i) {
         const Record* rec = r.log.At(i + 1);
         if (rec == nullptr || !(*rec == g->ledger[i])) {
           Violation("replication: " + GroupName(g->id) + " replica " + std::to_string(r.id) +
@@ -1199,6 +1360,24 @@ void Simulation::TickAll() {
   }
   for (Client& c : clients_) ClientTick(c);
   if (now_ % 25 == 0) AskUnknown();
+  if (now_ % kTruncateEveryTicks == 0) {
+    for (Group* g : Groups()) {
+      for (Replica& r : g->replicas) MaybeTruncate(r);
+    }
+  }
+}
+
+void Simulation::MaybeTruncate(Replica& r) {
+  if (!r.serving() || r.paused(now_) || r.retention == nullptr) return;
+  const replication::ReplicaCore& core = r.node->replica();
+  auto live = [&](TxnId t) {
+    return r.participant != nullptr ? r.participant->IsLive(t) : r.coordinator->IsLive(t);
+  };
+  const Lsn floor = r.retention->Floor(live, core.commit_position());
+  if (floor < core.log_start().first + kTruncateMinRecords) return;
+  const Lsn before = core.log_start().first;
+  r.node->TruncateBefore(floor);
+  if (r.node->replica().log_start().first > before) ++result_.truncations;
 }
 
 void Simulation::AskUnknown() {

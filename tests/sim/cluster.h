@@ -35,6 +35,8 @@ struct SeedResult {
   uint64_t pauses = 0;
   uint64_t failovers = 0;   // configuration changes that moved a group's primary
   uint64_t promotions = 0;  // replicas that started serving as primary
+  uint64_t truncations = 0;  // logs truncated from the front, by primaries
+  uint64_t transfers = 0;    // state transfers installed
   uint64_t partitions = 0;
   uint64_t messages = 0;
   uint64_t termination_rounds = 0;

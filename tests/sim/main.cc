@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();  // wall time for the summary only
   uint64_t violations = 0, committed = 0, aborted = 0, unknown = 0, unresolved = 0, audits = 0, crashes = 0,
            failovers = 0, partitions = 0, messages = 0, rounds = 0, stale = 0, wipes = 0,
-           pauses = 0, promotions = 0;
+           pauses = 0, promotions = 0, truncations = 0, transfers = 0;
   uint64_t seeds_run = 0;
   int64_t max_settle_ticks = 0;
   uint64_t trace_hash = 0;  // of every seed's trace, in order: equal runs print equal hashes  // the longest any seed took to resolve everything once healed
@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
     wipes += r.wipes;
     pauses += r.pauses;
     promotions += r.promotions;
+    truncations += r.truncations;
+    transfers += r.transfers;
     partitions += r.partitions;
     messages += r.messages;
     rounds += r.termination_rounds;
@@ -71,7 +73,8 @@ int main(int argc, char** argv) {
   std::cout << "summary: committed=" << committed << " aborted=" << aborted
             << " unknown=" << unknown << " unresolved=" << unresolved << " audits=" << audits << " crashes=" << crashes
             << " wipes=" << wipes << " pauses=" << pauses << " failovers=" << failovers
-            << " promotions=" << promotions << " partitions=" << partitions
+            << " promotions=" << promotions << " truncations=" << truncations
+            << " transfers=" << transfers << " partitions=" << partitions
             << " messages=" << messages << " termination_rounds=" << rounds
             << " stale_rejected=" << stale << " max_settle_ticks=" << max_settle_ticks
             << " trace_hash=" << std::hex << trace_hash << std::dec << " bug=" << ToString(o.inject_bug)

@@ -37,6 +37,8 @@ const char* ToString(InjectedBug b) {
       return "promote-out-of-isr";
     case InjectedBug::kSkipDivergentTruncation:
       return "skip-divergent-truncation";
+    case InjectedBug::kStaleSnapshot:
+      return "stale-snapshot";
   }
   return "?";
 }
@@ -79,8 +81,8 @@ std::string Usage() {
          "  --wipe-rate PPM            chance per replica per tick that its disk is lost (default 50)\n"
          "  --inject-bug BUG           commit-before-durable | vote-before-durable | presume-commit\n"
          "                             | ack-before-backup-durable | promote-out-of-isr |\n"
-         "                             skip-divergent-truncation: break the protocol on purpose to\n"
-         "                             prove the checkers see it\n"
+         "                             skip-divergent-truncation | stale-snapshot: break the\n"
+         "                             protocol on purpose to prove the checkers see it\n"
          "  --verbose                  print every trace line to stderr\n"
          "  --trace-on-violation N     trace lines printed when an invariant breaks (default 60)\n"
          "  --stop-on-violation        stop at the first seed that breaks an invariant\n"
@@ -208,11 +210,13 @@ Result<SimOptions> ParseArgs(int argc, char** argv) {
         o.inject_bug = InjectedBug::kPromoteOutOfIsr;
       } else if (value == "skip-divergent-truncation") {
         o.inject_bug = InjectedBug::kSkipDivergentTruncation;
+      } else if (value == "stale-snapshot") {
+        o.inject_bug = InjectedBug::kStaleSnapshot;
       } else {
         return BadValue(flag, value,
                         "commit-before-durable, vote-before-durable, presume-commit, "
-                        "ack-before-backup-durable, promote-out-of-isr or "
-                        "skip-divergent-truncation");
+                        "ack-before-backup-durable, promote-out-of-isr, "
+                        "skip-divergent-truncation or stale-snapshot");
       }
     } else if (flag == "--seeds") {
       auto v = ParseInt<uint64_t>(value, 1, kMaxU64);

@@ -25,6 +25,7 @@ enum class InjectedBug : uint8_t {
   kAckBeforeBackupDurable = 4,   // a backup's disk reports records durable before they are
   kPromoteOutOfIsr = 5,          // a member outside the ISR proposes itself as primary
   kSkipDivergentTruncation = 6,  // a backup keeps its own records where they diverge
+  kStaleSnapshot = 7,  // a state transfer's store lags the applied position it claims
 };
 
 const char* ToString(ProtocolChoice p);  // "2pc", "3pc", "mixed"

@@ -50,17 +50,25 @@ class SimLog {
   // Drops every record after position: durable, in a sync in flight, or pending (a replica
   // truncating what diverges from its primary's log). Later appends continue at position + 1.
   void TruncateAfter(Lsn position);
+  // Drops every record before `first` (durable ones: REQUIRES first <= durable_lsn() + 1).
+  void TruncateBefore(Lsn first);
+  // Drops every record; the next append takes position `first` (a state transfer installed).
+  void Reset(Lsn first);
   // The disk is lost: every record goes (a replica whose disk was wiped).
   void Wipe();
   // The record at position, durable or not (nullptr if none).
   const Record* At(Lsn position) const;
 
-  // Every durable record of every incarnation, in append order.
+  // Every durable record the log still holds (from first_position()), in append order.
   const std::vector<Record>& durable() const { return durable_; }
+  // The first position the log holds (or would: the next of an empty log after a truncation).
+  Lsn first_position() const { return base_ + 1; }
   // The position of the last durable record (0 if none).
-  Lsn durable_lsn() const { return durable_.size(); }
+  Lsn durable_lsn() const { return base_ + durable_.size(); }
   // The position the next appended record takes.
-  Lsn next_position() const { return durable_.size() + syncing_.size() + pending_.size() + 1; }
+  Lsn next_position() const {
+    return base_ + durable_.size() + syncing_.size() + pending_.size() + 1;
+  }
   // Records appended but not yet durable (pending or in the sync in flight).
   size_t not_durable() const { return pending_.size() + syncing_.size(); }
   bool sync_in_flight() const { return !syncing_.empty(); }
@@ -75,7 +83,8 @@ class SimLog {
   std::vector<Record> pending_;  // appended, waiting for the next sync
   std::vector<Record> syncing_;  // the batch of the sync in flight (empty: none)
   Ticks sync_done_at_ = 0;
-  std::vector<Record> durable_;
+  std::vector<Record> durable_;  // positions base_ + 1, ...
+  Lsn base_ = 0;
 
   uint64_t syncs_ = 0;
   uint64_t records_durable_ = 0;

@@ -7,13 +7,17 @@
 // serves only once its log is committed; a restarted primary asks for a new epoch first; a member
 // back on a wiped disk is dropped from the ISR and can never be promoted; a member that caught up
 // rejoins, counted for commits from the moment it is proposed; and records older than the
-// in-memory tail are read from the driver's log.
+// in-memory tail are read from the driver's log; logs are truncated from the front only as far
+// as the group allows, backups follow the primary's log start, and a member that needs what the
+// primary's log no longer holds gets a state transfer (refused while it is in sync, never twice
+// from a delayed copy), installed as a new disk, then the log's suffix.
 #include "replication/core/replica_core.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 #include <set>
+#include <string>
 #include <vector>
 
 namespace txcoord::replication {
@@ -87,6 +91,15 @@ class Group {
         ReplicaReady r = core.TakeReady();
         if (r.empty()) continue;
         moved = true;
+        if (r.install) {
+          if (r.install->begin) {
+            logs[id].clear();
+            state[id].clear();
+            disks[id] = r.install->disk;
+          }
+          for (const std::string& chunk : r.install->chunks) state[id].push_back(chunk);
+          if (r.install->done) logs[id].clear();
+        }
         if (r.truncate_after) {
           auto& log = logs[id];
           while (!log.empty() && log.back().lsn > *r.truncate_after) log.pop_back();
@@ -94,6 +107,20 @@ class Group {
         for (const Record& rec : r.append) logs[id].push_back(rec);
         if (r.committed) committed[id] = *r.committed;
         if (r.propose) proposals.push_back(*r.propose);
+        for (const TransferRead& read : r.transfer_reads) {
+          // The snapshot: `transfer_chunks` chunks naming the replica, the transfer and the
+          // chunk.
+          reads.push_back(read);
+          core.OnTransferRead(read.to, read.id, read.seq,
+                              "r" + std::to_string(id) + " t" + std::to_string(read.id) + " c" +
+                                  std::to_string(read.seq),
+                              read.seq + 1 == transfer_chunks);
+        }
+        if (r.truncate_before) {
+          auto& log = logs[id];
+          std::erase_if(log, [&](const Record& rec) { return rec.lsn < r.truncate_before->first; });
+          starts[id] = *r.truncate_before;
+        }
         for (const ReplMessage& m : r.messages) {
           sent.push_back(m);
           if (!down.count(m.to) && !down.count(id)) inbox.push_back(m);
@@ -104,6 +131,7 @@ class Group {
       deliver.swap(inbox);
       for (const ReplMessage& m : deliver) {
         moved = true;
+        if (drop_transfer_acks && m.type == ReplType::kTransferAck) continue;
         cores.at(m.to).Step(m);
       }
       if (!moved) return;
@@ -137,6 +165,13 @@ class Group {
   std::vector<ReplMessage> sent, inbox;
   std::set<ReplicaId> slow, down;
   GroupConfig store;
+  // State transfers: what each replica's driver was asked to read, and installed.
+  uint64_t transfer_chunks = 2;
+  bool drop_transfer_acks = false;
+  std::vector<TransferRead> reads;
+  std::map<ReplicaId, std::vector<std::string>> state;
+  std::map<ReplicaId, DiskId> disks;
+  std::map<ReplicaId, LogStart> starts;
 };
 
 // A group whose replica 0 is an activated primary of epoch 1 with {0, 1, 2} in sync: its term's
@@ -569,6 +604,191 @@ TEST(ReplicaCoreTest, ABackupKeepsABoundedTailAndReadsOlderRecordsOncePromoted) 
   const ReplicaReady r = b.TakeReady();
   ASSERT_EQ(r.reads.size(), 1u) << "records 1..2 are no longer in its tail";
   EXPECT_EQ(r.reads[0].from, 1u);
+}
+
+ReplMessage TransferMsg(ReplicaId from, ReplicaId to, Epoch epoch, uint64_t id, uint64_t seq,
+                        bool last, Lsn prev = 11, Epoch prev_epoch = 2) {
+  ReplMessage m;
+  m.type = ReplType::kTransfer;
+  m.from = from;
+  m.to = to;
+  m.epoch = epoch;
+  m.transfer_id = id;
+  m.transfer_seq = seq;
+  m.last = last;
+  m.payload = "chunk " + std::to_string(seq);
+  m.prev_position = prev;
+  m.prev_epoch = prev_epoch;
+  return m;
+}
+
+std::vector<Lsn> Positions(const std::vector<Record>& log) {
+  std::vector<Lsn> out;
+  for (const Record& r : log) out.push_back(r.lsn);
+  return out;
+}
+
+// Replica 2 is away while the primary commits records 2..14 and truncates its log to 12; it
+// comes back needing records 2..11: it gets the primary's state (a lost chunk's transfer is
+// begun again; meanwhile the log is kept for it), as a new disk, then records 12..14, and
+// rejoins the ISR with that disk. Replica 1 follows the primary's log start.
+TEST(ReplicaCoreTest, AMemberBehindTheLogsStartGetsAStateTransferThenTheSuffix) {
+  Group g;
+  ReplicaOptions o = Options(0);
+  o.retain_for_lagging_records = 2;
+  g.cores.erase(0);
+  g.cores.emplace(0, ReplicaCore(o));
+  Started(g);
+  g.down = {2};
+  g[0].Append({Rec(2), Rec(3), Rec(4), Rec(5), Rec(6), Rec(7), Rec(8), Rec(9), Rec(10)});
+  g.TickAll(25);  // replica 2 is silent past the lag timeout: it is dropped from the ISR
+  ASSERT_TRUE(g.ApplyProposal());
+  g.Pump();
+  ASSERT_EQ(g[0].commit_position(), 10u);
+  g[0].Append({Rec(11), Rec(12), Rec(13), Rec(14)});  // epoch 2 (the ISR change)
+  g.Pump();
+  ASSERT_EQ(g[0].commit_position(), 14u);
+
+  g[0].TruncateBefore(12);
+  g.Pump();
+  EXPECT_EQ(g.starts[0], (LogStart{12, 2})) << "records before 12 dropped, 11's epoch kept";
+  EXPECT_EQ(Positions(g.logs[0]), (std::vector<Lsn>{12, 13, 14}));
+  g.TickAll(6);  // a heartbeat carries the log start
+  EXPECT_EQ(g.starts[1], (LogStart{12, 2})) << "a backup follows the primary's log start";
+  EXPECT_EQ(g[1].log_start(), (LogStart{12, 2}));
+
+  // Replica 2 returns and reads the store (it is out of the ISR); its first chunk's ack is lost.
+  g.down.clear();
+  g[2].OnConfig(g.store);
+  g.drop_transfer_acks = true;
+  g.TickAll(6);
+  ASSERT_EQ(g.reads.size(), 1u) << "its probe's answer says it holds only position 1";
+  EXPECT_EQ(g.reads[0].to, 2);
+  EXPECT_EQ(g.reads[0].seq, 0u);
+  EXPECT_EQ(g.reads[0].start, (LogStart{12, 2}));
+  EXPECT_TRUE(g.logs[2].empty()) << "a transfer's first chunk drops what the member held";
+  const DiskId new_disk = g[2].disk();
+  EXPECT_NE(new_disk, 102u) << "an installing member is a new disk";
+  EXPECT_EQ(g.disks[2], new_disk) << "kept by the driver";
+  g[0].Append({Rec(15)});
+  g.Pump();
+  g[0].TruncateBefore(15);
+  g.Pump();
+  EXPECT_EQ(g[0].log_start().first, 12u) << "the log is kept for a transfer in progress";
+
+  g.drop_transfer_acks = false;
+  g.TickAll(25);  // the lost chunk: the transfer begins again
+  ASSERT_GE(g.reads.size(), 3u);
+  EXPECT_EQ(g.reads[1].id, g.reads[0].id + 1);
+  EXPECT_EQ(g.state[2], (std::vector<std::string>{"r0 t2 c0", "r0 t2 c1"}));
+  EXPECT_EQ(g[2].log_start(), (LogStart{12, 2}));
+  EXPECT_EQ(Positions(g.logs[2]), (std::vector<Lsn>{12, 13, 14, 15}));
+  ASSERT_FALSE(g.proposals.empty());
+  EXPECT_EQ(g.proposals.back().isr.count(2), 1u);
+  EXPECT_EQ(g.proposals.back().isr.at(2), g[2].disk()) << "it rejoins on its new disk";
+  EXPECT_EQ(g[0].stats().transfers_started, 2u);
+  EXPECT_EQ(g[2].stats().transfers_installed, 1u);
+}
+
+TEST(ReplicaCoreTest, TruncationWaitsForEveryInSyncMember) {
+  Group g;
+  Started(g);
+  g.slow = {2};
+  g[0].Append({Rec(2), Rec(3), Rec(4), Rec(5)});
+  g.Pump();
+  ASSERT_EQ(g[0].commit_position(), 1u);
+  g[0].TruncateBefore(5);
+  g.Pump();
+  EXPECT_EQ(g[0].log_start().first, 2u) << "only what is committed";
+  g[2].OnLocalDurable(5);
+  g.Pump();
+  ASSERT_EQ(g[0].commit_position(), 5u);
+  g[0].TruncateBefore(5);
+  g.Pump();
+  EXPECT_EQ(g.starts[0].first, 5u);
+  EXPECT_EQ(g.starts[0].epoch_before, 1u);
+  // A backup truncates nothing it has not committed and synced.
+  g.slow = {1};
+  g[0].Append({Rec(6)});
+  g.Pump();
+  g[1].OnLocalDurable(6);
+  g.Pump();
+  g.TickAll(6);
+  EXPECT_EQ(g[1].log_start().first, 5u);
+}
+
+TEST(ReplicaCoreTest, AnInSyncOrOutOfOrderOrOlderTransferIsRefused) {
+  ReplicaCore b(Options(1));
+  b.OnConfig(Config(1, 1, 0, {0, 1}));
+  b.TakeReady();
+  b.Step(TransferMsg(0, 1, 1, 1, 0, false));
+  ReplicaReady r = b.TakeReady();
+  EXPECT_FALSE(r.install) << "in sync: the ISR may promote it";
+  ASSERT_EQ(OfType(r.messages, ReplType::kTransferAck).size(), 1u);
+  EXPECT_FALSE(OfType(r.messages, ReplType::kTransferAck)[0].ok);
+
+  b.OnConfig(Config(2, 2, 0, {0}));
+  b.TakeReady();
+  b.Step(TransferMsg(0, 1, 2, 5, 0, false));
+  r = b.TakeReady();
+  ASSERT_TRUE(r.install);
+  EXPECT_TRUE(r.install->begin);
+  EXPECT_EQ(r.install->mark, (TransferMark{2, 5}));
+  EXPECT_EQ(r.install->disk, b.disk());
+  EXPECT_NE(b.disk(), 101u);
+  EXPECT_TRUE(OfType(r.messages, ReplType::kTransferAck)[0].ok);
+  for (const ReplMessage& m : {TransferMsg(0, 1, 2, 3, 0, false),    // older
+                               TransferMsg(0, 1, 2, 5, 2, false)}) {  // out of order
+    b.Step(m);
+    r = b.TakeReady();
+    EXPECT_FALSE(r.install);
+    EXPECT_FALSE(OfType(r.messages, ReplType::kTransferAck)[0].ok);
+  }
+  b.Step(TransferMsg(0, 1, 2, 5, 1, true));
+  r = b.TakeReady();
+  ASSERT_TRUE(r.install);
+  EXPECT_EQ(r.install->chunks, (std::vector<std::string>{"chunk 1"}));
+  ASSERT_TRUE(r.install->done);
+  EXPECT_EQ(*r.install->done, (LogStart{12, 2}));
+  EXPECT_EQ(b.log_start(), (LogStart{12, 2}));
+  EXPECT_EQ(b.commit_position(), 11u);
+
+  // Restarted with its mark: a delayed copy of that transfer's first chunk changes nothing.
+  ReplicaCore c(Options(1, /*disk=*/777));
+  c.Restore({}, 2, {12, 2}, {2, 5});
+  c.OnConfig(Config(2, 2, 0, {0}));
+  c.TakeReady();
+  c.Step(TransferMsg(0, 1, 2, 5, 0, false));
+  r = c.TakeReady();
+  EXPECT_FALSE(r.install);
+  EXPECT_EQ(c.log_start(), (LogStart{12, 2}));
+}
+
+TEST(ReplicaCoreTest, RecordsBeforeAMembersLogStartAreItsCommittedPrefix) {
+  ReplicaCore b(Options(1));
+  b.Restore({Rec(8, 1), Rec(9, 1)}, 1, {8, 1});
+  EXPECT_EQ(b.commit_position(), 7u) << "everything before a log's start is committed";
+  EXPECT_EQ(b.EpochAt(7), 1u);
+  b.OnConfig(Config(2, 2, 0, {0, 1}));
+  b.TakeReady();
+  ReplMessage append;
+  append.type = ReplType::kAppend;
+  append.from = 0;
+  append.to = 1;
+  append.epoch = 2;
+  append.prev_position = 3;
+  append.prev_epoch = 1;
+  for (Lsn p = 4; p <= 11; ++p) append.records.push_back(Rec(p, 1));
+  append.commit_position = 11;
+  b.Step(append);
+  ReplicaReady r = b.TakeReady();
+  EXPECT_EQ(Positions(r.append), (std::vector<Lsn>{10, 11}));
+  b.OnLocalDurable(11);
+  r = b.TakeReady();
+  ASSERT_EQ(OfType(r.messages, ReplType::kAppendAck).size(), 1u);
+  EXPECT_TRUE(OfType(r.messages, ReplType::kAppendAck)[0].ok);
+  EXPECT_EQ(OfType(r.messages, ReplType::kAppendAck)[0].match_position, 11u);
+  EXPECT_EQ(b.commit_position(), 11u);
 }
 
 }  // namespace
