@@ -500,19 +500,26 @@ void ReplicaCore::SendAck(ReplicaId to, Ticks sent_at) {
   ready_.messages.push_back(ack);
 }
 
-void ReplicaCore::OnAck(const ReplMessage& m) {
-  if (!primary()) return;
+ReplicaCore::Member* ReplicaCore::Answering(const ReplMessage& m) {
+  if (!primary()) return nullptr;
   SeeEpoch(m.epoch);
-  if (!primary()) return;
+  if (!primary()) return nullptr;
   auto it = members_.find(m.from);
-  if (it == members_.end()) return;
+  if (it == members_.end()) return nullptr;
   Member& mem = it->second;
-  mem.acked_sent_at = std::max(mem.acked_sent_at, m.sent_at);
   if (mem.disk != m.disk) {
     // Another disk (a wiped one, or an installed transfer): what it acknowledged before is gone.
     mem.disk = m.disk;
     mem.match = 0;
   }
+  return &mem;
+}
+
+void ReplicaCore::OnAck(const ReplMessage& m) {
+  Member* answering = Answering(m);
+  if (answering == nullptr) return;
+  Member& mem = *answering;
+  mem.acked_sent_at = std::max(mem.acked_sent_at, m.sent_at);
   if (mem.transfer_id != 0) return;  // the transfer decides what it holds
   if (m.ok) {
     mem.match = std::max(mem.match, m.match_position);
@@ -652,19 +659,12 @@ void ReplicaCore::OnTransferRead(ReplicaId to, uint64_t id, uint64_t seq,
 }
 
 void ReplicaCore::OnTransferAck(const ReplMessage& m) {
-  if (!primary()) return;
-  SeeEpoch(m.epoch);
-  if (!primary()) return;
-  auto it = members_.find(m.from);
-  if (it == members_.end()) return;
-  Member& mem = it->second;
+  Member* answering = Answering(m);
+  if (answering == nullptr) return;
+  Member& mem = *answering;
   if (mem.transfer_id == 0 || m.transfer_id != mem.transfer_id ||
       m.transfer_seq != mem.transfer_seq || mem.transfer_reading) {
     return;  // of an older transfer, or a duplicate
-  }
-  if (mem.disk != m.disk) {
-    mem.disk = m.disk;
-    mem.match = 0;
   }
   if (!m.ok) {
     // Refused (it reads itself in-sync still, or lost a chunk): begin again later, from a probe.

@@ -297,6 +297,9 @@ class ReplicaCore {
   void BecomeBackup();
   void OnAppend(const ReplMessage& m);
   void OnAck(const ReplMessage& m);
+  // Primary: the member an ack or a transfer ack comes from (null when not ours to hear), its
+  // disk updated (another disk: its match is void).
+  Member* Answering(const ReplMessage& m);
   void OnTransfer(const ReplMessage& m);
   void OnTransferAck(const ReplMessage& m);
   // Primary: begins (again) a state transfer to a member that needs records before our log.
