@@ -23,7 +23,8 @@
 //
 // Threads: one io thread runs everything that touches a core. The Wal's syncer and the store
 // thread only post to it. Nothing blocks the io thread except the rare synced writes (a newer
-// epoch, a suffix truncation, a prefix truncation's metadata).
+// epoch, a suffix truncation, a prefix truncation's metadata), a shard's read of the records a
+// truncation drops, and a state transfer's chunks (read or installed, about 1 MiB each).
 //
 // Shutdown: Stop() closes the servers, stops the ticker, the store thread and the peers, and
 // closes the Wal (which makes everything appended durable). Posted handlers hold only weak

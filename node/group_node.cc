@@ -87,12 +87,10 @@ void GroupNode::Drain() {
     }
     for (const replication::TransferRead& read : ready.transfer_reads) {
       std::optional<GroupNodeIo::Chunk> chunk = io_.ReadTransfer(read);
-      if (chunk) {
-        replica_.OnTransferRead(read.to, read.id, read.seq, std::move(chunk->payload),
-                                chunk->last);
-      } else {
-        replica_.OnTransferRead(read.to, read.id, read.seq, std::nullopt, false);
-      }
+      replica_.OnTransferRead(
+          read.to, read.id, read.seq,
+          chunk ? std::optional<std::string>(std::move(chunk->payload)) : std::nullopt,
+          chunk && chunk->last);
     }
     // What is committed is applied first (a shard's store), so a core started or told
     // "durable" below reads every committed write.

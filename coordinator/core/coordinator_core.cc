@@ -446,11 +446,10 @@ void CoordinatorCore::OnForgotten(Txn& t, ShardId shard) {
   // The shard finished the transaction long ago and forgot its outcome (its records were
   // truncated): it holds nothing of it. Its answer says nothing about the outcome.
   if (t.phase == Phase::kResolving) {
-    // A one-phase transaction's one shard may have committed it: not guessed.
-    ReplyClient(t, Outcome::kUnknown, AbortReason::kNone,
-                "a shard finished the transaction and no longer knows its outcome");
-    Finish(t, Outcome::kUnknown);
-    return;
+    // That shard may have committed it (a one-phase transaction): another may still say so.
+    t.forgotten.insert(shard);
+    t.acked[shard] = true;
+    return ResolveIfAnswered(t);
   }
   if (t.phase != Phase::kTerminating) return;
   t.forgotten.insert(shard);
@@ -462,6 +461,21 @@ void CoordinatorCore::OnForgotten(Txn& t, ShardId shard) {
   ReplyClient(t, Outcome::kUnknown, AbortReason::kNone,
               "every participant finished the transaction and forgot its outcome");
   Finish(t, Outcome::kUnknown);
+}
+
+void CoordinatorCore::ResolveIfAnswered(Txn& t) {
+  if (t.acked.size() < t.participants.size()) return;
+  if (!t.forgotten.empty()) {
+    // A shard that forgot it may have committed it: not guessed.
+    ReplyClient(t, Outcome::kUnknown, AbortReason::kNone,
+                "a shard finished the transaction and no longer knows its outcome");
+    Finish(t, Outcome::kUnknown);
+    return;
+  }
+  // Nothing to tell the shards: one that holds it prepared asks, and is told aborted.
+  ReplyClient(t, Outcome::kAborted, AbortReason::kStaleEpoch,
+              "never decided in its coordinator's term, and no shard committed it");
+  Finish(t, Outcome::kAborted, AbortReason::kStaleEpoch);
 }
 
 void CoordinatorCore::DriveRound(Txn& t) {
@@ -573,13 +587,7 @@ void CoordinatorCore::Step(const Message& m) {
           return;
         }
         t.acked[m.from.shard] = true;
-        if (t.acked.size() == t.participants.size()) {
-          // Nothing to tell the shards: one that holds it prepared asks, and is told aborted.
-          ReplyClient(t, Outcome::kAborted, AbortReason::kStaleEpoch,
-                      "never decided in its coordinator's term, and no shard committed it");
-          Finish(t, Outcome::kAborted, AbortReason::kStaleEpoch);
-        }
-        return;
+        return ResolveIfAnswered(t);
       }
       if (t.phase == Phase::kOnePhaseQuery) {
         if (m.state == TxnState::kCommitted || m.state == TxnState::kAborted) {

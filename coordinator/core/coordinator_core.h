@@ -153,6 +153,9 @@ class CoordinatorCore : public ProtocolCore {
   // A participant answered FORGOTTEN (participant_core.h): a resolving status is UNKNOWN; a
   // termination ends once every participant did.
   void OnForgotten(Txn& t, ShardId shard);
+  // Resolving an earlier term's transaction: once every shard answered (none said COMMITTED),
+  // ABORTED, or UNKNOWN when one had forgotten it.
+  void ResolveIfAnswered(Txn& t);
   void ReplyClient(Txn& t, Outcome outcome, AbortReason reason, const std::string& detail);
   void HoldReplyClient(Txn& t, Lsn after);
   // Forgets t (the caller must not touch it afterwards), remembering a known outcome.

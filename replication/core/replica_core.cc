@@ -1,6 +1,7 @@
 #include "replication/core/replica_core.h"
 
 #include <algorithm>
+#include <set>
 
 #include "common/check.h"
 
@@ -156,10 +157,10 @@ void ReplicaCore::TruncateBefore(Lsn floor) {
   Lsn to = std::min({floor, commit_ + 1, durable_ + 1});
   // Never past what an in-sync member (or one a pending change may add) lacks, nor what a
   // transfer in progress will ship; a lagging member holds the log only within its budget.
-  std::map<ReplicaId, bool> holds;
-  for (const auto& [id, disk] : config_.isr) holds[id] = true;
+  std::set<ReplicaId> holds;
+  for (const auto& [id, disk] : config_.isr) holds.insert(id);
   for (const GroupConfig& p : unresolved_) {
-    for (const auto& [id, disk] : p.isr) holds[id] = true;
+    for (const auto& [id, disk] : p.isr) holds.insert(id);
   }
   for (const auto& [id, mem] : members_) {
     const Lsn need = mem.transfer_id != 0 ? mem.transfer_start.first : mem.match + 1;
@@ -360,12 +361,19 @@ void ReplicaCore::FollowPrimary(const ReplMessage& m) {
 void ReplicaCore::OnAppend(const ReplMessage& m) {
   FollowPrimary(m);
   if (transfer_active_) {
-    // Half installed, we hold nothing: the primary begins a transfer again (a later mark).
-    ReplMessage nack = To(m.from, ReplType::kAppendAck);
-    nack.disk = disk_;
-    nack.sent_at = m.sent_at;
-    ready_.messages.push_back(nack);
-    return;
+    if (m.prev_position != 0) {
+      // Half installed, we hold nothing: the primary begins a transfer again (a later mark).
+      ReplMessage nack = To(m.from, ReplType::kAppendAck);
+      nack.disk = disk_;
+      nack.sent_at = m.sent_at;
+      ready_.messages.push_back(nack);
+      return;
+    }
+    // A primary whose log starts at 1 ships everything and never transfers: the half-installed
+    // state goes (installed as empty), and the log is taken from the start.
+    Install& install = ready_.install ? *ready_.install : ready_.install.emplace();
+    install = Install{.begin = true, .mark = transfer_mark_, .disk = disk_, .done = LogStart{}};
+    transfer_active_ = false;
   }
   Lsn prev = m.prev_position;
   size_t skip = 0;
@@ -654,7 +662,6 @@ void ReplicaCore::OnTransferRead(ReplicaId to, uint64_t id, uint64_t seq,
   m.sent_at = now_;
   mem.transfer_sent = now_;
   mem.last_sent = now_;
-  ++stats_.appends_shipped;
   ready_.messages.push_back(std::move(m));
 }
 

@@ -169,6 +169,7 @@ struct TransferRead {
 // A state transfer being installed on this replica, in the order the driver applies it:
 // `begin` drops the replica's state and log (a new transfer), `chunks` are written, and `done`
 // makes it whole: the log starts at done->first, durably, before anything after it is sent.
+// `begin` and `done` without chunks install the empty state (a transfer given up).
 struct Install {
   // A new transfer: drop everything, and keep `mark` and the replica's new disk id durably
   // first (an install is a new disk: what the replica acknowledged before no longer counts).

@@ -433,8 +433,9 @@ class Simulation::ReplicaIo : public node::GroupNodeIo {
       installing_ = serial;
     }
     if (install.done) {
-      TXC_CHECK(installing_ != 0);
-      const Simulation::Snapshot& snap = sim_.snapshots_.at(installing_);
+      // (No chunk: a half-installed transfer given up, installed as the empty state.)
+      const Simulation::Snapshot empty;
+      const Simulation::Snapshot& snap = installing_ == 0 ? empty : sim_.snapshots_.at(installing_);
       r_.applied = snap.applied;
       r_.kept_epoch = std::max(r_.kept_epoch, snap.epoch);
       r_.kept_truncated = std::max(r_.kept_truncated, snap.truncated);

@@ -1204,6 +1204,7 @@ TEST_F(CoordinatorStepTest, ForgottenAnswersEndATerminationAndAStatusAsUnknown) 
   c.Status(41, old);  // asks the shards again, and is told the same
   c.TakeReady();
   c.Step(forgotten(0, old));
+  c.Step(forgotten(1, old));
   rd = c.TakeReady();
   ASSERT_EQ(rd.replies.size(), 1u);
   EXPECT_EQ(rd.replies[0].outcome, Outcome::kUnknown) << "a client is never told a guess";
@@ -1212,9 +1213,24 @@ TEST_F(CoordinatorStepTest, ForgottenAnswersEndATerminationAndAStatusAsUnknown) 
   c.Status(42, one_phase);
   c.TakeReady();
   c.Step(forgotten(1, one_phase));
+  EXPECT_TRUE(c.TakeReady().replies.empty()) << "the other shard may still say COMMITTED";
+  Message unknown = forgotten(0, one_phase);
+  unknown.state = TxnState::kUnknown;
+  c.Step(unknown);
   rd = c.TakeReady();
   ASSERT_EQ(rd.replies.size(), 1u);
   EXPECT_EQ(rd.replies[0].outcome, Outcome::kUnknown) << "never presumed aborted";
+  // Forgotten at one shard, committed at the other: committed.
+  const TxnId committed{4, 9};
+  c.Status(43, committed);
+  c.TakeReady();
+  c.Step(forgotten(0, committed));
+  Message yes = forgotten(1, committed);
+  yes.state = TxnState::kCommitted;
+  c.Step(yes);
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.replies.size(), 1u);
+  EXPECT_EQ(rd.replies[0].outcome, Outcome::kCommitted);
 }
 
 // ---- duplicates and client abort -------------------------------------------------------------

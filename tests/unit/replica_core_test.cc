@@ -791,5 +791,34 @@ TEST(ReplicaCoreTest, RecordsBeforeAMembersLogStartAreItsCommittedPrefix) {
   EXPECT_EQ(b.commit_position(), 11u);
 }
 
+// A member half way through a transfer whose new primary's log starts at 1 (it never truncated,
+// so it never transfers): the member installs the empty state and takes the log from the start,
+// instead of refusing every append.
+TEST(ReplicaCoreTest, AHalfInstalledMemberTakesALogThatStartsAtOne) {
+  ReplicaCore b(Options(1));
+  b.OnConfig(Config(2, 2, 0, {0}));
+  b.TakeReady();
+  b.Step(TransferMsg(0, 1, 2, 5, 0, false));
+  ASSERT_TRUE(b.TakeReady().install);
+  // Replica 2 is primary of epoch 3 now, with its whole log.
+  b.OnConfig(Config(3, 3, 2, {2}));
+  b.TakeReady();
+  ReplMessage append;
+  append.type = ReplType::kAppend;
+  append.from = 2;
+  append.to = 1;
+  append.epoch = 3;
+  append.records = {Rec(1, 1), Rec(2, 3)};
+  append.commit_position = 2;
+  b.Step(append);
+  const ReplicaReady r = b.TakeReady();
+  ASSERT_TRUE(r.install);
+  EXPECT_TRUE(r.install->begin) << "the half-installed state goes";
+  EXPECT_TRUE(r.install->chunks.empty());
+  ASSERT_TRUE(r.install->done);
+  EXPECT_EQ(*r.install->done, LogStart{});
+  EXPECT_EQ(Positions(r.append), (std::vector<Lsn>{1, 2}));
+}
+
 }  // namespace
 }  // namespace txcoord::replication
