@@ -47,6 +47,7 @@ thrift::ReplicationMessage ToWire(const std::string& group, const replication::R
         thrift::LogRecord lr;
         lr.__set_position(Signed(r.lsn));
         lr.__set_payload(wal::EncodeRecord(r));
+        if (r.lazy) lr.__set_lazy(true);
         records.push_back(std::move(lr));
       }
       w.__set_records(std::move(records));
@@ -133,6 +134,7 @@ Result<GroupMessage> FromWire(const thrift::ReplicationMessage& w) {
       return Status::InvalidArgument(field + ".payload: no log epoch");
     }
     r.value().lsn = next++;
+    r.value().lazy = lr.__isset.lazy && lr.lazy;
     m.records.push_back(std::move(r.value()));
   }
   return out;

@@ -378,6 +378,9 @@ struct PeerMessage {
 struct LogRecord {
   1: i64 position,
   2: binary payload,
+  /** Appended lazily by the primary (wal/wal.h): nothing waits urgently for its durability, so
+      a member makes it durable with its next sync instead of one of its own. Absent: false. */
+  3: optional bool lazy,
 }
 
 /**

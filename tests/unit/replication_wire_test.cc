@@ -37,6 +37,7 @@ ReplMessage Append() {
   m.prev_position = 41;
   m.prev_epoch = 6;
   m.records = {Rec(42, 7), Rec(43, 7)};
+  m.records[1].lazy = true;  // a backup syncs it lazily too (wal/wal.h), so it must arrive so
   m.commit_position = 40;
   m.sent_at = 123456;
   return m;
