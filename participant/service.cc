@@ -41,7 +41,7 @@ Status ShardService::Init() {
 }
 
 Status ShardService::Opened() {
-  Result<std::unique_ptr<ShardStore>> store = ShardStore::Open(db_);
+  Result<std::unique_ptr<ShardStore>> store = ShardStore::Open(db_, wal_.get());
   if (!store.ok()) return store.status();
   store_ = std::move(store.value());
   return Status::Ok();

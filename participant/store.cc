@@ -123,45 +123,14 @@ class RocksSnapshot : public ShardStore::Snapshot {
 
 }  // namespace
 
-ShardStore::ShardStore(std::shared_ptr<wal::Db> db) : db_(std::move(db)) {
-  writer_ = std::thread([this] { WriteLoop(); });
-}
-
-ShardStore::~ShardStore() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  writer_.join();  // it writes what is queued first
-}
-
-void ShardStore::WriteLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  for (;;) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, everything written
-    auto [batch, wb] = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    rocksdb::WriteOptions wo;
-    wo.sync = false;
-    const rocksdb::Status s = db_->rocks()->Write(wo, wb.get());
-    TXC_CHECK_MSG(s.ok(), "the shard store cannot be written");
-    lock.lock();
-    written_.store(batch, std::memory_order_release);
-    cv_.notify_all();
-  }
-}
-
 void ShardStore::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return written_.load(std::memory_order_acquire) >= next_batch_; });
+  const Status s = log_->WaitWrittenAlong(last_ticket_);
+  TXC_CHECK_MSG(s.ok(), "the shard store cannot be written");
 }
 
-Result<std::unique_ptr<ShardStore>> ShardStore::Open(std::shared_ptr<wal::Db> db) {
-  TXC_CHECK(db != nullptr);
-  std::unique_ptr<ShardStore> store(new ShardStore(db));
+Result<std::unique_ptr<ShardStore>> ShardStore::Open(std::shared_ptr<wal::Db> db, wal::Wal* log) {
+  TXC_CHECK(db != nullptr && log != nullptr && &log->db() == db.get());
+  std::unique_ptr<ShardStore> store(new ShardStore(db, log));
   Result<std::optional<std::string>> applied = db->GetMeta(kAppliedKey);
   if (!applied.ok()) return applied.status();
   if (applied.value()) store->applied_ = std::stoull(*applied.value());
@@ -176,7 +145,7 @@ void ShardStore::Cache(const std::string& key, const std::optional<std::string>&
 std::optional<std::string> ShardStore::Get(const std::string& key) const {
   if (auto it = cache_.find(key); it != cache_.end()) return it->second;
   if (auto it = pending_.find(key); it != pending_.end()) {
-    if (it->second.batch > written_.load(std::memory_order_acquire)) return it->second.value;
+    if (it->second.ticket > log_->written_along()) return it->second.value;
     pending_.erase(it);  // in RocksDB now
   }
   std::string value;
@@ -193,32 +162,35 @@ std::optional<std::string> ShardStore::Get(const std::string& key) const {
 
 void ShardStore::Apply(const std::vector<Record>& records, Lsn position) {
   if (position <= applied_) return;
-  auto wb = std::make_unique<rocksdb::WriteBatch>();
-  const uint64_t batch = ++next_batch_;
+  // Shared, read-only, by the syncer (which writes them) and this thread (which caches them).
+  auto writes = std::make_shared<std::vector<Write>>();
   for (const Record& r : records) {
     if (r.lsn <= applied_ || r.type != RecordType::kCommitted) continue;
-    for (const Write& w : r.writes) {
-      if (w.value) {
-        wb->Put(db_->data(), w.key, *w.value);
-      } else {
-        wb->Delete(db_->data(), w.key);
-      }
-      Cache(w.key, w.value);
-      pending_[w.key] = Pending{w.value, batch};
-    }
+    writes->insert(writes->end(), r.writes.begin(), r.writes.end());
   }
-  wb->Put(db_->meta(), kAppliedKey, std::to_string(position));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.emplace_back(batch, std::move(wb));
+  const uint64_t ticket = log_->WriteAlong(
+      [db = db_.get(), writes, applied = std::to_string(position)](rocksdb::WriteBatch& wb) {
+        for (const Write& w : *writes) {
+          if (w.value) {
+            wb.Put(db->data(), w.key, *w.value);
+          } else {
+            wb.Delete(db->data(), w.key);
+          }
+        }
+        wb.Put(db->meta(), kAppliedKey, applied);
+      });
+  TXC_CHECK(ticket > last_ticket_);
+  last_ticket_ = ticket;
+  for (const Write& w : *writes) {
+    Cache(w.key, w.value);
+    pending_[w.key] = Pending{w.value, ticket};
   }
-  cv_.notify_all();
   applied_ = position;
   // Entries already written are dropped now and then, so pending_ stays about as large as
-  // what is queued.
+  // what is not written yet.
   if (pending_.size() > kPendingSweep) {
-    const uint64_t written = written_.load(std::memory_order_acquire);
-    std::erase_if(pending_, [written](const auto& e) { return e.second.batch <= written; });
+    const uint64_t written = log_->written_along();
+    std::erase_if(pending_, [written](const auto& e) { return e.second.ticket <= written; });
   }
 }
 

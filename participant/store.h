@@ -5,15 +5,18 @@
 // primary and on every backup alike, so a promoted backup serves its store at once.
 //
 // Apply never blocks the node's io thread: it makes the writes visible to Get at once (the
-// cache, and `pending_` until they are in RocksDB) and queues one WriteBatch of them and the
-// applied position for a writer thread of its own. (Written on the io thread, an apply waited
-// for the log syncer's fsync whenever RocksDB grouped the two writes: a third of the throughput
-// at 64 clients.) The batch has no sync of its own: the records are durable in the log, so a
-// crash that loses it only makes the replica apply them again (from the applied position) once
-// they are committed again. Flush waits until everything queued is written; a synced write of
-// the same database after it (a log append, a truncation) makes it durable too, since RocksDB
-// has one write-ahead log: the participant service flushes before it truncates the log, so the
-// log is never truncated below what the store holds.
+// cache, and `pending_` until they are in RocksDB) and hands them and the applied position to
+// the log's syncer as writes along (wal/wal.h): they go into the syncer's next WriteBatch.
+// (Written on the io thread, an apply waited for the log syncer's fsync whenever RocksDB grouped
+// the two writes: a third of the throughput at 64 clients. Written by a thread of the store's
+// own, as before, every apply cost a wake-up and a write of its own and still queued behind the
+// syncer's synced writes in RocksDB: --replicas 1 ran 13-17% below a build that wrote them with
+// the COMMITTED record.) They need no sync of their own: the records are durable in the log, so
+// a crash that loses them only makes the replica apply them again (from the applied position)
+// once they are committed again. Flush waits until everything handed over is written; a synced
+// write of the same database after it (a log append, a truncation) makes it durable too, since
+// RocksDB has one write-ahead log: the participant service flushes before it truncates the log,
+// so the log is never truncated below what the store holds.
 //
 // A cache of committed values recently read or written keeps the core's reads (every GET and
 // ADD) off RocksDB's memtable. Bounded: cleared when full.
@@ -21,13 +24,8 @@
 // Get/Apply/Flush: the node's io thread only.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,17 +35,15 @@
 #include "common/protocol.h"
 #include "participant/core/participant_core.h"
 #include "wal/db.h"
-
-namespace rocksdb {
-class WriteBatch;
-}  // namespace rocksdb
+#include "wal/wal.h"
 
 namespace txcoord::participant {
 
 class ShardStore : public KvReader {
  public:
-  // Reads the applied position. IoError when the database cannot be read.
-  static Result<std::unique_ptr<ShardStore>> Open(std::shared_ptr<wal::Db> db);
+  // Reads the applied position. IoError when the database cannot be read. `log` is the log over
+  // the same database, which writes what Apply hands it; it must outlive every Apply and Flush.
+  static Result<std::unique_ptr<ShardStore>> Open(std::shared_ptr<wal::Db> db, wal::Wal* log);
 
   // The committed value of key. A store that cannot be read cannot run transactions correctly:
   // the process stops (a restart recovers).
@@ -57,9 +53,8 @@ class ShardStore : public KvReader {
   // not applied yet, in order) and records `position` as applied. A store that cannot be
   // written stops the process (the log still holds the records: a restart applies them).
   void Apply(const std::vector<Record>& records, Lsn position);
-  // Waits until every batch Apply queued is written to RocksDB.
+  // Waits until every batch Apply handed to the log is written to RocksDB.
   void Flush();
-  ~ShardStore() override;
   // The position of the last record applied (0 for a new store).
   Lsn applied_position() const { return applied_; }
 
@@ -97,30 +92,23 @@ class ShardStore : public KvReader {
  private:
   void Cache(const std::string& key, const std::optional<std::string>& value) const;
 
-  explicit ShardStore(std::shared_ptr<wal::Db> db);
-  void WriteLoop();
+  ShardStore(std::shared_ptr<wal::Db> db, wal::Wal* log) : db_(std::move(db)), log_(log) {}
 
   std::shared_ptr<wal::Db> db_;
+  wal::Wal* log_;
   Lsn applied_ = 0;
   // A transfer being installed: the position and epoch its chunks carry.
   Lsn installing_applied_ = 0;
   Kept installing_kept_;
   mutable std::unordered_map<std::string, std::optional<std::string>> cache_;
-  // Applied, maybe not yet in RocksDB: a key's newest value and the batch that writes it.
+  // Applied, maybe not yet in RocksDB: a key's newest value and the log's ticket for the writes
+  // along that write it (written once log_->written_along() reaches it).
   struct Pending {
     std::optional<std::string> value;
-    uint64_t batch = 0;
+    uint64_t ticket = 0;
   };
   mutable std::unordered_map<std::string, Pending> pending_;
-  uint64_t next_batch_ = 0;  // the last batch queued
-
-  // The writer thread and its queue.
-  std::mutex mu_;
-  std::condition_variable cv_;  // queue_ not empty or stop_; written_ advanced
-  std::deque<std::pair<uint64_t, std::unique_ptr<rocksdb::WriteBatch>>> queue_;  // GUARDED_BY(mu_)
-  std::atomic<uint64_t> written_{0};  // every batch up to this one is in RocksDB
-  bool stop_ = false;                 // GUARDED_BY(mu_)
-  std::thread writer_;
+  uint64_t last_ticket_ = 0;  // of the last batch handed over
 };
 
 }  // namespace txcoord::participant

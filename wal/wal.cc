@@ -69,6 +69,31 @@ Status Wal::Append(const std::vector<Record>& records, bool lazy) {
   return Status::Ok();
 }
 
+uint64_t Wal::WriteAlong(std::function<void(rocksdb::WriteBatch&)> add) {
+  uint64_t ticket = 0;
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    first = along_.empty();
+    if (first) along_deadline_ = std::chrono::steady_clock::now() + kLazySyncDelay;
+    along_.push_back(std::move(add));
+    ticket = ++along_ticket_;
+  }
+  // Only the syncer's deadline changes: it rides the next group, or is written by then.
+  if (first) work_cv_.notify_one();
+  return ticket;
+}
+
+Status Wal::WaitWrittenAlong(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (written_along() < ticket && status_.ok()) {
+    along_wanted_ = true;
+    work_cv_.notify_one();
+  }
+  durable_cv_.wait(lock, [&] { return written_along() >= ticket || !status_.ok(); });
+  return written_along() >= ticket ? Status::Ok() : status_;
+}
+
 uint64_t Wal::next_position() const {
   std::lock_guard<std::mutex> lock(mu_);
   return next_position_;
@@ -80,14 +105,28 @@ void Wal::SetOnDurable(std::function<void(uint64_t)> on_durable) {
 }
 
 void Wal::SyncLoop() {
+  using Clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    auto work = [this] { return stop_ || !pending_.empty(); };
-    if (written_ > durable_) {
-      // Lazily written records wait a little for an urgent group's sync, then get their own: at
-      // most kLazySyncDelay after the first of them, however many lazy groups follow.
-      const bool more = work_cv_.wait_until(lock, lazy_deadline_, work);
-      if (!more || pending_.empty() || std::chrono::steady_clock::now() >= lazy_deadline_) {
+    // Records wake the syncer at once. Lazily written records wait a little for an urgent
+    // group's sync, then get their own: at most kLazySyncDelay after the first of them, however
+    // many lazy groups follow. Writes along wait as long for a group to ride, unless somebody
+    // waits for them (WaitWrittenAlong).
+    const bool had_along = !along_.empty();  // its deadline is in the wait below
+    auto work = [this, had_along] {
+      return stop_ || !pending_.empty() || along_wanted_ || (!had_along && !along_.empty());
+    };
+    std::optional<Clock::time_point> deadline;
+    if (written_ > durable_) deadline = lazy_deadline_;
+    if (!along_.empty()) deadline = std::min(deadline.value_or(along_deadline_), along_deadline_);
+    if (deadline) {
+      work_cv_.wait_until(lock, *deadline, work);
+    } else {
+      work_cv_.wait(lock, work);
+    }
+    if (pending_.empty()) {
+      const Clock::time_point now = Clock::now();
+      if (written_ > durable_ && (stop_ || now >= lazy_deadline_)) {
         const uint64_t last = written_;
         lock.unlock();
         Status s = FromRocks(db_->rocks()->SyncWAL(), "log sync of lazy appends");
@@ -95,15 +134,23 @@ void Wal::SyncLoop() {
         if (!Durable(lock, s, last)) return;
         continue;
       }
-    } else {
-      work_cv_.wait(lock, work);
+      const bool along_due = !along_.empty() && (stop_ || along_wanted_ || now >= along_deadline_);
+      if (!along_due) {
+        // Stopping, everything appended durable and every write along written.
+        if (stop_ && along_.empty() && written_ <= durable_) return;
+        continue;  // a deadline not reached yet
+      }
     }
-    if (pending_.empty()) return;  // stopping, and everything appended is durable
     std::vector<Pending> batch;
     batch.swap(pending_);
+    std::vector<std::function<void(rocksdb::WriteBatch&)>> along;
+    along.swap(along_);
+    along_wanted_ = false;
+    const uint64_t along_last = along_ticket_;
     lock.unlock();
 
-    // One WriteBatch and at most one fsync for every append queued since the last round.
+    // One WriteBatch and at most one fsync for every append queued since the last round, and
+    // the writes along queued with them.
     rocksdb::WriteBatch wb;
     uint64_t last = 0, records = 0;
     bool sync = false;
@@ -115,6 +162,7 @@ void Wal::SyncLoop() {
       last = p.first_position + p.records.size() - 1;
       records += p.records.size();
     }
+    for (const auto& add : along) add(wb);
     rocksdb::WriteOptions wo;
     Status s;
     if (db_->options().sync_mode == DbOptions::SyncMode::kSyncWrite) {
@@ -126,6 +174,20 @@ void Wal::SyncLoop() {
     }
 
     lock.lock();
+    if (!along.empty() && s.ok()) {
+      written_along_.store(along_last, std::memory_order_release);
+      stats_.along += along.size();
+      durable_cv_.notify_all();
+    }
+    if (batch.empty()) {  // writes along alone
+      if (!s.ok()) {
+        status_ = s;  // sticky, as for records
+        durable_cv_.notify_all();
+        return;
+      }
+      ++stats_.along_alone;
+      continue;
+    }
     stats_.appends += batch.size();
     stats_.records += records;
     if (!sync && s.ok()) {

@@ -14,8 +14,15 @@
 // covers them. Nothing about them is reported durable before that sync. Without this, an urgent
 // record (a PREPARED a vote waits for) arriving during a lazy record's fsync waited a whole
 // extra fsync.
+//
+// Writes along: another storage type over the same Db (a shard's applied writes:
+// participant/store.h) may hand the syncer writes that need no durability of their own. They go
+// into the next group's WriteBatch, so they never wait in RocksDB's write queue behind a synced
+// write and cost no write, thread or wake-up of their own; when no record comes within
+// kLazySyncDelay, or somebody waits for them, the syncer writes them alone, without an fsync.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -31,6 +38,10 @@
 #include "common/status.h"
 #include "wal/db.h"
 
+namespace rocksdb {
+class WriteBatch;
+}  // namespace rocksdb
+
 namespace txcoord::wal {
 
 struct WalStats {
@@ -38,6 +49,8 @@ struct WalStats {
   uint64_t records = 0;  // records made durable
   uint64_t syncs = 0;    // fsyncs: synced WriteBatches, and syncs made for lazy appends alone
   uint64_t lazy_writes = 0;  // WriteBatches of lazy appends alone, written without an fsync
+  uint64_t along = 0;        // WriteAlong calls written
+  uint64_t along_alone = 0;  // WriteBatches of writes along alone, written without an fsync
 };
 
 // How long lazily written records may wait for an urgent group's sync before the syncer syncs
@@ -60,6 +73,16 @@ class Wal {
   // TruncateAfter). REQUIRES: !records.empty(). Fails only once the log has failed (see
   // status()). `lazy`: see the top of this file.
   Status Append(const std::vector<Record>& records, bool lazy = false);
+  // Queues writes along (see the top of this file): `add` puts them into the WriteBatch the
+  // syncer writes next, on the syncer thread (it must not touch the log's column family).
+  // Returns a ticket, increasing: written_along() >= ticket once they are in RocksDB (visible to
+  // reads; durable with the next sync of the database). Thread-safe. A failed write fails the
+  // log (status()).
+  uint64_t WriteAlong(std::function<void(rocksdb::WriteBatch&)> add);
+  // The last ticket written. Thread-safe, lock-free.
+  uint64_t written_along() const { return written_along_.load(std::memory_order_acquire); }
+  // Blocks until written_along() >= ticket, or the log has failed (its status).
+  Status WaitWrittenAlong(uint64_t ticket);
   // The position the next appended record takes: one past the last record ever appended (or the
   // truncation floor of an emptied log).
   uint64_t next_position() const;
@@ -124,8 +147,14 @@ class Wal {
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;     // pending_ is not empty, or stop_
-  std::condition_variable durable_cv_;  // durable_ advanced or the log failed
+  std::condition_variable durable_cv_;  // durable_ or written_along_ advanced, or the log failed
   std::vector<Pending> pending_;        // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_): writes along not yet taken by the syncer, and the last ticket given.
+  std::vector<std::function<void(rocksdb::WriteBatch&)>> along_;
+  uint64_t along_ticket_ = 0;
+  std::chrono::steady_clock::time_point along_deadline_;  // when along_ is written at the latest
+  bool along_wanted_ = false;  // somebody waits for along_ (WaitWrittenAlong)
+  std::atomic<uint64_t> written_along_{0};
   uint64_t next_position_ = 1;          // GUARDED_BY(mu_)
   uint64_t durable_ = 0;                // GUARDED_BY(mu_)
   uint64_t written_ = 0;                // GUARDED_BY(mu_): written, maybe not synced (lazy)

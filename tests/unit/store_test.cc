@@ -21,6 +21,26 @@ namespace {
 
 using testing::TempDir;
 
+// A store over a database and its log, as the shard service opens them (the log writes what the
+// store applies: wal/wal.h, writes along). Members go in reverse: the store first.
+struct Opened {
+  std::shared_ptr<wal::Db> db;
+  std::unique_ptr<wal::Wal> log;
+  std::unique_ptr<ShardStore> store;
+};
+
+void Open(const std::string& dir, Opened* out) {
+  auto db = wal::Db::Open(dir);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  out->db = db.value();
+  auto log = wal::Wal::Open(out->db);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  out->log = std::move(log.value());
+  auto store = ShardStore::Open(out->db, out->log.get());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  out->store = std::move(store.value());
+}
+
 Record Committed(Lsn lsn, std::vector<Write> writes) {
   return {.lsn = lsn, .type = RecordType::kCommitted, .txn = {1, lsn}, .epoch = 1,
           .writes = std::move(writes)};
@@ -29,13 +49,9 @@ Record Committed(Lsn lsn, std::vector<Write> writes) {
 TEST(ShardStoreTest, CommittedWritesApplyOnceInOrderAndSurviveReopen) {
   TempDir dir;
   {
-    auto db = wal::Db::Open(dir.path());
-    ASSERT_TRUE(db.ok());
-    auto log = wal::Wal::Open(db.value());
-    ASSERT_TRUE(log.ok());
-    auto opened = ShardStore::Open(db.value());
-    ASSERT_TRUE(opened.ok());
-    ShardStore& store = *opened.value();
+    Opened opened;
+    ASSERT_NO_FATAL_FAILURE(Open(dir.path(), &opened));
+    ShardStore& store = *opened.store;
     EXPECT_EQ(store.applied_position(), 0u);
     EXPECT_EQ(store.Get("a"), std::nullopt);
     const std::vector<Record> first = {
@@ -52,35 +68,33 @@ TEST(ShardStoreTest, CommittedWritesApplyOnceInOrderAndSurviveReopen) {
     store.Apply({Committed(3, {{"a", std::nullopt}, {"c", "3"}})}, 3);
     // Flushed, then a synced write of the same database: the unsynced applies are durable.
     store.Flush();
-    ASSERT_TRUE(log.value()->Append(first).ok());
-    ASSERT_TRUE(log.value()->WaitDurable(2).ok());
+    ASSERT_TRUE(opened.log->Append(first).ok());
+    ASSERT_TRUE(opened.log->WaitDurable(2).ok());
   }
-  auto db = wal::Db::Open(dir.path());
-  ASSERT_TRUE(db.ok());
-  auto store = ShardStore::Open(db.value());  // an empty cache: every read goes to RocksDB
-  ASSERT_TRUE(store.ok());
-  EXPECT_EQ(store.value()->applied_position(), 3u);
-  EXPECT_EQ(store.value()->Get("a"), std::nullopt) << "deleted";
-  EXPECT_EQ(store.value()->Get("b"), std::optional<std::string>("2"));
-  EXPECT_EQ(store.value()->Get("c"), std::optional<std::string>("3"));
-  EXPECT_EQ(store.value()->Get("p"), std::nullopt);
+  Opened reopened;  // an empty cache: every read goes to RocksDB
+  ASSERT_NO_FATAL_FAILURE(Open(dir.path(), &reopened));
+  ShardStore& store = *reopened.store;
+  EXPECT_EQ(store.applied_position(), 3u);
+  EXPECT_EQ(store.Get("a"), std::nullopt) << "deleted";
+  EXPECT_EQ(store.Get("b"), std::optional<std::string>("2"));
+  EXPECT_EQ(store.Get("c"), std::optional<std::string>("3"));
+  EXPECT_EQ(store.Get("p"), std::nullopt);
 }
 
 TEST(ShardStoreTest, ASnapshotInstallsExactlyIntoAnotherStore) {
   TempDir from_dir, to_dir;
-  auto from_db = wal::Db::Open(from_dir.path());
-  ASSERT_TRUE(from_db.ok());
-  auto from = ShardStore::Open(from_db.value());
-  ASSERT_TRUE(from.ok());
+  Opened from_opened;
+  ASSERT_NO_FATAL_FAILURE(Open(from_dir.path(), &from_opened));
+  ShardStore* from = from_opened.store.get();
   std::vector<Write> writes;
   for (int i = 0; i < 300; ++i) {
     writes.push_back({"key/" + std::to_string(i), std::string(100, static_cast<char>('a' + i % 26))});
   }
-  from.value()->Apply({Committed(7, writes)}, 7);
-  from.value()->Apply({Committed(8, {{"key/0", std::nullopt}, {"bin\0key", "v"}})}, 8);
-  std::unique_ptr<ShardStore::Snapshot> snap = from.value()->TakeSnapshot({.max_epoch = 42, .truncated_max = {3, 99}});
+  from->Apply({Committed(7, writes)}, 7);
+  from->Apply({Committed(8, {{"key/0", std::nullopt}, {"bin\0key", "v"}})}, 8);
+  std::unique_ptr<ShardStore::Snapshot> snap = from->TakeSnapshot({.max_epoch = 42, .truncated_max = {3, 99}});
   EXPECT_EQ(snap->applied(), 8u);
-  from.value()->Apply({Committed(9, {{"after", "not in the snapshot"}})}, 9);
+  from->Apply({Committed(9, {{"after", "not in the snapshot"}})}, 9);
 
   std::vector<std::string> chunks;
   for (bool last = false; !last;) chunks.push_back(snap->Next(4096, &last));
@@ -90,42 +104,39 @@ TEST(ShardStoreTest, ASnapshotInstallsExactlyIntoAnotherStore) {
     EXPECT_LT(c.size(), 4096u + 200u);
   }
   {
-    auto to_db = wal::Db::Open(to_dir.path());
-    ASSERT_TRUE(to_db.ok());
-    auto to = ShardStore::Open(to_db.value());
-    ASSERT_TRUE(to.ok());
-    to.value()->Apply({Committed(3, {{"stale", "dropped by the install"}, {"key/1", "old"}})}, 3);
-    to.value()->BeginInstall();
-    EXPECT_EQ(to.value()->applied_position(), 0u);
-    for (const std::string& c : chunks) to.value()->InstallChunk(c);
-    const ShardStore::Kept kept = to.value()->FinishInstall();
+    Opened to_opened;
+    ASSERT_NO_FATAL_FAILURE(Open(to_dir.path(), &to_opened));
+    ShardStore* to = to_opened.store.get();
+    to->Apply({Committed(3, {{"stale", "dropped by the install"}, {"key/1", "old"}})}, 3);
+    to->BeginInstall();
+    EXPECT_EQ(to->applied_position(), 0u);
+    for (const std::string& c : chunks) to->InstallChunk(c);
+    const ShardStore::Kept kept = to->FinishInstall();
     EXPECT_EQ(kept.max_epoch, 42u);
     EXPECT_EQ(kept.truncated_max, (TxnId{3, 99}));
-    EXPECT_EQ(to.value()->applied_position(), 8u);
+    EXPECT_EQ(to->applied_position(), 8u);
   }
-  auto to_db = wal::Db::Open(to_dir.path());
-  ASSERT_TRUE(to_db.ok());
-  auto to = ShardStore::Open(to_db.value());
-  ASSERT_TRUE(to.ok());
-  EXPECT_EQ(to.value()->applied_position(), 8u);
-  EXPECT_EQ(to.value()->Get("stale"), std::nullopt);
-  EXPECT_EQ(to.value()->Get("key/0"), std::nullopt);
-  EXPECT_EQ(to.value()->Get("after"), std::nullopt);
-  EXPECT_EQ(to.value()->Get("bin\0key"), std::optional<std::string>("v"));
+  Opened to_opened;
+  ASSERT_NO_FATAL_FAILURE(Open(to_dir.path(), &to_opened));
+  ShardStore* to = to_opened.store.get();
+  EXPECT_EQ(to->applied_position(), 8u);
+  EXPECT_EQ(to->Get("stale"), std::nullopt);
+  EXPECT_EQ(to->Get("key/0"), std::nullopt);
+  EXPECT_EQ(to->Get("after"), std::nullopt);
+  EXPECT_EQ(to->Get("bin\0key"), std::optional<std::string>("v"));
   for (int i = 1; i < 300; ++i) {
-    EXPECT_EQ(to.value()->Get("key/" + std::to_string(i)), from.value()->Get("key/" + std::to_string(i)));
+    EXPECT_EQ(to->Get("key/" + std::to_string(i)), from->Get("key/" + std::to_string(i)));
   }
 }
 
 TEST(ShardStoreTest, AMalformedChunkIsRefused) {
   TempDir dir;
-  auto db = wal::Db::Open(dir.path());
-  ASSERT_TRUE(db.ok());
-  auto store = ShardStore::Open(db.value());
-  ASSERT_TRUE(store.ok());
-  store.value()->Apply({Committed(1, {{"a", "1"}, {"b", "2"}})}, 1);
+  Opened opened;
+  ASSERT_NO_FATAL_FAILURE(Open(dir.path(), &opened));
+  ShardStore* store = opened.store.get();
+  store->Apply({Committed(1, {{"a", "1"}, {"b", "2"}})}, 1);
   bool last = false;
-  const std::string chunk = store.value()->TakeSnapshot({})->Next(1 << 20, &last);
+  const std::string chunk = store->TakeSnapshot({})->Next(1 << 20, &last);
   ASSERT_TRUE(last);
   ASSERT_TRUE(ShardStore::CheckChunk(chunk).ok());
   std::string flipped = chunk;

@@ -7,6 +7,7 @@
 // written by another format version refuses to open.
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <atomic>
@@ -323,6 +324,64 @@ TEST(WalTest, LazyAppendsRideTheNextSyncOrGetTheirOwnSoon) {
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(reported.size(), stats.syncs) << "one report per sync, none for an unsynced write";
   EXPECT_EQ(reported.back(), urgent);
+}
+
+// The value of key in the "data" column family, as RocksDB has it ("" when it has none).
+std::string DataValue(Db& db, const std::string& key) {
+  std::string value;
+  rocksdb::Status s = db.rocks()->Get(rocksdb::ReadOptions(), db.data(), key, &value);
+  EXPECT_TRUE(s.ok() || s.IsNotFound()) << s.ToString();
+  return s.ok() ? value : "";
+}
+
+TEST(WalTest, WritesAlongRideTheSyncerWithoutASyncOfTheirOwn) {
+  TempDir dir;
+  auto wal = OpenWal(dir.path());
+  ASSERT_TRUE(wal.ok());
+  Wal& w = *wal.value();
+  Db& db = w.db();
+  auto put = [&db](std::string key, std::string value) {
+    return [&db, key, value](rocksdb::WriteBatch& wb) { wb.Put(db.data(), key, value); };
+  };
+  // Alone: written by the syncer, visible, and no fsync made for them.
+  const uint64_t first = w.WriteAlong(put("a", "1"));
+  ASSERT_TRUE(w.WaitWrittenAlong(first).ok());
+  EXPECT_GE(w.written_along(), first);
+  EXPECT_EQ(DataValue(db, "a"), "1");
+  WalStats stats = w.stats();
+  EXPECT_EQ(stats.along, 1u);
+  EXPECT_EQ(stats.along_alone, 1u);
+  EXPECT_EQ(stats.syncs, 0u) << "writes along need no sync of their own";
+  // With records: written with them or alone, in the order given, never failing the records.
+  const uint64_t last = AppendNext(w, {FullRecord()}).value();
+  const uint64_t second = w.WriteAlong(put("a", "2"));
+  const uint64_t third = w.WriteAlong(put("b", "3"));
+  EXPECT_EQ(second, first + 1);
+  EXPECT_EQ(third, second + 1);
+  ASSERT_TRUE(w.WaitDurable(last).ok());
+  ASSERT_TRUE(w.WaitWrittenAlong(third).ok());
+  EXPECT_EQ(DataValue(db, "a"), "2");
+  EXPECT_EQ(DataValue(db, "b"), "3");
+  EXPECT_EQ(w.stats().along, 3u);
+  EXPECT_EQ(w.stats().syncs, 1u);
+}
+
+TEST(WalTest, WritesAlongQueuedAtCloseAreWritten) {
+  TempDir dir;
+  {
+    auto wal = OpenWal(dir.path());
+    ASSERT_TRUE(wal.ok());
+    Db& db = wal.value()->db();
+    for (int i = 0; i < 100; ++i) {
+      wal.value()->WriteAlong([&db, i](rocksdb::WriteBatch& wb) {
+        wb.Put(db.data(), "k" + std::to_string(i), "v");
+      });
+    }
+    ASSERT_TRUE(AppendNext(*wal.value(), {FullRecord()}).ok());  // synced at close, with them
+  }
+  auto db = Db::Open(dir.path());
+  ASSERT_TRUE(db.ok());
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(DataValue(*db.value(), "k" + std::to_string(i)), "v") << i;
 }
 
 TEST(WalTest, AStreamOfLazyAppendsStillBecomesDurableSoon) {
