@@ -43,6 +43,7 @@ GOAL_FANOUT_RATIO = 1.5  # p50 with 16 participants / p50 with 2
 FANOUT_HIGH, FANOUT_LOW = 16, 2
 
 WAL_STATS_RE = re.compile(r"^txcoord: wal stats: appends=(\d+) records=(\d+) syncs=(\d+)\s*$")
+NET_STATS_RE = re.compile(r"^txcoord: net stats: writes=(\d+) ")
 # A node's log in a cluster directory (tools/local_cluster.h): "coordinator.log", "shard0.log"
 # (one replica per group) or "coordinator.r0.log", "shard1.r2.log" (R > 1).
 NODE_LOG_RE = re.compile(r"^(coordinator|shard\d+)(\.r\d+)?\.log$")
@@ -149,11 +150,17 @@ def wal_stats(cluster_dir):
         return nodes
     for name in names:
         found = None
+        net_writes = None
         with open(os.path.join(cluster_dir, name), errors="replace") as f:
             for line in f:
                 m = WAL_STATS_RE.match(line)
                 if m:
                     found = {"appends": int(m[1]), "records": int(m[2]), "syncs": int(m[3])}
+                m = NET_STATS_RE.match(line)
+                if m:
+                    net_writes = int(m[1])
+        if found is not None and net_writes is not None:
+            found["net_writes"] = net_writes
         nodes[name[:-4]] = found
     return nodes
 
@@ -221,6 +228,9 @@ def run_metrics(entry):
     nodes = entry.get("wal") or {}
     if nodes and all(s is not None for s in nodes.values()):
         syncs = sum(s["syncs"] for s in nodes.values())
+    net_writes = None
+    if nodes and all(s is not None and "net_writes" in s for s in nodes.values()):
+        net_writes = sum(s["net_writes"] for s in nodes.values())
     committed_all = r.get("committed_all", 0)
     return {
         "tps": r.get("throughput_tps"),
@@ -229,6 +239,8 @@ def run_metrics(entry):
         "p999": lat.get("p999"),
         "aborted_pct": 100.0 * r.get("aborted", 0) / attempts if attempts else None,
         "fsyncs_per_txn": syncs / committed_all if syncs is not None and committed_all else None,
+        "net_writes_per_txn": (net_writes / committed_all
+                               if net_writes is not None and committed_all else None),
         "floor_ratio": floor.get("p50_over_floor"),
         "floor_commit_us": floor.get("commit_us"),
         "floor_fsync_us": floor.get("fsync_us"),
@@ -421,7 +433,10 @@ def report(args):
       "transaction the run committed, the warm-up and the measured window included). The "
       "numerator also counts the loading of the initial data, aborted transactions and the "
       "checks at the end, so the figure is a little high, the more so the shorter the run; the "
-      "last sync of each log, at close, is not counted.")
+      "last sync of each log, at close, is not counted. net writes/txn = the same sum of the "
+      "`txcoord: net stats: writes=W` lines (every gather write a node issued on a socket: "
+      "protocol and replication messages to its peers, replies to its callers) over the same "
+      "denominator; txbench's own writes are not in it.")
     w("")
 
     # ---- goals ----
@@ -473,13 +488,14 @@ def report(args):
     bank_keys = sorted((k for k in bank if k[3] == 1), key=bank_order)
     if bank_keys:
         w("| protocol | clients | committed/s | p50 ms | p99 ms | p99.9 ms | fsyncs/txn "
-          "| aborted % | runs ok |")
-        w("|---|---|---|---|---|---|---|---|---|")
+          "| net writes/txn | aborted % | runs ok |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
         for key in bank_keys:
             p = bank[key]
             w(f"| {key[0]} | {key[1]} | {fmt_int(p.median('tps'))} | {fmt(p.median('p50'))} | "
               f"{fmt(p.median('p99'))} | {fmt(p.median('p999'))} | "
-              f"{fmt(p.median('fsyncs_per_txn'))} | {fmt(p.median('aborted_pct'), 1)} | "
+              f"{fmt(p.median('fsyncs_per_txn'))} | {fmt(p.median('net_writes_per_txn'), 1)} | "
+              f"{fmt(p.median('aborted_pct'), 1)} | "
               f"{p.runs_cell()} |")
         w("")
         w(each_run(bank, bank_keys))
@@ -504,8 +520,8 @@ def report(args):
           "the script.")
         w("")
         w("| protocol | clients | committed/s | vs 1 replica | p50 ms | vs 1 replica | p99 ms | "
-          "fsyncs/txn | aborted % | runs ok |")
-        w("|---|---|---|---|---|---|---|---|---|---|")
+          "fsyncs/txn | net writes/txn | aborted % | runs ok |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|")
         for key in keys:
             p = bank[key]
             base = bank.get(key[:3] + (1,))
@@ -513,7 +529,8 @@ def report(args):
             p50_ratio = quotient(p.median("p50"), base.median("p50")) if base else None
             w(f"| {key[0]} | {key[1]} | {fmt_int(p.median('tps'))} | {fmt(tps_ratio)} | "
               f"{fmt(p.median('p50'))} | {fmt(p50_ratio)} | {fmt(p.median('p99'))} | "
-              f"{fmt(p.median('fsyncs_per_txn'))} | {fmt(p.median('aborted_pct'), 1)} | "
+              f"{fmt(p.median('fsyncs_per_txn'))} | {fmt(p.median('net_writes_per_txn'), 1)} | "
+              f"{fmt(p.median('aborted_pct'), 1)} | "
               f"{p.runs_cell()} |")
         w("")
         w(each_run(bank, keys))

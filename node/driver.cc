@@ -705,6 +705,16 @@ void NodeDriver::Release() {
 void NodeDriver::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  {
+    // Network writes, for benchmarks (bench/results.sh counts them per transaction): the gather
+    // writes of this node's peer connections (protocol and replication messages it sent) and of
+    // its two servers' replies.
+    const uint64_t peer = peers_.stats().writes;
+    const uint64_t replies = (server_ ? server_->stats().writes : 0) +
+                             (peer_server_ ? peer_server_->stats().writes : 0);
+    std::cerr << "txcoord: net stats: writes=" << peer + replies << " peer_writes=" << peer
+              << " reply_writes=" << replies << "\n";
+  }
   if (server_) server_->Stop();
   if (peer_server_) peer_server_->Stop();
   ticker_.cancel();

@@ -51,6 +51,12 @@ const cluster::Address* PeerSender::AddressOf(NodeRef group,
   return &(*replicas)[static_cast<size_t>(replica)];
 }
 
+PeerSender::Stats PeerSender::stats() const {
+  Stats s = stats_;
+  for (const auto& [address, client] : clients_) s.writes += client->stats().writes;
+  return s;
+}
+
 rpc::Client* PeerSender::ClientFor(const cluster::Address& address) {
   const std::string key = address.ToString();
   auto it = clients_.find(key);

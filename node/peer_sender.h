@@ -57,8 +57,9 @@ class PeerSender {
     uint64_t batches = 0;               // Peer.deliver calls made
     uint64_t replication_messages = 0;  // replication messages sent
     uint64_t replication_batches = 0;   // Peer.replicate calls made
+    uint64_t writes = 0;                // gather writes issued on the peer connections
   };
-  const Stats& stats() const { return stats_; }
+  Stats stats() const;
 
  private:
   struct Queue {

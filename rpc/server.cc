@@ -1,5 +1,6 @@
 #include "rpc/server.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -55,6 +56,8 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
   bool stopped = false;
   int dispatching = 0;  // connections inside a batch of handler calls
   std::unordered_map<const Connection*, std::weak_ptr<Connection>> connections;
+  std::atomic<uint64_t> writes{0};       // gather writes issued, every connection's
+  std::atomic<uint64_t> frames_sent{0};  // reply frames in them
 };
 
 namespace {
@@ -183,6 +186,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writing_ = true;
     buffers_.clear();
     internal::AppendBuffers(writing_frames_, &buffers_);
+    server_->writes.fetch_add(1, std::memory_order_relaxed);
+    server_->frames_sent.fetch_add(writing_frames_.size(), std::memory_order_relaxed);
     asio::async_write(socket_, buffers_,
                       asio::bind_executor(strand_, [self = shared_from_this()](
                                                        boost::system::error_code ec, size_t) {
@@ -297,6 +302,13 @@ Result<std::unique_ptr<Server>> Server::Start(asio::io_context& io, ServerOption
 }
 
 Server::~Server() { Stop(); }
+
+Server::Stats Server::stats() const {
+  Stats s;
+  s.writes = state_->writes.load(std::memory_order_relaxed);
+  s.frames_sent = state_->frames_sent.load(std::memory_order_relaxed);
+  return s;
+}
 
 void Server::Stop() {
   std::vector<std::shared_ptr<Connection>> to_close;

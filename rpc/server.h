@@ -68,6 +68,13 @@ class Server {
   // May be called from inside a handler.
   void Stop();
 
+  struct Stats {
+    uint64_t writes = 0;       // gather writes issued (each carries every reply ready then)
+    uint64_t frames_sent = 0;  // reply frames written
+  };
+  // Thread-safe.
+  Stats stats() const;
+
   struct State;  // internal: shared with the connections, which may outlive the Server
 
  private:
