@@ -86,7 +86,8 @@ uint64_t Wal::WriteAlong(std::function<void(rocksdb::WriteBatch&)> add) {
 
 Status Wal::WaitWrittenAlong(uint64_t ticket) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (written_along() < ticket && status_.ok()) {
+  // Queued: the syncer writes them now. (Not queued but not written: the syncer is writing them.)
+  if (written_along() < ticket && status_.ok() && !along_.empty()) {
     along_wanted_ = true;
     work_cv_.notify_one();
   }
@@ -124,6 +125,7 @@ void Wal::SyncLoop() {
     } else {
       work_cv_.wait(lock, work);
     }
+    if (along_.empty()) along_wanted_ = false;  // nothing left to want: never spin on it
     if (pending_.empty()) {
       const Clock::time_point now = Clock::now();
       if (written_ > durable_ && (stop_ || now >= lazy_deadline_)) {

@@ -6,6 +6,7 @@
 // durable, in position order, with the durability callback never going backwards; and a log
 // written by another format version refuses to open.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
@@ -364,6 +365,39 @@ TEST(WalTest, WritesAlongRideTheSyncerWithoutASyncOfTheirOwn) {
   EXPECT_EQ(DataValue(db, "b"), "3");
   EXPECT_EQ(w.stats().along, 3u);
   EXPECT_EQ(w.stats().syncs, 1u);
+}
+
+// CPU time this process has used so far (every thread's).
+std::chrono::microseconds ProcessCpu() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return std::chrono::seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+TEST(WalTest, AnIdleLogAfterWaitsForWritesAlongUsesNoCpu) {
+  // Waits made while the syncer writes what they wait for, many times over: once it is written,
+  // nothing is left to do, and the syncer must sleep (a first version spun on a stale "somebody
+  // waits" flag: a shard at 100% CPU, its io thread starved, its clients timing out).
+  TempDir dir;
+  auto wal = OpenWal(dir.path());
+  ASSERT_TRUE(wal.ok());
+  Wal& w = *wal.value();
+  Db& db = w.db();
+  for (int i = 0; i < 200; ++i) {
+    const uint64_t ticket =
+        w.WriteAlong([&db](rocksdb::WriteBatch& wb) { wb.Put(db.data(), "k", "v"); });
+    ASSERT_TRUE(AppendNext(w, {FullRecord()}).ok());  // wakes the syncer, which takes both
+    // Waits made at different moments of the syncer's round (before it takes them, while it
+    // writes and syncs them), since the fsync takes some 100 us or more.
+    std::this_thread::sleep_for(std::chrono::microseconds(25 * (i % 8)));
+    ASSERT_TRUE(w.WaitWrittenAlong(ticket).ok());
+  }
+  const auto before = ProcessCpu();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto used = ProcessCpu() - before;
+  EXPECT_LT(used.count(), 100000) << "the process used " << used.count()
+                                  << " us of CPU in 300 ms with nothing to do";
 }
 
 TEST(WalTest, WritesAlongQueuedAtCloseAreWritten) {
