@@ -476,8 +476,9 @@ int StatusCommand(const Options& options) {
   // Each group's configuration, as the store has it.
   std::map<int, Result<replication::GroupConfig>> groups;
   for (int group : cluster.groups()) groups.emplace(group, cluster.ReadGroup(group));
-  // Each running node's own view (Peer.replica_status), for its role and its lag: how far its
-  // durable log is behind the last position of its group's primary (the store's), when both
+  // Each running node's own view (Peer.replica_status), for its role, its log (the positions
+  // it holds: from its log start, past what it truncated, to its durable end) and its lag: how far
+  // its durable log is behind the last position of its group's primary (the store's), when both
   // answered.
   const std::vector<Result<thrift::ReplicaStatus>> answers =
       AskReplicaStatus(cluster, running_nodes);
@@ -486,12 +487,13 @@ int StatusCommand(const Options& options) {
   };
   std::ostringstream header;
   header << std::left << std::setw(21) << "role" << std::setw(8) << "epoch" << std::setw(8) << "lag"
-         << "state";
+         << std::setw(22) << "log" << "state";
   PrintNodes(cluster, processes, header.str(), [&](NodeId node) {
     const size_t slot = static_cast<size_t>(cluster.index(node));
     std::string role = "-";
     std::string epoch = "-";
     std::string lag = "-";
+    std::string log = "-";
     const Result<thrift::ReplicaStatus>& answer = answer_of(node);
     if (!running_nodes[slot]) {
       // not running: nothing to ask
@@ -500,6 +502,8 @@ int StatusCommand(const Options& options) {
     } else {
       role = answer.value().role.empty() ? "unknown" : answer.value().role;
       epoch = std::to_string(answer.value().epoch);
+      log = std::to_string(answer.value().log_start) + ".." +
+            std::to_string(answer.value().durable_position);
       const Result<replication::GroupConfig>& group = groups.at(node.group);
       if (group.ok() && group.value().primary >= 0 && group.value().primary < cluster.replicas()) {
         const Result<thrift::ReplicaStatus>& primary =
@@ -512,7 +516,7 @@ int StatusCommand(const Options& options) {
     }
     std::ostringstream row;
     row << std::left << std::setw(21) << role << std::setw(8) << epoch << std::setw(8) << lag
-        << states[slot];
+        << std::setw(22) << log << states[slot];
     return row.str();
   });
   const int width = NameWidth(cluster);

@@ -454,6 +454,8 @@ TEST_F(LocalCliTest, UpWithReplicaGroups) {
         << cluster.Name(node) << "\n"
         << status.out;
     EXPECT_NE(line.find("serving"), std::string::npos) << cluster.Name(node) << "\n" << status.out;
+    // Its log: a new cluster's starts at position 1 (nothing truncated yet).
+    EXPECT_NE(line.find(" 1.."), std::string::npos) << cluster.Name(node) << "\n" << status.out;
   }
   for (int group : cluster.groups()) {
     const std::string line = LineStartingWith(status.out, "  " + local::GroupName(group) + " ");
