@@ -84,30 +84,25 @@ Status NodeDriver::OpenLog(std::vector<Record>* log, replication::LogStart* star
   if (!db.ok()) return db.status();
   db_ = std::move(db.value());
   // The disk's identity: made once, when the directory is new (a wiped one gets a new one).
-  Result<std::optional<std::string>> disk = db_->GetMeta(kDiskKey);
+  Result<std::optional<uint64_t>> disk = db_->GetMetaNumber(kDiskKey);
   if (!disk.ok()) return disk.status();
   if (disk.value()) {
-    disk_ = std::stoull(*disk.value());
+    disk_ = *disk.value();
   } else {
     std::random_device device;
     // Below 2^63: the wire carries it in an i64 (idl/txcoord.thrift) and refuses negatives.
     while (disk_ == 0) disk_ = ((uint64_t{device()} << 32) ^ device()) & INT64_MAX;
     if (Status s = db_->PutMeta(kDiskKey, std::to_string(disk_)); !s.ok()) return s;
   }
-  Result<std::optional<std::string>> epoch = db_->GetMeta(kEpochSeenKey);
+  Result<std::optional<uint64_t>> epoch = db_->GetMetaNumber(kEpochSeenKey);
   if (!epoch.ok()) return epoch.status();
-  persisted_epoch_ = epoch.value() ? std::stoull(*epoch.value()) : 0;
+  persisted_epoch_ = epoch.value().value_or(0);
   *epoch_seen = persisted_epoch_;
-  Result<std::optional<std::string>> marked = db_->GetMeta(kTransferMarkKey);
+  Result<std::optional<std::pair<uint64_t, uint64_t>>> marked = db_->GetMetaPair(kTransferMarkKey);
   if (!marked.ok()) return marked.status();
   if (marked.value()) {
-    const std::string& m = *marked.value();
-    const size_t colon = m.find(':');
-    if (colon == std::string::npos) {
-      return Status::Corruption(std::string(kTransferMarkKey) + ": '" + m + "' is not epoch:id");
-    }
-    mark->epoch = std::stoull(m.substr(0, colon));
-    mark->id = std::stoull(m.substr(colon + 1));
+    mark->epoch = marked.value()->first;
+    mark->id = marked.value()->second;
   }
 
   Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(db_);

@@ -52,11 +52,9 @@ std::unique_ptr<ProtocolCore> ShardService::MakeCore(Epoch /*primary_epoch*/,
                                                      Lsn log_end) {
   // What truncated EPOCH-SEEN records said, first: fencing survives truncation.
   std::vector<Record> records;
-  Result<std::optional<std::string>> epoch = db_->GetMeta(kMaxEpochKey);
+  Result<std::optional<uint64_t>> epoch = db_->GetMetaNumber(kMaxEpochKey);
   TXC_CHECK_MSG(epoch.ok(), "the shard's metadata cannot be read");
-  if (epoch.value()) {
-    records.push_back({.type = RecordType::kEpochSeen, .epoch = std::stoull(*epoch.value())});
-  }
+  if (epoch.value()) records.push_back({.type = RecordType::kEpochSeen, .epoch = *epoch.value()});
   records.insert(records.end(), log.begin(), log.end());
 
   ParticipantOptions options;
@@ -109,23 +107,17 @@ Status ShardService::BeforeTruncate(Lsn from, Lsn before) {
 
 Epoch ShardService::MaxEpoch() const {
   Epoch e = core_ != nullptr ? core_->max_epoch() : 0;
-  Result<std::optional<std::string>> kept = db_->GetMeta(kMaxEpochKey);
+  Result<std::optional<uint64_t>> kept = db_->GetMetaNumber(kMaxEpochKey);
   TXC_CHECK_MSG(kept.ok(), "the shard's metadata cannot be read");
-  if (kept.value()) e = std::max<Epoch>(e, std::stoull(*kept.value()));
+  if (kept.value()) e = std::max<Epoch>(e, *kept.value());
   return e;
 }
 
 TxnId ShardService::TruncatedMax() const {
-  Result<std::optional<std::string>> kept = db_->GetMeta(kTruncatedTxnKey);
+  Result<std::optional<std::pair<uint64_t, uint64_t>>> kept = db_->GetMetaPair(kTruncatedTxnKey);
   TXC_CHECK_MSG(kept.ok(), "the shard's metadata cannot be read");
   TxnId t;
-  if (kept.value()) {
-    const std::string& v = *kept.value();
-    const size_t colon = v.find(':');
-    TXC_CHECK_MSG(colon != std::string::npos, "shard.truncated_max_txn is not epoch:seq");
-    t.epoch = std::stoull(v.substr(0, colon));
-    t.seq = std::stoull(v.substr(colon + 1));
-  }
+  if (kept.value()) t = {kept.value()->first, kept.value()->second};
   return t;
 }
 

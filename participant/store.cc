@@ -79,7 +79,11 @@ class RocksSnapshot : public ShardStore::Snapshot {
     std::string applied;
     rocksdb::Status s = db_->rocks()->Get(ro, db_->meta(), kAppliedKey, &applied);
     TXC_CHECK_MSG(s.ok() || s.IsNotFound(), "the shard store cannot be read");
-    applied_ = s.ok() ? std::stoull(applied) : 0;
+    if (s.ok()) {
+      Result<uint64_t> n = wal::ParseMetaNumber(applied, kAppliedKey);
+      TXC_CHECK_MSG(n.ok(), "the shard store's applied position does not parse");
+      applied_ = n.value();
+    }
     it_.reset(db_->rocks()->NewIterator(ro, db_->data()));
     it_->SeekToFirst();
   }
@@ -131,9 +135,9 @@ void ShardStore::Flush() {
 Result<std::unique_ptr<ShardStore>> ShardStore::Open(std::shared_ptr<wal::Db> db, wal::Wal* log) {
   TXC_CHECK(db != nullptr && log != nullptr && &log->db() == db.get());
   std::unique_ptr<ShardStore> store(new ShardStore(db, log));
-  Result<std::optional<std::string>> applied = db->GetMeta(kAppliedKey);
+  Result<std::optional<uint64_t>> applied = db->GetMetaNumber(kAppliedKey);
   if (!applied.ok()) return applied.status();
-  if (applied.value()) store->applied_ = std::stoull(*applied.value());
+  store->applied_ = applied.value().value_or(0);
   return store;
 }
 

@@ -1,5 +1,7 @@
 #include "wal/db.h"
 
+#include <charconv>
+
 #include <rocksdb/db.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
@@ -87,6 +89,42 @@ Status Db::PutMeta(const std::string& key, const std::string& value) {
     s = FromRocks(db_->FlushWAL(true), "syncing metadata " + key);
   }
   return s;
+}
+
+Result<uint64_t> ParseMetaNumber(std::string_view value, std::string_view key) {
+  uint64_t out = 0;
+  const char* end = value.data() + value.size();
+  const auto [at, ec] = std::from_chars(value.data(), end, out);
+  if (value.empty() || ec != std::errc() || at != end) {
+    return Status::Corruption("metadata " + std::string(key) + ": '" + std::string(value) +
+                              "' is not a decimal number");
+  }
+  return out;
+}
+
+Result<std::optional<uint64_t>> Db::GetMetaNumber(const std::string& key) const {
+  Result<std::optional<std::string>> value = GetMeta(key);
+  if (!value.ok()) return value.status();
+  if (!value.value()) return std::optional<uint64_t>();
+  Result<uint64_t> n = ParseMetaNumber(*value.value(), key);
+  if (!n.ok()) return n.status();
+  return std::optional<uint64_t>(n.value());
+}
+
+Result<std::optional<std::pair<uint64_t, uint64_t>>> Db::GetMetaPair(const std::string& key) const {
+  Result<std::optional<std::string>> value = GetMeta(key);
+  if (!value.ok()) return value.status();
+  if (!value.value()) return std::optional<std::pair<uint64_t, uint64_t>>();
+  const std::string& v = *value.value();
+  const size_t colon = v.find(':');
+  if (colon == std::string::npos) {
+    return Status::Corruption("metadata " + key + ": '" + v + "' is not two numbers a:b");
+  }
+  Result<uint64_t> first = ParseMetaNumber(std::string_view(v).substr(0, colon), key);
+  if (!first.ok()) return first.status();
+  Result<uint64_t> second = ParseMetaNumber(std::string_view(v).substr(colon + 1), key);
+  if (!second.ok()) return second.status();
+  return std::optional<std::pair<uint64_t, uint64_t>>({first.value(), second.value()});
 }
 
 Result<std::optional<std::string>> Db::GetMeta(const std::string& key) const {

@@ -12,6 +12,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -45,6 +47,11 @@ class Db {
   // "txcoord.wal.", which is the log's own). PutMeta is durable when it returns.
   Status PutMeta(const std::string& key, const std::string& value);
   Result<std::optional<std::string>> GetMeta(const std::string& key) const;
+  // Metadata the node's types keep as a decimal number ("42") or a pair of them ("3:17": an
+  // epoch and an id): a value that is anything else (a sign, a space, an overflow, a missing or
+  // extra part) is Corruption naming the key and the value.
+  Result<std::optional<uint64_t>> GetMetaNumber(const std::string& key) const;
+  Result<std::optional<std::pair<uint64_t, uint64_t>>> GetMetaPair(const std::string& key) const;
 
   // For the storage types over this database.
   rocksdb::DB* rocks() const { return db_; }
@@ -64,6 +71,9 @@ class Db {
   rocksdb::ColumnFamilyHandle* log_ = nullptr;
   rocksdb::ColumnFamilyHandle* data_ = nullptr;
 };
+
+// The parsing of GetMetaNumber, for a value read otherwise (under a snapshot).
+Result<uint64_t> ParseMetaNumber(std::string_view value, std::string_view key);
 
 // A RocksDB status as ours: Corruption or IoError, prefixed with what was being done.
 Status FromRocks(const rocksdb::Status& s, const std::string& what);

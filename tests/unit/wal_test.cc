@@ -201,6 +201,33 @@ TEST(WalTest, MetadataSurvivesReopenInBothSyncModes) {
   }
 }
 
+TEST(WalTest, MetadataNumbersParseStrictly) {
+  TempDir dir;
+  auto db = Db::Open(dir.path());
+  ASSERT_TRUE(db.ok());
+  Db& d = *db.value();
+  EXPECT_FALSE(d.GetMetaNumber("absent").value().has_value());
+  EXPECT_FALSE(d.GetMetaPair("absent").value().has_value());
+  ASSERT_TRUE(d.PutMeta("n", "18446744073709551615").ok());
+  EXPECT_EQ(d.GetMetaNumber("n").value(), std::optional<uint64_t>(UINT64_MAX));
+  ASSERT_TRUE(d.PutMeta("p", "3:17").ok());
+  EXPECT_EQ(d.GetMetaPair("p").value(), (std::optional<std::pair<uint64_t, uint64_t>>({3, 17})));
+  for (const char* bad : {"", "-1", "+1", " 4", "4 ", "4x", "0x10", "18446744073709551616"}) {
+    ASSERT_TRUE(d.PutMeta("n", bad).ok());
+    const auto got = d.GetMetaNumber("n");
+    ASSERT_FALSE(got.ok()) << "'" << bad << "'";
+    EXPECT_EQ(got.status().code(), Status::Code::kCorruption);
+    EXPECT_NE(got.status().message().find("metadata n: '"), std::string::npos)
+        << got.status().message();
+  }
+  for (const char* bad : {"3", "3:", ":17", "3:17:1", "3;17", "a:b", "3:-1"}) {
+    ASSERT_TRUE(d.PutMeta("p", bad).ok());
+    const auto got = d.GetMetaPair("p");
+    ASSERT_FALSE(got.ok()) << "'" << bad << "'";
+    EXPECT_EQ(got.status().code(), Status::Code::kCorruption) << bad;
+  }
+}
+
 TEST(WalTest, TruncationDropsOldRecordsAndNeverReusesPositions) {
   TempDir dir;
   {
