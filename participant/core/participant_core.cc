@@ -32,11 +32,14 @@ ParticipantCore::Txn* ParticipantCore::Find(TxnId id) {
 
 void ParticipantCore::Finished(const Txn& t) {
   TXC_CHECK(IsFinal(t.state));
-  // A 3PC transaction is remembered: a recovering coordinator or a peer's termination round may
-  // still ask for its state, and only a true state may be answered. Nobody asks about a 2PC one
-  // (or one that never got past ACTIVE here, whose protocol is not known): its coordinator only
-  // resends a decision, which needs no memory to be acknowledged.
-  if (t.protocol == Protocol::kThreePc) return;
+  // Remembered while `retain_finished` newer transactions finish, as the log keeps its records
+  // (wal/retention.h): a duplicate decision, a recovering coordinator or a 3PC peer's termination
+  // round may still ask. Then forgotten, 3PC ones too: a state is only ever answered truly, and a
+  // forgotten transaction is answered FORGOTTEN to its coordinator and not at all to a peer. (A
+  // 3PC peer still in doubt that long learns the outcome from its coordinator, which has not
+  // ENDed the transaction: that waits for every participant's acknowledgement.) Kept forever,
+  // finished 3PC transactions grew the shard's memory without bound under 3PC load, and a restart
+  // forgot them anyway once their records were truncated.
   finished_.push_back(t.id);
   ForgetOld();
 }
@@ -86,7 +89,7 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log, Lsn log_en
     if (t.state == TxnState::kCommitted) t.reads = rec.reads;  // a one-phase vote's reads
     if (IsFinal(t.state)) {
       live_.erase(id);
-      if (t.protocol != Protocol::kThreePc) finished_.push_back(id);
+      finished_.push_back(id);
     }
     if (IsVoted(t.state)) {
       // No two voted transactions held conflicting locks, so retaking them cannot fail.
@@ -308,7 +311,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
     return SendAfter(*t, std::move(vote));
   }
   const bool one_shot = !m.ops.empty();
-  if (t == nullptr && ForgottenFor(m)) {
+  if (t == nullptr && Forgotten(m.txn)) {
     return;  // a very late duplicate (it was answered): its ops must not run twice
   }
   if (t == nullptr) {
@@ -453,7 +456,7 @@ void ParticipantCore::OnStateQuery(const Message& m) {
   // core started (ParticipantOptions::truncated_max). A peer's termination gets silence (never
   // wrong); the coordinator is told FORGOTTEN: finished here, outcome not known (it stops
   // driving a transaction every participant finished, and guesses nothing).
-  if (ForgottenFor(m)) return TellForgotten(std::move(r));
+  if (Forgotten(m.txn)) return TellForgotten(std::move(r));
   Txn* t = Find(m.txn);
   if ((t == nullptr || t->state == TxnState::kActive) && m.abort_if_unprepared) {
     // Never voted here: this shard may abort on its own, and does so durably before saying it.
@@ -491,7 +494,7 @@ void ParticipantCore::OnStateQuery(const Message& m) {
 
 void ParticipantCore::OnTermAccept(const Message& m) {
   Message ack = Reply(m, MsgType::kTermAcceptAck);
-  if (ForgottenFor(m)) return TellForgotten(std::move(ack));
+  if (Forgotten(m.txn)) return TellForgotten(std::move(ack));
   Txn* t = Find(m.txn);
   if (t == nullptr || t->state == TxnState::kActive) {
     if (t == nullptr) t = &NewTxn(m.txn, m.txn.epoch);

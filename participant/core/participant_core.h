@@ -146,21 +146,16 @@ class ParticipantCore : public ProtocolCore {
   void SendAfter(Txn& t, Message m);
   void Send(Message m) { ready_.messages.push_back(std::move(m)); }
   Txn* Find(TxnId id);
-  // A transaction not found that may have finished here and been forgotten. Such a transaction is
-  // never started again by a 2PC PREPARE or a client's ops (a late duplicate must not run its ops
-  // twice), and nothing is said about it (silence is never a wrong answer).
+  // A transaction not found that may have finished here and been forgotten (in memory, or with
+  // its log records). Such a transaction is never started again by a PREPARE or a client's ops (a
+  // late duplicate must not run its ops twice), and nothing is said about it but FORGOTTEN to its
+  // coordinator (silence is never a wrong answer).
   bool Forgotten(TxnId id) const {
     return !txns_.count(id) && (id <= forgotten_max_ || id <= options_.truncated_max);
   }
   // Answers a query about a forgotten transaction: to the coordinator, FORGOTTEN; to a peer,
   // nothing.
   void TellForgotten(Message reply);
-  // Forgotten, for a message about a transaction of that protocol: a 2PC one may have been
-  // forgotten in memory; one of either protocol, with its log records.
-  bool ForgottenFor(const Message& m) const {
-    return !txns_.count(m.txn) && (m.txn <= options_.truncated_max ||
-                                   (m.protocol == Protocol::kTwoPc && m.txn <= forgotten_max_));
-  }
   // Marks t finished (it is final) and forgets the oldest finished ones beyond the retention.
   void Finished(const Txn& t);
   void ForgetOld();

@@ -1190,24 +1190,37 @@ void CommitOnePhase(ParticipantCore& p, TxnId t, const std::string& key,
   p.TakeReady();
 }
 
-TEST_F(ParticipantStepTest, Finished2pcTransactionsAreForgottenBeyondRetentionNeverReRun) {
+TEST_F(ParticipantStepTest, FinishedTransactionsAreForgottenBeyondRetentionNeverReRun) {
   ParticipantCore& p = Make({.shard = kShard, .retain_finished = 2});
+  // Ids in the order they finish, as a coordinator issues them (anything never seen at or below
+  // the largest id forgotten counts as forgotten).
   const TxnId t1{1, 1};
-  const TxnId t2{1, 2};
-  const TxnId t3{1, 3};
-  const TxnId t4{1, 4};
-  const TxnId three{1, 5};
+  const TxnId three{1, 2};
+  const TxnId t2{1, 3};
+  const TxnId t3{1, 4};
+  const TxnId t4{1, 5};
   CommitOnePhase(p, t1, "a");
   CommitOnePhase(p, three, "c", Protocol::kThreePc);
+  EXPECT_EQ(p.StateOf(t1), TxnState::kCommitted) << "within the retention";
   CommitOnePhase(p, t2, "b");
-  EXPECT_EQ(p.StateOf(t1), TxnState::kCommitted) << "two newer 2PC ones have not finished yet";
+  EXPECT_EQ(p.StateOf(t1), TxnState::kForgotten) << "two newer ones finished";
+  EXPECT_EQ(p.StateOf(three), TxnState::kCommitted);
   CommitOnePhase(p, t3, "d");
+  // 3PC ones too: kept forever, they grew a shard's memory without bound under 3PC load.
+  EXPECT_EQ(p.StateOf(three), TxnState::kForgotten);
   CommitOnePhase(p, t4, "e");
-  EXPECT_EQ(p.StateOf(t1), TxnState::kForgotten);
   EXPECT_EQ(p.StateOf(t2), TxnState::kForgotten);
   EXPECT_EQ(p.StateOf(t3), TxnState::kCommitted);
-  EXPECT_EQ(p.StateOf(three), TxnState::kCommitted) << "3PC ones are never forgotten";
+  EXPECT_EQ(p.StateOf(t4), TxnState::kCommitted);
   EXPECT_EQ(p.StateOf({1, 6}), TxnState::kUnknown) << "newer than anything forgotten: never seen";
+  // Its coordinator is told FORGOTTEN; a late duplicate of its PREPARE runs nothing.
+  p.Step(FromCoord(MsgType::kStateQuery, three));
+  p.Step(Prepare(three, {kShard}, Protocol::kThreePc, true, {Put("c", "2")}));
+  Ready forgotten = p.TakeReady();
+  EXPECT_TRUE(forgotten.records.empty());
+  ASSERT_EQ(forgotten.messages.size(), 1u);
+  EXPECT_EQ(forgotten.messages[0].type, MsgType::kStateReply);
+  EXPECT_EQ(forgotten.messages[0].state, TxnState::kForgotten);
 
   // A late duplicate of a forgotten one-phase PREPARE must not run its ops again (it would commit
   // twice), nor may anyone be told anything about its outcome: no record, and the coordinator's
