@@ -33,13 +33,19 @@ if [[ ! -x "$BASE_BUILD/bin/txcoord" ]]; then
   git worktree add --force --detach "$src" "$BASE_SHA" >/dev/null
   cmake -S "$src" -B "$BASE_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$BASE_BUILD" -j "${JOBS:-$(nproc)}" --target txcoord >/dev/null
+  git worktree remove --force "$src" >/dev/null 2>&1 || true
+  rm -rf "$src"
+  trap - EXIT
 fi
 
 cluster=""
-cleanup() { if [[ -n "$cluster" ]]; then "$bin/txcoord" local down --data-dir "$cluster" >/dev/null 2>&1 || true; rm -rf "$cluster"; fi; }
+results=$(mktemp /tmp/ab-run.XXXXXX)
+cleanup() { rm -f "$results"; cleanup_cluster; }
+cleanup_cluster() { if [[ -n "$cluster" ]]; then "$bin/txcoord" local down --data-dir "$cluster" >/dev/null 2>&1 || true; rm -rf "$cluster"; fi; }
 trap 'cleanup' EXIT INT TERM
 
-# One run: prints committed/s and p50 ms, or fails the script.
+# One run: prints committed/s and p50 ms, or fails the script. Called in this shell (its output
+# redirected, never in a subshell), so that the EXIT trap sees the cluster it started.
 run() {  # variant clients
   local variant=$1 clients=$2 extra=()
   if [[ $variant == base ]]; then bin="$BASE_BUILD/bin"; else bin="$NEW_BIN"; extra=(--replicas 1); fi
@@ -71,7 +77,8 @@ for c in $CLIENTS; do tps[base,$c]=""; tps[new,$c]=""; p50[base,$c]=""; p50[new,
 for round in $(seq 1 "$ROUNDS"); do
   for c in $CLIENTS; do
     for v in base new; do
-      read -r t l < <(run "$v" "$c")
+      run "$v" "$c" > "$results"
+      read -r t l < "$results"
       echo "round $round, $c client(s), $v: $t txn/s, p50 $l ms"
       tps[$v,$c]+="$t "
       p50[$v,$c]+="$l "
