@@ -55,8 +55,9 @@ tps=$(sed -n 's/^  committed .*(\([0-9,]*\) txn\/s).*/\1/p' "$work/txbench.out" 
 
 perf report -i "$work/perf.data" --no-children --sort pid,dso -F overhead,pid,dso --stdio 2>/dev/null \
   | grep -v '^#' | grep -v '^$' > "$work/by_thread_dso"
-# Every txcoord process on the machine is the cluster's (bench/ tools refuse to share it).
-(perf report -i "$work/perf.data" --no-children --comm txcoord --sort sym --stdio 2>/dev/null \
+# The cluster's threads only (another txcoord on the machine is not counted).
+tids=$(awk '{print $1}' "$work/threads" | paste -sd,)
+(perf report -i "$work/perf.data" --no-children --tid "$tids" --sort sym --stdio 2>/dev/null \
   | grep -v '^#' | grep -v '^$' | grep -v '\[k\]' | head -n 15 || true) > "$work/top_user"
 
 python3 - "$work" "$tps" "$REPLICAS" "$CLIENTS" "$PROTOCOL" "$SECONDS_PROFILED" <<'EOF'

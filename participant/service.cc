@@ -53,7 +53,7 @@ std::unique_ptr<ProtocolCore> ShardService::MakeCore(Epoch /*primary_epoch*/,
   // What truncated EPOCH-SEEN records said, first: fencing survives truncation.
   std::vector<Record> records;
   Result<std::optional<uint64_t>> epoch = db_->GetMetaNumber(kMaxEpochKey);
-  TXC_CHECK_MSG(epoch.ok(), "the shard's metadata cannot be read");
+  TXC_CHECK_MSG(epoch.ok(), epoch.status().ToString().c_str());
   if (epoch.value()) records.push_back({.type = RecordType::kEpochSeen, .epoch = *epoch.value()});
   records.insert(records.end(), log.begin(), log.end());
 
@@ -108,14 +108,14 @@ Status ShardService::BeforeTruncate(Lsn from, Lsn before) {
 Epoch ShardService::MaxEpoch() const {
   Epoch e = core_ != nullptr ? core_->max_epoch() : 0;
   Result<std::optional<uint64_t>> kept = db_->GetMetaNumber(kMaxEpochKey);
-  TXC_CHECK_MSG(kept.ok(), "the shard's metadata cannot be read");
+  TXC_CHECK_MSG(kept.ok(), kept.status().ToString().c_str());
   if (kept.value()) e = std::max<Epoch>(e, *kept.value());
   return e;
 }
 
 TxnId ShardService::TruncatedMax() const {
   Result<std::optional<std::pair<uint64_t, uint64_t>>> kept = db_->GetMetaPair(kTruncatedTxnKey);
-  TXC_CHECK_MSG(kept.ok(), "the shard's metadata cannot be read");
+  TXC_CHECK_MSG(kept.ok(), kept.status().ToString().c_str());
   TxnId t;
   if (kept.value()) t = {kept.value()->first, kept.value()->second};
   return t;

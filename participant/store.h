@@ -10,7 +10,7 @@
 // (Written on the io thread, an apply waited for the log syncer's fsync whenever RocksDB grouped
 // the two writes: a third of the throughput at 64 clients. Written by a thread of the store's
 // own, as before, every apply cost a wake-up and a write of its own and still queued behind the
-// syncer's synced writes in RocksDB: --replicas 1 ran 13-17% below a build that wrote them with
+// syncer's synced writes in RocksDB: --replicas 1 ran 12-17% below a build that wrote them with
 // the COMMITTED record.) They need no sync of their own: the records are durable in the log, so
 // a crash that loses them only makes the replica apply them again (from the applied position)
 // once they are committed again. Flush waits until everything handed over is written; a synced

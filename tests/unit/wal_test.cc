@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -360,15 +361,18 @@ std::string DataValue(Db& db, const std::string& key) {
   return s.ok() ? value : "";
 }
 
+// A write along that puts key = value in the "data" column family of db.
+std::function<void(rocksdb::WriteBatch&)> PutAlong(Db& db, std::string key, std::string value) {
+  return [&db, key, value](rocksdb::WriteBatch& wb) { wb.Put(db.data(), key, value); };
+}
+
 TEST(WalTest, WritesAlongRideTheSyncerWithoutASyncOfTheirOwn) {
   TempDir dir;
   auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   Wal& w = *wal.value();
   Db& db = w.db();
-  auto put = [&db](std::string key, std::string value) {
-    return [&db, key, value](rocksdb::WriteBatch& wb) { wb.Put(db.data(), key, value); };
-  };
+  auto put = [&db](std::string key, std::string value) { return PutAlong(db, key, value); };
   // Alone: written by the syncer, visible, and no fsync made for them.
   const uint64_t first = w.WriteAlong(put("a", "1"));
   ASSERT_TRUE(w.WaitWrittenAlong(first).ok());
@@ -408,10 +412,8 @@ TEST(WalTest, AnIdleLogAfterWaitsForWritesAlongUsesNoCpu) {
   auto wal = OpenWal(dir.path());
   ASSERT_TRUE(wal.ok());
   Wal& w = *wal.value();
-  Db& db = w.db();
   for (int i = 0; i < 200; ++i) {
-    const uint64_t ticket =
-        w.WriteAlong([&db](rocksdb::WriteBatch& wb) { wb.Put(db.data(), "k", "v"); });
+    const uint64_t ticket = w.WriteAlong(PutAlong(w.db(), "k", "v"));
     ASSERT_TRUE(AppendNext(w, {FullRecord()}).ok());  // wakes the syncer, which takes both
     // Waits made at different moments of the syncer's round (before it takes them, while it
     // writes and syncs them), since the fsync takes some 100 us or more.
@@ -432,9 +434,7 @@ TEST(WalTest, WritesAlongQueuedAtCloseAreWritten) {
     ASSERT_TRUE(wal.ok());
     Db& db = wal.value()->db();
     for (int i = 0; i < 100; ++i) {
-      wal.value()->WriteAlong([&db, i](rocksdb::WriteBatch& wb) {
-        wb.Put(db.data(), "k" + std::to_string(i), "v");
-      });
+      wal.value()->WriteAlong(PutAlong(db, "k" + std::to_string(i), "v"));
     }
     ASSERT_TRUE(AppendNext(*wal.value(), {FullRecord()}).ok());  // synced at close, with them
   }
