@@ -515,6 +515,7 @@ ReplicaCore::Member* ReplicaCore::Answering(const ReplMessage& m) {
   auto it = members_.find(m.from);
   if (it == members_.end()) return nullptr;
   Member& mem = it->second;
+  mem.answered_at = now_;
   if (mem.disk != m.disk) {
     // Another disk (a wiped one, or an installed transfer): what it acknowledged before is gone.
     mem.disk = m.disk;
@@ -580,6 +581,16 @@ void ReplicaCore::Ship(ReplicaId id, Member& mem, bool force) {
   if (with_records) {
     const Lsn to = std::min(last_, mem.next + options_.max_batch_records - 1);
     if (mem.next < tail_start_) {
+      if (mem.probing && (mem.answered_at == kNever ||
+                          now_ - mem.answered_at > options_.lag_timeout_ticks)) {
+        // Older than what we keep in memory, for a member silent all this term or lately (it
+        // may be gone for good): a probe without records. The log is read only once it
+        // answers; reading it at every heartbeat for a dead member cost the io thread a
+        // scan each time (a scan of RocksDB's vector memtable sorts it: 270 ms at 130,000
+        // records).
+        SendAppend(id, mem, {});
+        return;
+      }
       // Older than what we keep in memory: the driver reads it from the log.
       ready_.reads.push_back({id, mem.next, to});
       mem.read_pending = true;

@@ -284,6 +284,7 @@ class ReplicaCore {
     // to what this primary sent, never the promotion itself.
     Ticks acked_sent_at = kNever;
     Ticks last_sent = kNever;
+    Ticks answered_at = kNever;  // when it last answered anything (an ack or a transfer ack)
     bool read_pending = false;
     // A state transfer in progress (id 0: none): the chunk awaiting its ack, the log start the
     // member will have, and when the chunk was sent (a lost one restarts the transfer).

@@ -570,6 +570,47 @@ TEST(ReplicaCoreTest, RecordsOlderThanTheTailAreReadFromTheLog) {
   EXPECT_EQ(append->records.size(), 5u);
 }
 
+// A member that never answers (a dead backup) is probed without records once what it needs is
+// older than the tail: before, every heartbeat read the log for it, a RocksDB scan on the io
+// thread each time (a primary with one dead backup fell from 4,000 to 50 txn/s). Once it answers,
+// its records are read.
+TEST(ReplicaCoreTest, ASilentMemberIsProbedWithoutReadingTheLog) {
+  ReplicaOptions o = Options(0);
+  o.max_tail_records = 2;
+  o.min_insync = 1;
+  ReplicaCore p(o);
+  p.OnConfig(Config(1, 1, 0, {0}, {0, 1}));
+  p.OnLocalDurable(1);
+  ASSERT_TRUE(p.activated());
+  p.Append({Rec(2), Rec(3), Rec(4), Rec(5)});
+  p.OnLocalDurable(5);
+  p.TakeReady();
+  int probes = 0;
+  for (int t = 0; t < 10 * o.lag_timeout_ticks; ++t) {
+    p.Tick(1);
+    ReplicaReady r = p.TakeReady();
+    EXPECT_TRUE(r.reads.empty()) << "tick " << t;
+    for (const ReplMessage& m : OfType(r.messages, ReplType::kAppend)) {
+      if (m.to != 1) continue;
+      EXPECT_TRUE(m.records.empty());
+      ++probes;
+    }
+  }
+  EXPECT_GE(probes, 10 * o.lag_timeout_ticks / o.heartbeat_ticks - 1);
+  ReplMessage nack;
+  nack.type = ReplType::kAppendAck;
+  nack.from = 1;
+  nack.to = 0;
+  nack.epoch = 1;
+  nack.disk = 101;
+  nack.last_position = 0;
+  p.Step(nack);
+  ReplicaReady r = p.TakeReady();
+  ASSERT_EQ(r.reads.size(), 1u);
+  EXPECT_EQ(r.reads[0].to, 1);
+  EXPECT_EQ(r.reads[0].from, 1u);
+}
+
 // A backup bounds its in-memory tail like a primary (it grew without bound before): once
 // promoted, what a member needs from before its tail is read from the log.
 TEST(ReplicaCoreTest, ABackupKeepsABoundedTailAndReadsOlderRecordsOncePromoted) {
