@@ -23,6 +23,9 @@ constexpr std::string_view kFieldNames[] = {"role",
                                             "replica",
                                             "data_dir",
                                             "config_store",
+                                            "config_master",
+                                            "etcd_endpoints",
+                                            "etcd_prefix",
                                             "coordinator",
                                             "coordinator_peer",
                                             "partitioning",
@@ -176,6 +179,8 @@ class Parser {
   // shard_replica_peers, one group per shard and one address per replica of it, and shard_peers.
   Status ReadShardPeers(NodeConfig* c, std::vector<Listener>* listeners) const;
   Status ReadSplitKeys(ShardMap* map) const;
+  // config_master, and with etcd its endpoints (also appended to *listeners) and prefix.
+  Status ReadConfigMaster(NodeConfig* c, std::vector<Listener>* listeners) const;
   // Validate(map)'s error under the YAML names (split_keys is range_split_keys), at the line of
   // the field or element it names.
   Status ShardMapError(const Status& status) const;
@@ -351,6 +356,54 @@ Status Parser::ReadSplitKeys(ShardMap* map) const {
   return Status::Ok();
 }
 
+Status Parser::ReadConfigMaster(NodeConfig* c, std::vector<Listener>* listeners) const {
+  if (Status s = ReadString("config_master", false, &c->config_master); !s.ok()) return s;
+  if (c->config_master != "static" && c->config_master != "etcd") {
+    return Error(Find("config_master")->key.Mark(), "config_master",
+                 "expected static or etcd, found " + Describe(Find("config_master")->value));
+  }
+  const Field* endpoints = Find("etcd_endpoints");
+  const Field* prefix = Find("etcd_prefix");
+  if (c->config_master == "static") {
+    for (const Field* f : {endpoints, prefix}) {
+      if (f != nullptr) {
+        return Error(f->key.Mark(), f->key.Scalar(), "only used with config_master etcd");
+      }
+    }
+    return Status::Ok();
+  }
+  if (endpoints == nullptr) {
+    return Error(YAML::Mark::null_mark(), "etcd_endpoints", "required with config_master etcd");
+  }
+  if (!endpoints->value.IsSequence() || endpoints->value.size() == 0) {
+    return Error(endpoints->key.Mark(), "etcd_endpoints",
+                 "expected a non-empty sequence of host:port, found " +
+                     (endpoints->value.IsSequence() ? std::string("an empty one")
+                                                    : Describe(endpoints->value)));
+  }
+  for (size_t i = 0; i < endpoints->value.size(); ++i) {
+    const YAML::Node element = endpoints->value[i];
+    const std::string path = "etcd_endpoints[" + std::to_string(i) + "]";
+    Address address;
+    if (Status s = ReadAddress(element, element.Mark(), path, &address); !s.ok()) return s;
+    for (const Address& other : c->etcd_endpoints) {
+      if (other == address) return Error(element.Mark(), path, address.ToString() + " given twice");
+    }
+    listeners->push_back({path, path + "'s", address, element.Mark()});
+    c->etcd_endpoints.push_back(std::move(address));
+  }
+  if (prefix != nullptr) {
+    if (Status s = ReadString("etcd_prefix", false, &c->etcd_prefix); !s.ok()) return s;
+    if (c->etcd_prefix.size() < 2 || c->etcd_prefix.front() != '/' ||
+        c->etcd_prefix.back() != '/') {
+      return Error(prefix->key.Mark(), "etcd_prefix",
+                   "expected a key prefix that starts and ends with '/' (as /txcoord/prod/), "
+                   "found " + Describe(prefix->value));
+    }
+  }
+  return Status::Ok();
+}
+
 Status Parser::ShardMapError(const Status& status) const {
   std::string message = status.message();
   const std::string_view path = std::string_view(message).substr(0, message.find(':'));
@@ -421,6 +474,7 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
   if (s = Validate(c.shard_map); !s.ok()) return ShardMapError(s);
 
   if (s = ReadShardPeers(&c, &listeners); !s.ok()) return s;
+  if (s = ReadConfigMaster(&c, &listeners); !s.ok()) return s;
 
   // No two ports (client or peer, of any replica of any group) may be one address; a copy-paste
   // slip would otherwise route one shard's keys to another, or clients to the protocol.
@@ -466,7 +520,12 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
       c.coordinators.size() > 1 ||
       std::any_of(c.shard_replicas.begin(), c.shard_replicas.end(),
                   [](const std::vector<Address>& replicas) { return replicas.size() > 1; });
-  if (const Field* f = Find("config_store"); f != nullptr) {
+  if (c.config_master == "etcd") {
+    if (const Field* f = Find("config_store"); f != nullptr) {
+      return Error(f->key.Mark(), "config_store",
+                   "not used with config_master etcd (the group configurations are in etcd)");
+    }
+  } else if (const Field* f = Find("config_store"); f != nullptr) {
     if (s = ReadString("config_store", false, &c.config_store); !s.ok()) return s;
     if (c.config_store.empty()) return Error(f->key.Mark(), "config_store", "empty");
   } else if (replicated) {
@@ -589,8 +648,16 @@ std::string FormatNodeConfig(const NodeConfig& config) {
   if (config.role == Role::kShard) out << YAML::Key << "shard" << YAML::Value << config.shard;
   out << YAML::Key << "replica" << YAML::Value << config.replica;
   out << YAML::Key << "data_dir" << YAML::Value << config.data_dir;
-  // Written also when it was derived from data_dir: it reads back as the same path.
-  out << YAML::Key << "config_store" << YAML::Value << config.config_store;
+  out << YAML::Key << "config_master" << YAML::Value << config.config_master;
+  if (config.config_master == "etcd") {
+    out << YAML::Key << "etcd_endpoints" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const Address& a : config.etcd_endpoints) out << a.ToString();
+    out << YAML::EndSeq;
+    out << YAML::Key << "etcd_prefix" << YAML::Value << config.etcd_prefix;
+  } else {
+    // Written also when it was derived from data_dir: it reads back as the same path.
+    out << YAML::Key << "config_store" << YAML::Value << config.config_store;
+  }
   out << YAML::Key << "coordinator" << YAML::Value;
   EmitGroup(out, config.coordinators);
   out << YAML::Key << "coordinator_peer" << YAML::Value;

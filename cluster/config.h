@@ -13,9 +13,18 @@
 //                                #   is, 0..R-1 (R: the coordinator group's size for role
 //                                #   coordinator, shards[shard]'s for role shard)
 //   data_dir: /tmp/txcoord/s0    # required, non-empty: the node's RocksDB directory
-//   config_store: /tmp/txcoord/groups.yaml  # the configuration store (cluster/config_store.h),
-//                                #   non-empty; required when any group has more than one
-//                                #   replica; absent otherwise derived as data_dir + "/groups.yaml"
+//   config_store: /tmp/txcoord/groups.yaml  # the static configuration store
+//                                #   (cluster/config_store.h), non-empty; with config_master
+//                                #   static, required when any group has more than one
+//                                #   replica, absent otherwise derived as data_dir +
+//                                #   "/groups.yaml"; with etcd, forbidden
+//   config_master: static        # optional: static (the default: config_store, one machine)
+//                                #   | etcd (cluster/etcd_store.h; config_store must be absent)
+//   etcd_endpoints: [127.0.0.1:2379, 127.0.0.1:2479]  # config_master etcd: required, a
+//                                #   non-empty sequence of its members' client addresses;
+//                                #   forbidden otherwise
+//   etcd_prefix: /txcoord/       # config_master etcd: optional, the default shown; starts and
+//                                #   ends with '/' (one prefix per txcoord cluster)
 //   coordinator: 127.0.0.1:7000  # required: where the coordinator serves clients: one address,
 //                                #   or a non-empty sequence of one per replica
 //                                #   ([127.0.0.1:7000, 127.0.0.1:7001])
@@ -103,6 +112,12 @@ struct NodeConfig {
   // the cluster. Required when any group has more than one replica; otherwise it defaults to
   // data_dir + "/groups.yaml" (a lone replica is the only reader of its group's configuration).
   std::string config_store;
+  // The configuration master (DESIGN.md section 5): "static" (config_store: one machine) or
+  // "etcd" (cluster/etcd_store.h: every node of the cluster names the same etcd cluster and
+  // prefix; config_store is then empty).
+  std::string config_master = "static";
+  std::vector<Address> etcd_endpoints;  // etcd: its members' client addresses
+  std::string etcd_prefix = "/txcoord/";
   // Replication (DESIGN.md section 5). A group commits nothing with fewer than
   // min(min_insync, its replica count) in-sync replicas.
   uint32_t min_insync = 2;           // 1..16

@@ -448,6 +448,12 @@ struct ReplicaStatus {
   10: map<i32, i64> member_match,
   /** The first position its log holds (every record before it is committed and dropped). */
   11: i64 log_start,
+  /** Its configuration master: "static" or "etcd". */
+  12: string config_master,
+  /** Whether its last read of the configuration master succeeded. */
+  13: bool config_master_reachable,
+  /** How long ago its last successful read was, in ms (-1: never). */
+  14: i64 config_master_read_age_ms,
 }
 
 service Peer {

@@ -6,7 +6,9 @@
 #include <boost/asio/post.hpp>
 #include <iostream>
 #include <random>
+#include <sstream>
 
+#include "cluster/config_master.h"
 #include "common/check.h"
 #include "common/crash_point.h"
 #include "idl/replication_wire.h"
@@ -217,7 +219,8 @@ Status NodeDriver::Serve(rpc::Handler handler) {
 // ---- the configuration store (its own thread) -----------------------------------------------
 
 void NodeDriver::StartStoreThread() {
-  store_ = std::make_unique<cluster::FileConfigStore>(config_.config_store);
+  store_ = cluster::OpenConfigMaster(config_);
+  etcd_ = dynamic_cast<cluster::EtcdConfigStore*>(store_.get());
   store_work_ = std::make_unique<
       boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
       store_io_.get_executor());
@@ -226,8 +229,62 @@ void NodeDriver::StartStoreThread() {
   store_thread_ = std::thread([this] { store_io_.run(); });
 }
 
+bool NodeDriver::PollEtcd() {
+  const std::string where = "etcd (" + cluster::DescribeEndpoints(config_.etcd_endpoints) +
+                            ", prefix " + config_.etcd_prefix + ")";
+  if (!layout_checked_) {
+    // Joining: the prefix must hold this cluster's layout (or none yet, and then this node's
+    // becomes it), never another cluster's.
+    const std::string mine = cluster::ClusterLayout(config_);
+    Result<std::string> stored = etcd_->CreateOrReadLayout(mine);
+    if (!stored.ok()) {
+      if (store_failures_++ % 100 == 0) {
+        std::cerr << "txcoord: cannot reach " << where << " to join the cluster: "
+                  << stored.status().ToString() << "\n";
+      }
+      store_reachable_ = false;
+      return false;
+    }
+    if (stored.value() != mine) {
+      std::cerr << "txcoord: " << where << " holds another cluster's layout:\n  stored: "
+                << stored.value() << "\n  this node's config: " << mine
+                << "\ngive each cluster its own etcd_prefix; this node does not join\n";
+      ::_exit(2);
+    }
+    layout_checked_ = true;
+    std::cerr << "txcoord: joined the cluster in " << where << "\n";
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now - registered_at_ >= std::chrono::milliseconds(kRegisterRenewMs)) {
+    registered_at_ = now;
+    std::ostringstream info;
+    info << "{\"group\":\"" << GroupName(Self()) << "\",\"replica\":" << config_.replica
+         << ",\"client\":\"" << config_.listen.ToString() << "\",\"peer\":\""
+         << config_.peer_listen.ToString() << "\",\"pid\":" << ::getpid() << "}";
+    const Status s = etcd_->KeepRegistered(GroupName(Self()) + "/" + std::to_string(config_.replica),
+                                           info.str(), kRegisterTtlSeconds);
+    if (!s.ok() && store_failures_ % 100 == 0) {
+      std::cerr << "txcoord: renewing this node's registration in " << where
+                << " failed: " << s.ToString() << "\n";
+    }
+  }
+  return true;
+}
+
+void NodeDriver::SchedulePoll() {
+  store_timer_->expires_after(std::chrono::milliseconds(kStorePollMs));
+  store_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) PollStore();
+  });
+}
+
 void NodeDriver::PollStore() {
-  // On the store thread: touches only store_, created_group_, the timer and (const) config_.
+  // On the store thread: touches only store_, etcd_, created_group_, layout_checked_,
+  // registered_at_, store_failures_, the atomics, the timer and (const) config_.
+  if (etcd_ != nullptr && !PollEtcd()) {
+    SchedulePoll();
+    return;
+  }
   Result<std::map<std::string, replication::GroupConfig>> groups = store_->ReadAll();
   const std::string own = GroupName(Self());
   if (groups.ok() && groups.value().count(own) == 0 && !created_group_) {
@@ -251,21 +308,28 @@ void NodeDriver::PollStore() {
     groups = store_->ReadAll();
   }
   if (groups.ok()) {
+    if (store_failures_ != 0) {
+      std::cerr << "txcoord: the configuration store answers again after " << store_failures_
+                << " failed read(s)\n";
+    }
+    store_failures_ = 0;
+    store_reachable_ = true;
+    store_read_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
     std::weak_ptr<NodeDriver> weak = weak_from_this();
     boost::asio::post(io_, [weak, groups = std::move(groups.value())] {
       if (auto self = weak.lock()) self->OnStoreRead(groups);
     });
   } else {
-    static thread_local uint64_t failures = 0;
-    if (failures++ % 100 == 0) {
-      std::cerr << "txcoord: reading the configuration store failed: "
+    store_reachable_ = false;
+    if (store_failures_++ % 100 == 0) {
+      std::cerr << "txcoord: reading the configuration store failed (no configuration change "
+                << "happens until it answers; a serving primary goes on): "
                 << groups.status().ToString() << "\n";
     }
   }
-  store_timer_->expires_after(std::chrono::milliseconds(kStorePollMs));
-  store_timer_->async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) PollStore();
-  });
+  SchedulePoll();
 }
 
 void NodeDriver::OnStoreRead(const std::map<std::string, replication::GroupConfig>& groups) {
@@ -688,6 +752,15 @@ thrift::ReplicaStatus NodeDriver::StatusNow() const {
   std::map<int32_t, int64_t> matches;
   for (const auto& [id, match] : r.MemberMatches()) matches[id] = static_cast<int64_t>(match);
   s.__set_member_match(matches);
+  s.__set_config_master(config_.config_master);
+  s.__set_config_master_reachable(store_reachable_.load());
+  const int64_t read_ms = store_read_ms_.load();
+  s.__set_config_master_read_age_ms(
+      read_ms < 0 ? -1
+                  : std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch())
+                            .count() -
+                        read_ms);
   return s;
 }
 
@@ -718,6 +791,7 @@ void NodeDriver::Stop() {
     store_io_.stop();
     store_thread_.join();
   }
+  if (etcd_ != nullptr) etcd_->Deregister();  // the store thread is gone: store_ is ours
   if (wal_) {
     // One line for benchmarks (bench/results.sh counts fsyncs per transaction from it); the
     // last sync, at close, is not in it.

@@ -50,6 +50,7 @@
 
 #include "cluster/config.h"
 #include "cluster/config_store.h"
+#include "cluster/etcd_store.h"
 #include "common/protocol.h"
 #include "common/status.h"
 #include "node/group_node.h"
@@ -73,6 +74,10 @@ namespace txcoord::node {
 
 // How often a node reads the configuration store.
 inline constexpr uint32_t kStorePollMs = 50;
+// With config_master etcd: a node's registration (members/GROUP/REPLICA) lives under a lease of
+// this TTL, renewed this often.
+inline constexpr int64_t kRegisterTtlSeconds = 3;
+inline constexpr uint32_t kRegisterRenewMs = 1000;
 
 class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private GroupNodeIo {
  public:
@@ -214,6 +219,10 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
  private:
   void StartStoreThread();
   void PollStore();
+  // The etcd backend's part of a poll: the layout check (once), the registration's renewal.
+  // False while the node may not go on (no layout check yet).
+  bool PollEtcd();
+  void SchedulePoll();
   void OnStoreRead(const std::map<std::string, replication::GroupConfig>& groups);
   // Peer.replicate / Peer.deliver, checked at the edge.
   void Replicate(const std::vector<thrift::ReplicationMessage>& messages);
@@ -265,6 +274,16 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
   std::unique_ptr<boost::asio::steady_timer> store_timer_;
   std::thread store_thread_;
   bool created_group_ = false;  // this replica tried to create its group's configuration
+  // With config_master etcd: store_ as its type (membership, the layout check), whether this
+  // node found its cluster's layout in etcd, and when it last renewed its registration.
+  cluster::EtcdConfigStore* etcd_ = nullptr;
+  bool layout_checked_ = false;
+  std::chrono::steady_clock::time_point registered_at_{};
+  uint64_t store_failures_ = 0;  // consecutive failed reads (logged at the first, every 100th)
+  // For the health call, written by the store thread: whether the last read of the store
+  // succeeded, and when the last successful one was (steady clock, ms; -1: never).
+  std::atomic<bool> store_reachable_{false};
+  std::atomic<int64_t> store_read_ms_{-1};
 
   std::map<NodeRef, replication::GroupConfig> groups_;  // every group's, as last read
 

@@ -13,6 +13,7 @@ PACKAGES=(
   cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev
   thrift-compiler libthrift-dev libboost-dev pkg-config python3-thrift librocksdb-dev
   libyaml-cpp-dev libjemalloc-dev gnuplot-nox libcli11-dev nlohmann-json3-dev
+  etcd-server etcd-client iproute2
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -29,6 +29,7 @@
 
 #include "Peer.h"
 #include "cluster/config_store.h"
+#include "cluster/config_master.h"
 #include "common/check.h"
 #include "common/fd.h"
 #include "rpc/client.h"
@@ -102,7 +103,9 @@ cluster::NodeConfig NodeConfigOf(const cluster::NodeConfig& base, NodeId node,
     config.listen = base.shard_replicas[g][r];
     config.peer_listen = base.shard_replica_peers[g][r];
   }
-  config.config_store = ConfigStoreOf(dir, data_dir, replicas);
+  // On etcd the group configurations are there, and the configs name no file.
+  config.config_store =
+      base.config_master == "etcd" ? std::string() : ConfigStoreOf(dir, data_dir, replicas);
   return config;
 }
 
@@ -610,8 +613,7 @@ const cluster::NodeConfig& ClusterDir::config(NodeId node) const {
 }
 
 Result<replication::GroupConfig> ClusterDir::ReadGroup(int group) const {
-  cluster::FileConfigStore store(ConfigStorePath(group));
-  return store.Read(GroupName(group));
+  return cluster::OpenConfigMaster(config(NodeId(group)))->Read(GroupName(group));
 }
 
 std::string ClusterDir::Path(NodeId node, std::string_view suffix) const {

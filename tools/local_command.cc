@@ -29,16 +29,19 @@
 #include <variant>
 
 #include "Peer.h"
+#include "cluster/config_master.h"
 #include "cluster/config_store.h"
 #include "rpc/client.h"
 #include "rpc/thrift_call.h"
 #include "tools/local_cluster.h"
+#include "tools/local_etcd.h"
 
 namespace txcoord::local {
 
 const char kLocalUsage[] =
     "       txcoord local up --data-dir DIR [--shards N] [--replicas R] [--tick-ms MS]\n"
-    "                        [--base-port P]\n"
+    "                        [--base-port P] [--config-master static|etcd]\n"
+    "                        [--etcd-members 1|3|5]\n"
     "       txcoord local status --data-dir DIR\n"
     "       txcoord local down --data-dir DIR\n"
     "\n"
@@ -48,7 +51,10 @@ const char kLocalUsage[] =
     "node serves. Ports are free ones, or, from P on, the client ports of the coordinator's\n"
     "replicas, then shard 0's, ..., then their peer ports in the same order (R = 1: P for the\n"
     "coordinator, P+1+i for shard i). A DIR that holds a cluster is restarted on its data.\n"
-    "`local status` exits 0 when every node serves; `local down` stops them.\n";
+    "With --config-master etcd (default static: DIR/groups.yaml) the group configurations\n"
+    "live in an etcd cluster of 1, 3 or 5 members (--etcd-members, default 1) that `local up`\n"
+    "starts in DIR first (Debian's etcd-server; its ports follow the nodes' from P on).\n"
+    "`local status` exits 0 when every node (and etcd member) serves; `local down` stops them.\n";
 
 namespace {
 
@@ -72,6 +78,8 @@ struct Options {
   std::optional<int> replicas;
   std::optional<uint32_t> tick_ms;
   std::optional<uint16_t> base_port;
+  std::optional<std::string> config_master;  // static | etcd
+  std::optional<int> etcd_members;           // 1, 3 or 5
 };
 
 int UsageError(const std::string& message) {
@@ -103,7 +111,8 @@ std::variant<Options, int> ParseOptions(const std::vector<std::string>& args) {
   for (size_t i = 1; i < args.size(); i += 2) {
     const std::string& flag = args[i];
     const bool up_only =
-        flag == "--shards" || flag == "--replicas" || flag == "--tick-ms" || flag == "--base-port";
+        flag == "--shards" || flag == "--replicas" || flag == "--tick-ms" || flag == "--base-port" ||
+        flag == "--config-master" || flag == "--etcd-members";
     if (flag != "--data-dir" && !up_only) return UsageError("unknown flag '" + flag + "'");
     if (up_only && options.command != "up") {
       return UsageError(flag + " is a flag of `local up` only");
@@ -130,6 +139,17 @@ std::variant<Options, int> ParseOptions(const std::vector<std::string>& args) {
       const std::optional<int64_t> n = ParseInteger(value, 1, 1000);
       if (!n) return UsageError("--tick-ms must be 1..1000, not '" + value + "'");
       options.tick_ms = static_cast<uint32_t>(*n);
+    } else if (flag == "--config-master") {
+      if (value != "static" && value != "etcd") {
+        return UsageError("--config-master must be static or etcd, not '" + value + "'");
+      }
+      options.config_master = value;
+    } else if (flag == "--etcd-members") {
+      const std::optional<int64_t> n = ParseInteger(value, 1, 5);
+      if (!n || *n % 2 == 0) {
+        return UsageError("--etcd-members must be 1, 3 or 5, not '" + value + "'");
+      }
+      options.etcd_members = static_cast<int>(*n);
     } else {
       const std::optional<int64_t> n = ParseInteger(value, 1, 65535);
       if (!n) return UsageError("--base-port must be 1..65535, not '" + value + "'");
@@ -137,6 +157,9 @@ std::variant<Options, int> ParseOptions(const std::vector<std::string>& args) {
     }
   }
   if (options.data_dir.empty()) return UsageError("--data-dir DIR is required");
+  if (options.etcd_members && options.config_master.value_or("static") != "etcd") {
+    return UsageError("--etcd-members needs --config-master etcd");
+  }
   return options;
 }
 
@@ -254,6 +277,22 @@ std::string ReplicaList(const std::vector<int>& replicas) {
   return text.empty() ? "-" : text;
 }
 
+// The local etcd of a cluster on etcd (nullopt for a static one); an error when the cluster names
+// etcd but its members file is missing or unreadable.
+Result<std::optional<LocalEtcd>> EtcdOf(const ClusterDir& cluster) {
+  if (cluster.config(kCoordinator).config_master != "etcd") return std::optional<LocalEtcd>();
+  Result<LocalEtcd> etcd = LocalEtcd::Open(cluster.dir());
+  if (!etcd.ok()) return etcd.status();
+  return std::optional<LocalEtcd>(std::move(etcd.value()));
+}
+
+// The etcd member's process if its pid file names a pid that still runs it.
+Result<std::optional<Process>> FindRunningEtcd(const LocalEtcd& etcd, int i) {
+  const std::optional<pid_t> pid = ReadPidFile(etcd.PidPath(i));
+  if (!pid) return std::optional<Process>();
+  return etcd.Find(i, *pid);
+}
+
 // Loads DIR's cluster for `up`, or creates it. An exit status when neither can be done.
 std::variant<ClusterDir, int> OpenOrCreate(const Options& options) {
   Result<ClusterDir> opened = ClusterDir::Open(options.data_dir);
@@ -276,6 +315,17 @@ std::variant<ClusterDir, int> OpenOrCreate(const Options& options) {
     }
     if (options.tick_ms && *options.tick_ms != coordinator.tick_ms) {
       return UsageError(held + "; --tick-ms " + std::to_string(*options.tick_ms) +
+                        " asks for another" + advice);
+    }
+    if (options.config_master && *options.config_master != coordinator.config_master) {
+      return UsageError(held + " on config master " + coordinator.config_master +
+                        "; --config-master " + *options.config_master + " asks for another" +
+                        advice);
+    }
+    if (options.etcd_members &&
+        static_cast<size_t>(*options.etcd_members) != coordinator.etcd_endpoints.size()) {
+      return UsageError(held + " on " + std::to_string(coordinator.etcd_endpoints.size()) +
+                        " etcd member(s); --etcd-members " + std::to_string(*options.etcd_members) +
                         " asks for another" + advice);
     }
     for (const NodeId node : c.nodes()) {
@@ -301,6 +351,36 @@ std::variant<ClusterDir, int> OpenOrCreate(const Options& options) {
   }
   cluster::NodeConfig tunables;
   if (options.tick_ms) tunables.tick_ms = *options.tick_ms;
+  if (options.config_master.value_or("static") == "etcd") {
+    // The etcd members' ports: after the nodes' when a base port is given, else free ones.
+    const int members = options.etcd_members.value_or(1);
+    const int node_ports =
+        2 * (options.shards.value_or(kDefaultShards) + 1) * options.replicas.value_or(1);
+    std::vector<uint16_t> ports;
+    if (options.base_port) {
+      if (*options.base_port + node_ports + 2 * members - 1 > 65535) {
+        return UsageError("--base-port " + std::to_string(*options.base_port) +
+                          ": the nodes' and etcd's ports do not fit below 65536");
+      }
+      for (int i = 0; i < 2 * members; ++i) {
+        ports.push_back(static_cast<uint16_t>(*options.base_port + node_ports + i));
+      }
+    } else {
+      Result<std::vector<uint16_t>> picked = PickFreePorts(2 * members);
+      if (!picked.ok()) {
+        std::cerr << "txcoord local up: " << picked.status().message() << "\n";
+        return kExitFailure;
+      }
+      ports = picked.value();
+    }
+    Result<LocalEtcd> etcd = LocalEtcd::Create(options.data_dir, members, ports);
+    if (!etcd.ok()) {
+      std::cerr << "txcoord local up: " << etcd.status().message() << "\n";
+      return kExitFailure;
+    }
+    tunables.config_master = "etcd";
+    tunables.etcd_endpoints = etcd.value().endpoints();
+  }
   Result<ClusterDir> created =
       ClusterDir::Create(options.data_dir, options.shards.value_or(kDefaultShards),
                          options.base_port.value_or(0), tunables, options.replicas.value_or(1));
@@ -347,6 +427,9 @@ int Up(const Options& options) {
   std::vector<NodeId> started;
   std::vector<uintmax_t> log_start(processes.size(), 0);
   std::vector<Clock::time_point> started_at(processes.size(), Clock::now());
+  // On etcd: the local etcd, and the members of it started here.
+  Result<std::optional<LocalEtcd>> etcd = EtcdOf(cluster);
+  std::vector<std::pair<int, Process>> etcd_started;
 
   // Stops the nodes started here, names the node that failed (with its log since it started),
   // and returns the exit status.
@@ -372,8 +455,40 @@ int Up(const Options& options) {
     }
     for (const NodeId n : started) RemovePidFile(cluster.PidPath(n));
     if (!started.empty()) std::cerr << "txcoord local up: stopped the nodes it had started\n";
+    // The etcd members started here go last: a node being stopped may still renew its lease.
+    std::vector<Process*> etcd_to_stop;
+    for (auto& [i, p] : etcd_started) etcd_to_stop.push_back(&p);
+    (void)StopAll(etcd_to_stop, kStopTimeout);
+    for (const auto& [i, p] : etcd_started) RemovePidFile(etcd.value()->PidPath(i));
+    if (!etcd_started.empty()) {
+      std::cerr << "txcoord local up: stopped the etcd members it had started\n";
+    }
     return g_interrupted ? kExitInterrupted : kExitFailure;
   };
+
+  // On etcd: its members first (the nodes wait for it to join their cluster).
+  if (!etcd.ok()) return fail(nodes.front(), etcd.status().message());
+  const auto fail_etcd = [&](const std::string& message) { return fail(nodes.front(), message); };
+  if (etcd.value()) {
+    const LocalEtcd& e = *etcd.value();
+    for (int i = 0; i < e.size(); ++i) {
+      Result<std::optional<Process>> running = FindRunningEtcd(e, i);
+      if (!running.ok()) return fail_etcd(running.status().message());
+      if (running.value()) continue;
+      if (Accepts(e.member(i).client)) {
+        return fail_etcd(e.member(i).name + "'s address " + e.member(i).client.ToString() +
+                         " is taken by a process that is not this cluster's etcd");
+      }
+      Result<Process> spawned = e.Start(i, /*detach=*/true);
+      if (!spawned.ok()) return fail_etcd(e.member(i).name + ": " + spawned.status().message());
+      const pid_t pid = spawned.value().pid();
+      etcd_started.emplace_back(i, std::move(spawned.value()));
+      if (Status s = WritePidFile(e.PidPath(i), pid); !s.ok()) return fail_etcd(s.message());
+    }
+    if (Status s = e.WaitReady(kStartTimeout); !s.ok()) {
+      return fail_etcd(s.message() + " (its logs: " + e.LogPath(0) + ", ...)");
+    }
+  }
 
   // Every node is started before any is waited for: a replica may need its group's other
   // replicas before it serves.
@@ -430,9 +545,41 @@ int Up(const Options& options) {
   std::cout << Nodes(cluster) << " on 127.0.0.1; configs, logs and data in " << cluster.dir()
             << "\n";
   PrintNodes(cluster, processes, "state", [](NodeId) { return "serving"; });
+  if (etcd.value()) {
+    std::cout << "configuration master: etcd ("
+              << cluster::DescribeEndpoints(etcd.value()->endpoints()) << ", prefix "
+              << cluster.config(kCoordinator).etcd_prefix << ")\n";
+  }
   std::cout << "stop with: txcoord local down --data-dir " << cluster.dir() << "\n";
   std::cout.flush();  // a closed stdout (`| head -n1`) is not an error: the nodes serve
   return 0;
+}
+
+// One row per etcd member: name, pid, address, and its state (leader, follower, not running,
+// unreachable). False when a member is not running or does not answer.
+bool PrintEtcd(const LocalEtcd& etcd, int width) {
+  bool healthy = true;
+  Result<int> leader = etcd.Leader();
+  std::cout << "  " << std::left << std::setw(width) << "etcd" << std::setw(9) << "pid"
+            << std::setw(23) << "address" << "state\n";
+  for (int i = 0; i < etcd.size(); ++i) {
+    Result<std::optional<Process>> running = FindRunningEtcd(etcd, i);
+    std::string state = "not running";
+    std::string pid = "-";
+    if (!running.ok()) {
+      state = running.status().message();
+    } else if (running.value()) {
+      pid = std::to_string(running.value()->pid());
+      state = !Accepts(etcd.member(i).client) ? "running, not accepting connections"
+              : leader.ok() && leader.value() == i ? "leader"
+              : leader.ok()                          ? "follower"
+                                                     : "no leader agreed on";
+    }
+    healthy = healthy && (state == "leader" || state == "follower");
+    std::cout << "  " << std::left << std::setw(width) << etcd.member(i).name << std::setw(9) << pid
+              << std::setw(23) << etcd.member(i).client.ToString() << state << "\n";
+  }
+  return healthy;
 }
 
 int StatusCommand(const Options& options) {
@@ -464,14 +611,24 @@ int StatusCommand(const Options& options) {
   }
   std::cout << cluster.dir() << ": coordinator " << cluster.address(kCoordinator).ToString() << ", "
             << cluster.shards() << " shard(s)";
-  if (cluster.replicas() == 1) {
+  Result<std::optional<LocalEtcd>> etcd = EtcdOf(cluster);
+  if (!etcd.ok()) {
+    std::cerr << "\ntxcoord local status: " << etcd.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (cluster.replicas() == 1 && !etcd.value()) {
     std::cout << "\n";
     PrintNodes(cluster, processes, "state",
                [&](NodeId node) { return states[static_cast<size_t>(cluster.index(node))]; });
     return all_serving ? 0 : kExitFailure;
   }
-  std::cout << ", " << cluster.replicas() << " replicas per group; configuration store "
-            << cluster.ConfigStorePath(kCoordinator) << "\n";
+  std::cout << ", " << cluster.replicas() << " replicas per group; configuration master ";
+  if (etcd.value()) {
+    std::cout << "etcd (" << cluster::DescribeEndpoints(etcd.value()->endpoints()) << ", prefix "
+              << cluster.config(kCoordinator).etcd_prefix << ")\n";
+  } else {
+    std::cout << cluster.ConfigStorePath(kCoordinator) << "\n";
+  }
 
   // Each group's configuration, as the store has it.
   std::map<int, Result<replication::GroupConfig>> groups;
@@ -487,13 +644,14 @@ int StatusCommand(const Options& options) {
   };
   std::ostringstream header;
   header << std::left << std::setw(21) << "role" << std::setw(8) << "epoch" << std::setw(8) << "lag"
-         << std::setw(22) << "log" << "state";
+         << std::setw(22) << "log" << std::setw(8) << "master" << "state";
   PrintNodes(cluster, processes, header.str(), [&](NodeId node) {
     const size_t slot = static_cast<size_t>(cluster.index(node));
     std::string role = "-";
     std::string epoch = "-";
     std::string lag = "-";
     std::string log = "-";
+    std::string master = "-";  // whether its last read of the configuration master worked
     const Result<thrift::ReplicaStatus>& answer = answer_of(node);
     if (!running_nodes[slot]) {
       // not running: nothing to ask
@@ -504,6 +662,7 @@ int StatusCommand(const Options& options) {
       epoch = std::to_string(answer.value().epoch);
       log = std::to_string(answer.value().log_start) + ".." +
             std::to_string(answer.value().durable_position);
+      master = answer.value().config_master_reachable ? "ok" : "lost";
       const Result<replication::GroupConfig>& group = groups.at(node.group);
       if (group.ok() && group.value().primary >= 0 && group.value().primary < cluster.replicas()) {
         const Result<thrift::ReplicaStatus>& primary =
@@ -516,7 +675,7 @@ int StatusCommand(const Options& options) {
     }
     std::ostringstream row;
     row << std::left << std::setw(21) << role << std::setw(8) << epoch << std::setw(8) << lag
-        << std::setw(22) << log << states[slot];
+        << std::setw(22) << log << std::setw(8) << master << states[slot];
     return row.str();
   });
   const int width = NameWidth(cluster);
@@ -542,6 +701,7 @@ int StatusCommand(const Options& options) {
     std::cout << std::setw(width) << primary << std::setw(8) << c.epoch << std::setw(9) << c.version
               << ReplicaList(isr) << "\n";
   }
+  if (etcd.value() && !PrintEtcd(*etcd.value(), width)) all_serving = false;
   return all_serving ? 0 : kExitFailure;
 }
 
@@ -576,18 +736,42 @@ int Down(const Options& options) {
       RemovePidFile(cluster.PidPath(node));  // none, or left by a node that is gone
     }
   }
+  // A cluster on etcd: its members are stopped after the nodes (which give their leases up).
+  Result<std::optional<LocalEtcd>> etcd = EtcdOf(cluster);
+  if (!etcd.ok()) {
+    std::cerr << "txcoord local down: " << etcd.status().message() << "\n";
+    return kExitFailure;
+  }
+  const size_t nodes_running = processes.size();
+  std::vector<std::string> pid_paths;  // processes[i]'s pid file
+  for (const NodeId node : running_nodes) pid_paths.push_back(cluster.PidPath(node));
+  for (int i = 0; etcd.value() && i < etcd.value()->size(); ++i) {
+    Result<std::optional<Process>> running = FindRunningEtcd(*etcd.value(), i);
+    if (!running.ok()) {
+      std::cerr << "txcoord local down: " << running.status().message() << "\n";
+      return kExitFailure;
+    }
+    if (running.value()) {
+      processes.push_back(std::move(*running.value()));
+      pid_paths.push_back(etcd.value()->PidPath(i));
+    } else {
+      RemovePidFile(etcd.value()->PidPath(i));
+    }
+  }
   if (processes.empty()) {
     std::cout << "no node of " << cluster.dir() << " was running\n";
     return 0;
   }
   std::vector<Process*> to_stop;
-  for (Process& p : processes) to_stop.push_back(&p);
-  const std::vector<Result<int>> stopped = StopAll(to_stop, kStopTimeout);
+  for (size_t i = 0; i < nodes_running; ++i) to_stop.push_back(&processes[i]);
+  std::vector<Result<int>> stopped = StopAll(to_stop, kStopTimeout);
+  std::vector<Process*> etcd_to_stop;
+  for (size_t i = nodes_running; i < processes.size(); ++i) etcd_to_stop.push_back(&processes[i]);
+  for (Result<int>& r : StopAll(etcd_to_stop, kStopTimeout)) stopped.push_back(std::move(r));
   bool all_stopped = true;
   for (size_t i = 0; i < stopped.size(); ++i) {
-    const NodeId node = running_nodes[i];
     if (stopped[i].ok()) {
-      std::cout << cluster.Name(node) << " (pid " << processes[i].pid() << "): stopped\n";
+      std::cout << processes[i].name() << " (pid " << processes[i].pid() << "): stopped\n";
     } else if (stopped[i].status().code() == Status::Code::kTimeout) {
       std::cout << stopped[i].status().message() << "\n";
     } else {
@@ -595,7 +779,7 @@ int Down(const Options& options) {
       all_stopped = false;
       continue;  // keep its pid file: it still runs
     }
-    RemovePidFile(cluster.PidPath(node));
+    RemovePidFile(pid_paths[i]);
   }
   if (!all_stopped) return kExitFailure;
   std::cout << "stopped; configs, logs and data kept in " << cluster.dir() << "\n";

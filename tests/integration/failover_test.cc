@@ -36,6 +36,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -203,8 +204,15 @@ class FailoverTest : public ::testing::Test {
     return true;
   }
 
+  // The primary the group's configuration names, read again while the store cannot answer
+  // (bounded: 10 s; etcd electing a new leader takes a second or two).
   NodeId PrimaryOf(int group) {
     auto p = cluster_->Primary(group);
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!p.ok() && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      p = cluster_->Primary(group);
+    }
     EXPECT_TRUE(p.ok()) << p.status().ToString();
     return p.ok() ? p.value() : NodeId{group, 0};
   }
@@ -596,6 +604,114 @@ TEST_F(StateTransferTest, BackupsBehindTheLogsStartGetTheStateRejoinAndTakeOver)
   EXPECT_TRUE(WaitInIsr(shard_primary, std::chrono::seconds(30)));
   EXPECT_TRUE(WaitInIsr(other, std::chrono::seconds(30)));
   CheckBalances();
+  CheckReplicaStores();
+}
+
+// ---- on etcd ---------------------------------------------------------------------------------
+//
+// The same cluster and load with the `etcd` configuration master (cluster/etcd_store.h): a real
+// 3-member etcd cluster on 127.0.0.1 holds every group's configuration. Beyond the checks above,
+// each test checks from the nodes' own logs that no two replicas of a group ever served in the
+// same epoch.
+class EtcdFailoverTest : public FailoverTest {
+ protected:
+  testing::ClusterOptions ClusterOptions() const override {
+    testing::ClusterOptions o = Options();
+    o.etcd_members = 3;
+    return o;
+  }
+
+  // Every "txcoord GROUP replica R: serving (epoch E, ..." line of every node's log: at most
+  // one replica per group and epoch.
+  void CheckOnePrimaryPerEpoch() {
+    std::map<std::pair<std::string, std::string>, std::set<int>> served;  // (group, epoch)
+    for (NodeId n : cluster_->nodes()) {
+      std::ifstream in(cluster_->log_path(n));
+      std::string line;
+      const std::string prefix = "txcoord " + local::GroupName(n.group) + " replica " +
+                                 std::to_string(n.replica) + ": serving (epoch ";
+      while (std::getline(in, line)) {
+        if (line.rfind(prefix, 0) != 0) continue;
+        const std::string epoch = line.substr(prefix.size(), line.find(',', prefix.size()) -
+                                                                 prefix.size());
+        served[{local::GroupName(n.group), epoch}].insert(n.replica);
+      }
+    }
+    EXPECT_FALSE(served.empty()) << "no node logged that it serves";
+    for (const auto& [key, replicas] : served) {
+      EXPECT_EQ(replicas.size(), 1u) << key.first << " had " << replicas.size()
+                                     << " primaries serving in epoch " << key.second;
+    }
+  }
+};
+
+// kill -9 a shard primary, the coordinator primary and etcd's leader, one after the other under
+// load; then a failover with etcd down to two members. Each is taken over, the load goes on,
+// and the killed ones come back and rejoin.
+TEST_F(EtcdFailoverTest, KillEachKindOfPrimaryAndEtcdsLeader) {
+  StartLoad();
+  ASSERT_TRUE(Commits(20));
+  const NodeId shard = PrimaryOf(0);
+  cluster_->Kill(shard);
+  WaitNewPrimary(0, shard, std::chrono::seconds(10));
+  EXPECT_TRUE(Commits(20)) << "no commits after the shard failover";
+  const NodeId coordinator = PrimaryOf(LocalCluster::kCoordinator);
+  cluster_->Kill(coordinator);
+  WaitNewPrimary(LocalCluster::kCoordinator, coordinator, std::chrono::seconds(10));
+  EXPECT_TRUE(Commits(20)) << "no commits after the coordinator failover";
+  Result<int> leader = cluster_->EtcdLeader();
+  ASSERT_TRUE(leader.ok()) << leader.status().ToString();
+  cluster_->KillEtcd(leader.value());
+  EXPECT_TRUE(Commits(20)) << "no commits after etcd's leader died";
+  // A failover needs etcd's new leader: two members of three still make a majority.
+  const NodeId other = PrimaryOf(1);
+  cluster_->Kill(other);
+  WaitNewPrimary(1, other, std::chrono::seconds(15));
+  EXPECT_TRUE(Commits(20)) << "no commits after a failover on two etcd members";
+  ASSERT_TRUE(cluster_->StartEtcd(leader.value()).ok()) << cluster_->Logs();
+  for (NodeId n : {shard, coordinator, other}) {
+    ASSERT_TRUE(cluster_->Start(n).ok()) << cluster_->Logs();
+  }
+  for (NodeId n : {shard, coordinator, other}) {
+    EXPECT_TRUE(WaitInIsr(n, std::chrono::seconds(15))) << cluster_->name(n) << " never rejoined";
+  }
+  EXPECT_TRUE(Commits(20));
+  std::cerr << committed_ << " committed, " << unknown_ << " unknown, " << errors_ << " errors\n";
+  CheckBalances();
+  CheckOnePrimaryPerEpoch();
+  CheckReplicaStores();
+}
+
+// All of etcd stopped (SIGSTOP) for a few seconds: the primaries go on serving (etcd is off the
+// commit path). Then, with etcd still stopped, a shard primary is paused past its lease: nothing
+// can be promoted, so the group stalls and no configuration changes; once etcd is back, a
+// backup takes over, and the woken primary is fenced and changes nothing.
+TEST_F(EtcdFailoverTest, WithEtcdStoppedPrimariesServeAndNoneIsPromotedUntilItReturns) {
+  StartLoad();
+  ASSERT_TRUE(Commits(20));
+  auto before = cluster_->ReadGroup(0);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  const NodeId old = PrimaryOf(0);
+  for (int i = 0; i < cluster_->etcd().size(); ++i) cluster_->SignalEtcd(i, SIGSTOP);
+  EXPECT_TRUE(Commits(100, std::chrono::seconds(3))) << "no commits while etcd is stopped";
+  const pid_t pid = cluster_->pid(old);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  // Past the grace period, twice over: the backups propose, but etcd cannot answer.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2 * Options().grace_ms));
+  for (int i = 0; i < cluster_->etcd().size(); ++i) cluster_->SignalEtcd(i, SIGCONT);
+  // The store's first answers are what was there before the outage, then the takeover.
+  const NodeId next = WaitNewPrimary(0, old, std::chrono::seconds(15));
+  auto after = cluster_->ReadGroup(0);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_GT(after.value().epoch, before.value().epoch);
+  EXPECT_TRUE(Commits(20)) << "no commits after etcd returned";
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  EXPECT_TRUE(Commits(20));
+  EXPECT_TRUE(PrimaryOf(0) == next) << "the woken primary took its group back";
+  EXPECT_TRUE(WaitInIsr(old, std::chrono::seconds(15))) << "the old primary never rejoined";
+  CheckBalances();
+  CheckOnePrimaryPerEpoch();
   CheckReplicaStores();
 }
 

@@ -41,9 +41,12 @@
 #include <vector>
 
 #include "client/client.h"
+#include "cluster/config_master.h"
+#include "cluster/etcd_store.h"
 #include "tests/integration/local_cluster.h"
 #include "tests/unit/temp_dir.h"
 #include "tools/local_cluster.h"
+#include "tools/local_etcd.h"
 
 namespace txcoord {
 namespace {
@@ -558,6 +561,78 @@ const std::map<std::string, std::string> kClusterBeforeReplicaGroups = {
      "retain_finished: 100000\n"
      "max_frame_bytes: 16777216\n"},
 };
+
+// `local up --config-master etcd --etcd-members 3`: the launcher starts a 3-member etcd in DIR
+// first, the nodes keep their groups' configurations there (and register), a commit goes
+// through, `status` shows the etcd members and each node's reach of it, `down` stops the etcd
+// members too, and `up` again restarts everything on the same data.
+TEST_F(LocalCliTest, UpOnEtcd) {
+  const Ran up = Up({"--replicas", "3", "--config-master", "etcd", "--etcd-members", "3"});
+  ASSERT_EQ(up.status, 0) << Describe(up);
+  EXPECT_NE(up.out.find("configuration master: etcd ("), std::string::npos) << up.out;
+  Result<local::ClusterDir> opened = local::ClusterDir::Open(dir_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  const local::ClusterDir& cluster = opened.value();
+  Result<local::LocalEtcd> etcd = local::LocalEtcd::Open(dir_);
+  ASSERT_TRUE(etcd.ok()) << etcd.status().ToString();
+  ASSERT_EQ(etcd.value().size(), 3);
+  std::vector<pid_t> etcd_pids;
+  for (int i = 0; i < 3; ++i) {
+    const pid_t pid = PidOf(etcd.value().member(i).name);
+    ASSERT_GT(pid, 0) << etcd.value().member(i).name;
+    etcd_pids.push_back(pid);
+  }
+  for (const local::NodeId node : cluster.nodes()) {
+    const cluster::NodeConfig& c = cluster.config(node);
+    EXPECT_EQ(c.config_master, "etcd") << cluster.Name(node);
+    EXPECT_EQ(c.etcd_endpoints, etcd.value().endpoints()) << cluster.Name(node);
+    EXPECT_EQ(c.config_store, "") << cluster.Name(node);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/groups.yaml"));
+  // The groups' configurations and the nodes' registrations are in etcd.
+  cluster::EtcdConfigStore store(cluster::EtcdOptionsOf(cluster.config(local::kCoordinator)),
+                                 "/txcoord/");
+  Result<std::map<std::string, replication::GroupConfig>> groups = store.ReadAll();
+  ASSERT_TRUE(groups.ok()) << groups.status().ToString();
+  EXPECT_EQ(groups.value().size(), 3u);
+  Result<std::map<std::string, std::string>> members = store.Members();
+  ASSERT_TRUE(members.ok()) << members.status().ToString();
+  EXPECT_EQ(members.value().size(), 9u);
+  EXPECT_EQ(members.value().count("shard1/2"), 1u);
+
+  auto c = Connect(cluster::ParseAddress(FirstLine(up.out)).value());
+  ASSERT_NE(c, nullptr);
+  auto put = c->Execute(Protocol::kTwoPc, {Op{.type = Op::Type::kPut, .key = "k", .value = "v"}});
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put.value().result.outcome, Outcome::kCommitted);
+
+  const Ran status = Status();
+  EXPECT_EQ(status.status, 0) << Describe(status);
+  EXPECT_NE(status.out.find("configuration master etcd ("), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("leader"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("master"), std::string::npos) << status.out;
+  EXPECT_EQ(status.out.find("lost"), std::string::npos) << status.out;
+
+  const Ran down = Down();
+  ASSERT_EQ(down.status, 0) << Describe(down);
+  EXPECT_NE(down.out.find("etcd2 (pid"), std::string::npos) << down.out;
+  ReapNodes();
+  for (int i = 0; i < 3; ++i) {
+    Result<std::optional<local::Process>> left = etcd.value().Find(i, etcd_pids[i]);
+    ASSERT_TRUE(left.ok());
+    EXPECT_FALSE(left.value().has_value()) << "etcd" << i << " still runs after `down`";
+    if (left.value()) left.value()->Kill();
+  }
+  // Restarted on the same data: the commit is still there.
+  const Ran again = Up();
+  ASSERT_EQ(again.status, 0) << Describe(again);
+  auto c2 = Connect(cluster::ParseAddress(FirstLine(again.out)).value());
+  ASSERT_NE(c2, nullptr);
+  EXPECT_EQ(ReadCommitted(*c2, "k"), std::optional<std::string>("v"));
+  // Asking the cluster for another configuration master is a usage error.
+  const Ran other = Up({"--config-master", "static"});
+  EXPECT_EQ(other.status, 2) << Describe(other);
+}
 
 TEST_F(LocalCliTest, AClusterMadeBeforeReplicaGroupsOpensAndIsWhatCreateWrites) {
   const std::string old_dir = temp_.path() + "/old";

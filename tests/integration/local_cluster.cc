@@ -13,11 +13,23 @@ namespace txcoord::testing {
 
 namespace {
 
-// A new cluster directory under a fresh temporary directory, with free ports.
-local::ClusterDir MakeClusterDir(const ClusterOptions& options) {
+// A new cluster directory under a fresh temporary directory, with free ports, and with
+// options.etcd_members > 0 a local etcd laid out in it (*etcd).
+local::ClusterDir MakeClusterDir(const ClusterOptions& options,
+                                 std::optional<local::LocalEtcd>* etcd) {
   std::string dir = (std::filesystem::temp_directory_path() / "txcoord-it-XXXXXX").string();
   TXC_CHECK(::mkdtemp(dir.data()) != nullptr);
   cluster::NodeConfig tunables;
+  if (options.etcd_members > 0) {
+    Result<std::vector<uint16_t>> ports = local::PickFreePorts(2 * options.etcd_members);
+    TXC_CHECK_MSG(ports.ok(), ports.status().ToString().c_str());
+    Result<local::LocalEtcd> created = local::LocalEtcd::Create(dir, options.etcd_members,
+                                                                ports.value());
+    TXC_CHECK_MSG(created.ok(), created.status().ToString().c_str());
+    etcd->emplace(std::move(created.value()));
+    tunables.config_master = "etcd";
+    tunables.etcd_endpoints = (*etcd)->endpoints();
+  }
   tunables.shard_map.partitioning = options.partitioning == "range" ? cluster::Partitioning::kRange
                                                                     : cluster::Partitioning::kHash;
   tunables.shard_map.split_keys = options.range_split_keys;
@@ -44,15 +56,28 @@ local::ClusterDir MakeClusterDir(const ClusterOptions& options) {
 
 const char* TxcoordBinary() { return TXCOORD_BINARY; }
 
-LocalCluster::LocalCluster(ClusterOptions options) : cluster_(MakeClusterDir(options)) {}
+LocalCluster::LocalCluster(ClusterOptions options) : cluster_(MakeClusterDir(options, &etcd_)) {}
 
 LocalCluster::~LocalCluster() {
   for (auto& [node, process] : processes_) process.Kill();
+  for (auto& [i, process] : etcd_processes_) {
+    (void)process.Signal(SIGCONT);  // a stopped member dies of SIGKILL too, but say it
+    process.Kill();
+  }
   std::error_code ec;
   if (std::getenv("TXCOORD_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(dir(), ec);
 }
 
 Status LocalCluster::StartAll(const std::map<NodeId, std::map<std::string, std::string>>& env) {
+  if (etcd_) {
+    for (int i = 0; i < etcd_->size(); ++i) {
+      if (etcd_processes_.count(i)) continue;
+      Result<local::Process> spawned = etcd_->Start(i, /*detach=*/false);
+      if (!spawned.ok()) return spawned.status();
+      etcd_processes_.emplace(i, std::move(spawned.value()));
+    }
+    if (Status s = etcd_->WaitReady(local::kStartTimeout); !s.ok()) return s;
+  }
   std::vector<NodeId> started;
   for (const NodeId node : cluster_.nodes()) {
     if (processes_.count(node)) continue;
@@ -157,7 +182,34 @@ std::string LocalCluster::Logs() const {
     std::ifstream in(cluster_.LogPath(node));
     out << "---- " << cluster_.Name(node) << " ----\n" << in.rdbuf() << "\n";
   }
+  for (int i = 0; etcd_ && i < etcd_->size(); ++i) {
+    out << "---- " << etcd_->member(i).name << " (last lines) ----\n"
+        << local::LogTail(etcd_->LogPath(i), 0, 20) << "\n";
+  }
   return out.str();
+}
+
+Status LocalCluster::StartEtcd(int i) {
+  TXC_CHECK(etcd_ && !etcd_processes_.count(i));
+  Result<local::Process> spawned = etcd_->Start(i, /*detach=*/false);
+  if (!spawned.ok()) return spawned.status();
+  local::Process& process = etcd_processes_.emplace(i, std::move(spawned.value())).first->second;
+  Status serving = local::WaitServing(process, etcd_->member(i).client, local::kStartTimeout);
+  if (!process.Running()) etcd_processes_.erase(i);
+  return serving;
+}
+
+void LocalCluster::KillEtcd(int i) {
+  auto it = etcd_processes_.find(i);
+  if (it == etcd_processes_.end()) return;
+  TXC_CHECK_MSG(it->second.Kill(), "an etcd member still runs 5 s after SIGKILL");
+  etcd_processes_.erase(it);
+}
+
+void LocalCluster::SignalEtcd(int i, int signal) {
+  auto it = etcd_processes_.find(i);
+  TXC_CHECK_MSG(it != etcd_processes_.end(), "signalling an etcd member that does not run");
+  TXC_CHECK(it->second.Signal(signal).ok());
 }
 
 }  // namespace txcoord::testing

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "replication/core/replica_core.h"
 #include "tools/local_cluster.h"
+#include "tools/local_etcd.h"
 
 namespace txcoord::testing {
 
@@ -46,6 +47,9 @@ struct ClusterOptions {
   uint32_t lag_timeout_ms = 300;
   uint32_t lease_ms = 600;
   uint32_t grace_ms = 900;
+  // The configuration master: 0, the static file; 1, 3 or 5: a local etcd cluster of that many
+  // members (tools/local_etcd.h), started with the nodes, children of this process like them.
+  int etcd_members = 0;
 };
 
 class LocalCluster {
@@ -106,12 +110,26 @@ class LocalCluster {
   // The node the group's configuration names primary; NotFound when there is none yet.
   Result<NodeId> Primary(int group) const;
 
-  // Every node's output so far, labelled.
+  // Every node's output so far, labelled (and each etcd member's last lines).
   std::string Logs() const;
 
+  // The local etcd (REQUIRES: etcd_members > 0). Members are numbered 0..size-1.
+  const local::LocalEtcd& etcd() const { return *etcd_; }
+  bool on_etcd() const { return etcd_.has_value(); }
+  // Starts member i (REQUIRES: not running) and waits until it accepts connections.
+  Status StartEtcd(int i);
+  // SIGKILL and reap.
+  void KillEtcd(int i);
+  // Sends a signal to member i (SIGSTOP / SIGCONT); REQUIRES: it runs.
+  void SignalEtcd(int i, int signal);
+  // The member that leads now (LocalEtcd::Leader).
+  Result<int> EtcdLeader() const { return etcd_->Leader(); }
+
  private:
+  std::optional<local::LocalEtcd> etcd_;        // when etcd_members > 0
   local::ClusterDir cluster_;                   // in a fresh temporary directory
   std::map<NodeId, local::Process> processes_;  // the nodes started and not known to have exited
+  std::map<int, local::Process> etcd_processes_;  // the etcd members running
 };
 
 // The path of the txcoord binary under test (set by CMake).

@@ -673,6 +673,56 @@ TEST(ConfigTest, ConfigStore) {
             "c.yaml:16: config_store: expected a string, found a sequence");
 }
 
+TEST(ConfigTest, ConfigMasterEtcd) {
+  const std::string etcd = EditReplicated(
+      {{"config_store: /tmp/txcoord/groups.yaml\n",
+        "config_master: etcd\netcd_endpoints: [127.0.0.1:2379, 127.0.0.1:2479]\n"}});
+  const Result<NodeConfig> parsed = ParseNodeConfig(etcd, "c.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed.value().config_master, "etcd");
+  EXPECT_EQ(parsed.value().etcd_endpoints,
+            (std::vector<Address>{{"127.0.0.1", 2379}, {"127.0.0.1", 2479}}));
+  EXPECT_EQ(parsed.value().etcd_prefix, "/txcoord/");
+  EXPECT_EQ(parsed.value().config_store, "");
+  ExpectRoundTrip(parsed.value());
+  NodeConfig prefixed = parsed.value();
+  prefixed.etcd_prefix = "/txcoord/prod/";
+  ExpectRoundTrip(prefixed);
+  // The default stays static, which needs no etcd field and allows none.
+  EXPECT_EQ(ParseNodeConfig(kReplicatedYaml, "c.yaml").value().config_master, "static");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"min_insync: 3", "etcd_endpoints: [127.0.0.1:2379]"}})),
+            "c.yaml:17: etcd_endpoints: only used with config_master etcd");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"min_insync: 3", "etcd_prefix: /a/"}})),
+            "c.yaml:17: etcd_prefix: only used with config_master etcd");
+  EXPECT_EQ(ErrorOf(EditReplicated({{"min_insync: 3", "config_master: zookeeper"}})),
+            "c.yaml:17: config_master: expected static or etcd, found 'zookeeper'");
+  // etcd: endpoints required and well formed; no config_store.
+  EXPECT_EQ(ErrorOf(EditOf(etcd, {{"etcd_endpoints: [127.0.0.1:2379, 127.0.0.1:2479]\n", ""}})),
+            "c.yaml: etcd_endpoints: required with config_master etcd");
+  EXPECT_EQ(ErrorOf(EditOf(etcd, {{"[127.0.0.1:2379, 127.0.0.1:2479]", "[]"}})),
+            "c.yaml:17: etcd_endpoints: expected a non-empty sequence of host:port, found an "
+            "empty one");
+  EXPECT_EQ(ErrorOf(EditOf(etcd, {{"[127.0.0.1:2379, 127.0.0.1:2479]", "127.0.0.1:2379"}})),
+            "c.yaml:17: etcd_endpoints: expected a non-empty sequence of host:port, found "
+            "'127.0.0.1:2379'");
+  EXPECT_EQ(ErrorOf(EditOf(etcd, {{"127.0.0.1:2479", "127.0.0.1"}})),
+            "c.yaml:17: etcd_endpoints[1]: expected host:port, found '127.0.0.1'");
+  EXPECT_EQ(ErrorOf(EditOf(etcd, {{"127.0.0.1:2479", "127.0.0.1:2379"}})),
+            "c.yaml:17: etcd_endpoints[1]: 127.0.0.1:2379 given twice");
+  EXPECT_EQ(ErrorOf(EditOf(etcd, {{"127.0.0.1:2479", "127.0.0.1:7000"}})),
+            "c.yaml:17: etcd_endpoints[1]: 127.0.0.1:7000 is also coordinator[0]'s address");
+  EXPECT_EQ(ErrorOf(EditOf(etcd, {{"min_insync: 3", "config_store: /tmp/g.yaml"}})),
+            "c.yaml:18: config_store: not used with config_master etcd (the group "
+            "configurations are in etcd)");
+  for (const char* bad : {"txcoord/", "/txcoord", "/", "''"}) {
+    EXPECT_EQ(ErrorOf(EditOf(etcd, {{"min_insync: 3", std::string("etcd_prefix: ") + bad}})),
+              std::string("c.yaml:18: etcd_prefix: expected a key prefix that starts and ends "
+                          "with '/' (as /txcoord/prod/), found ") +
+                  (std::string(bad) == "''" ? "the quoted string ''" : "'" + std::string(bad) + "'"))
+        << bad;
+  }
+}
+
 TEST(ConfigTest, ReplicationNumbers) {
   EXPECT_EQ(ErrorOf(EditReplicated({{"min_insync: 3", "min_insync: 0"}})),
             "c.yaml:17: min_insync: expected an integer in 1..16, found '0'");
