@@ -5,7 +5,12 @@
 // follows.
 //
 //   failover_bench --group shard|coordinator [--runs N] [--clients N] [--replicas R] [--shards N]
+//                  [--config-master static|etcd] [--etcd-members 1|3|5]
 //                  [--data-dir DIR] [--json FILE] [--keep] [--txcoord PATH]
+//
+// With --config-master etcd the cluster's configuration master is a local etcd of
+// --etcd-members members (default 3; tools/local_etcd.h, Debian's etcd-server), started first in
+// the cluster's directory and stopped last.
 //
 // One run: --clients threads, each with its own client, run transfers in a closed loop (an
 // Execute of two ADDs, -1 and +1, on accounts "acct/0".."acct/39" of different shards: 2PC with
@@ -33,8 +38,8 @@
 // group's ISR, and the next run begins only when it is back in the ISR and every group serves
 // again. So the primary moves from run to run, and each run kills the current one.
 //
-// Output: a line per run, a summary (median and max of each figure over the runs that measured
-// it), and a markdown table (header and one row) ready to paste into bench/RESULTS.static.md;
+// Output: a line per run, a summary (median, p99 by nearest rank, and max of each figure over
+// the runs that measured it), and a markdown table (header and one row) ready to paste into bench/RESULTS.static.md;
 // with --json FILE, every run's figures and counts. The cluster lives in a fresh directory
 // failover-bench-XXXXXX under --data-dir (default $TMPDIR, else /tmp), removed at the end unless
 // --keep; every node is stopped at the end, also after an error or SIGINT. Exit status: 0 when
@@ -48,6 +53,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -69,6 +75,7 @@
 #include "client/client.h"
 #include "common/check.h"
 #include "tools/local_cluster.h"
+#include "tools/local_etcd.h"
 
 namespace txcoord::bench {
 namespace {
@@ -117,6 +124,8 @@ struct Args {
   std::string json_path;
   bool keep = false;
   std::string txcoord;  // empty: txcoord beside this executable
+  std::string config_master = "static";
+  int etcd_members = 3;
   int victim_group() const { return group == "coordinator" ? local::kCoordinator : 0; }
 };
 
@@ -137,24 +146,41 @@ class Cluster {
       return Status::IoError("cannot make a directory under " + parent + ": " +
                              std::strerror(errno));
     }
+    cluster::NodeConfig tunables;
+    std::optional<local::LocalEtcd> etcd;
+    if (args.config_master == "etcd") {
+      Result<std::vector<uint16_t>> ports = local::PickFreePorts(2 * args.etcd_members);
+      if (!ports.ok()) return ports.status();
+      Result<local::LocalEtcd> made = local::LocalEtcd::Create(dir, args.etcd_members, ports.value());
+      if (!made.ok()) return made.status();
+      etcd.emplace(std::move(made.value()));
+      tunables.config_master = "etcd";
+      tunables.etcd_endpoints = etcd->endpoints();
+    }
     Result<local::ClusterDir> created = local::ClusterDir::Create(
-        dir, args.shards, /*base_port=*/0, cluster::NodeConfig{}, args.replicas);
+        dir, args.shards, /*base_port=*/0, tunables, args.replicas);
     if (!created.ok()) {
       std::filesystem::remove_all(dir, ec);
       return created.status();
     }
     return std::unique_ptr<Cluster>(
-        new Cluster(std::move(created.value()), args.txcoord, args.keep));
+        new Cluster(std::move(created.value()), std::move(etcd), args.txcoord, args.keep));
   }
 
   ~Cluster() {
     std::vector<local::Process*> running;
     for (auto& [node, process] : processes_) running.push_back(&process);
-    const std::vector<Result<int>> stopped = local::StopAll(running, local::kStopTimeout);
+    std::vector<Result<int>> stopped = local::StopAll(running, local::kStopTimeout);
+    std::vector<local::Process*> etcd_running;
+    for (local::Process& p : etcd_processes_) etcd_running.push_back(&p);
+    for (Result<int>& r : local::StopAll(etcd_running, local::kStopTimeout)) {
+      stopped.push_back(std::move(r));
+    }
     for (const Result<int>& r : stopped) {
       if (!r.ok()) std::cerr << "failover_bench: stopping: " << r.status().ToString() << "\n";
     }
     processes_.clear();
+    etcd_processes_.clear();
     if (keep_) {
       std::cout << "kept " << dir_.dir() << "\n";
     } else {
@@ -170,6 +196,14 @@ class Cluster {
   // Starts every node (all before any is waited for: a replica may need its group to serve), and
   // waits until each accepts connections and every group has a serving primary.
   Status StartAll() {
+    if (etcd_) {
+      for (int i = 0; i < etcd_->size(); ++i) {
+        Result<local::Process> spawned = etcd_->Start(i, /*detach=*/false);
+        if (!spawned.ok()) return spawned.status();
+        etcd_processes_.push_back(std::move(spawned.value()));
+      }
+      if (Status s = etcd_->WaitReady(local::kStartTimeout); !s.ok()) return s;
+    }
     for (const NodeId node : dir_.nodes()) {
       Result<local::Process> spawned = dir_.StartNode(node, binary_, {}, /*detach=*/false);
       if (!spawned.ok()) return spawned.status();
@@ -238,8 +272,9 @@ class Cluster {
   }
 
  private:
-  Cluster(local::ClusterDir dir, std::string binary, bool keep)
-      : dir_(std::move(dir)), binary_(std::move(binary)), keep_(keep) {}
+  Cluster(local::ClusterDir dir, std::optional<local::LocalEtcd> etcd, std::string binary,
+          bool keep)
+      : dir_(std::move(dir)), etcd_(std::move(etcd)), binary_(std::move(binary)), keep_(keep) {}
 
   // The status with the node's name and the last lines of its log.
   Status Annotate(const Status& s, NodeId node) const {
@@ -248,9 +283,11 @@ class Cluster {
   }
 
   local::ClusterDir dir_;
+  std::optional<local::LocalEtcd> etcd_;  // with --config-master etcd
   std::string binary_;
   bool keep_ = false;
   std::map<NodeId, local::Process> processes_;  // started and not known to have exited
+  std::vector<local::Process> etcd_processes_;
 };
 
 // ---- the load ---------------------------------------------------------------------------------
@@ -596,7 +633,7 @@ Status Seed(client::Client& c) {
 // The median (nearest rank) and the maximum; nullopt for no values.
 struct Summary {
   size_t count = 0;
-  double p50 = 0, max = 0;
+  double p50 = 0, p99 = 0, max = 0;
 };
 std::optional<Summary> Summarize(const std::vector<RunResult>& runs,
                                  std::optional<double> RunResult::*figure) {
@@ -606,7 +643,12 @@ std::optional<Summary> Summarize(const std::vector<RunResult>& runs,
   }
   if (v.empty()) return std::nullopt;
   std::sort(v.begin(), v.end());
-  return Summary{v.size(), v[(v.size() + 1) / 2 - 1], v.back()};
+  // Nearest rank: the smallest value at or above that share of the runs.
+  const auto rank = [&v](double q) {
+    const size_t k = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+    return v[std::max<size_t>(k, 1) - 1];
+  };
+  return Summary{v.size(), rank(0.5), rank(0.99), v.back()};
 }
 
 std::string Ms(double ms) { return std::to_string(static_cast<int64_t>(ms + 0.5)); }
@@ -623,6 +665,8 @@ Status WriteJson(const std::string& path, const Args& args, const cluster::NodeC
       {"replicas", args.replicas},
       {"shards", args.shards},
       {"clients", args.clients},
+      {"config_master", args.config_master},
+      {"etcd_members", args.config_master == "etcd" ? args.etcd_members : 0},
       {"runs_requested", args.runs},
       {"config",
        {{"heartbeat_ms", config.heartbeat_ms},
@@ -670,19 +714,25 @@ void PrintSummary(const Args& args, const std::vector<RunResult>& runs) {
   for (const auto& [name, figure] : figures) {
     const std::optional<Summary> s = Summarize(runs, figure);
     if (s) {
-      std::cout << "  " << name << "  p50 " << Ms(s->p50) << " ms  max " << Ms(s->max) << " ms  ("
-                << s->count << " of " << runs.size() << " runs)\n";
-      cells += " " + Ms(s->p50) + " / " + Ms(s->max) + " |";
+      std::cout << "  " << name << "  p50 " << Ms(s->p50) << " ms  p99 " << Ms(s->p99)
+                << " ms  max " << Ms(s->max) << " ms  (" << s->count << " of " << runs.size()
+                << " runs)\n";
+      cells += " " + Ms(s->p50) + " / " + Ms(s->p99) + " / " + Ms(s->max) + " |";
     } else {
       std::cout << "  " << name << "  not measured in any run\n";
       cells += " - |";
     }
   }
   std::cout << "\nmarkdown:\n"
-            << "| group killed | replicas | shards | clients | runs ok | new primary ms p50 / max |"
-               " first commit ms p50 / max | settled ms p50 / max |\n"
-            << "|---|---|---|---|---|---|---|---|\n"
-            << "| " << args.group << " | " << args.replicas << " | " << args.shards << " | "
+            << "| group killed | config master | replicas | shards | clients | runs ok |"
+               " new primary ms p50 / p99 / max | first commit ms p50 / p99 / max |"
+               " settled ms p50 / p99 / max |\n"
+            << "|---|---|---|---|---|---|---|---|---|\n"
+            << "| " << args.group << " | "
+            << (args.config_master == "etcd"
+                    ? "etcd (" + std::to_string(args.etcd_members) + ")"
+                    : std::string("static"))
+            << " | " << args.replicas << " | " << args.shards << " | "
             << args.clients << " | " << ok << "/" << args.runs << " |" << cells << "\n";
 }
 
@@ -708,6 +758,12 @@ int Main(int argc, char** argv) {
   app.add_option("--shards", args.shards, "shard groups (transfers span two)")
       ->capture_default_str()
       ->check(CLI::Range(2, 64));
+  app.add_option("--config-master", args.config_master, "where group configurations live")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"static", "etcd"}));
+  app.add_option("--etcd-members", args.etcd_members, "members of the local etcd (etcd only)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({1, 3, 5}));
   app.add_option("--data-dir", args.data_dir,
                  "where the cluster's directory is made (default $TMPDIR, else /tmp)");
   app.add_option("--json", args.json_path, "write every run's figures to this file");
@@ -754,7 +810,9 @@ int Main(int argc, char** argv) {
             << " runs; " << args.shards << " shards, " << args.replicas << " replicas per group, "
             << args.clients << " clients (bank, 2pc); heartbeat " << config.heartbeat_ms
             << " ms, lag_timeout " << config.lag_timeout_ms << " ms, lease " << config.lease_ms
-            << " ms, grace " << config.grace_ms << " ms; in " << cluster.dir().dir() << std::endl;
+            << " ms, grace " << config.grace_ms << " ms; config master " << args.config_master
+            << (args.config_master == "etcd" ? " (" + std::to_string(args.etcd_members) + ")" : "")
+            << "; in " << cluster.dir().dir() << std::endl;
 
   if (Status s = cluster.StartAll(); !s.ok()) {
     std::cerr << "failover_bench: starting the cluster: " << s.ToString() << "\n";

@@ -217,6 +217,10 @@ class ProtocolCore {
   // Every record up to lsn is durable. REQUIRES: lsn never decreases and was appended.
   virtual void OnDurable(Lsn lsn) = 0;
   virtual Ready TakeReady() = 0;
+  // Another group (the coordinator's, or a shard's) has a new primary: whatever waits on a
+  // resend to it goes at the next tick, its backoff begun again, instead of when a timer grown
+  // long during the outage fires. Resolution after a failover starts from the failover.
+  virtual void OnPeerMoved(NodeRef /*group*/) {}
 };
 
 // Holds messages and replies until the log is durable far enough. Both cores use it. Items are

@@ -16,6 +16,12 @@ void CoreRunner::Tick() {
   Drain();
 }
 
+void CoreRunner::OnPeerMoved(NodeRef group) {
+  if (effects_.halted()) return;
+  core_.OnPeerMoved(group);
+  Drain();
+}
+
 void CoreRunner::OnDurable(Lsn lsn) {
   TXC_CHECK_MSG(lsn >= durable_lsn_, "the log's durable position went backwards");
   if (lsn == durable_lsn_ || effects_.halted()) return;

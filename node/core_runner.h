@@ -41,6 +41,8 @@ class CoreRunner {
 
   void Step(const Message& m);
   void Tick();
+  // ProtocolCore::OnPeerMoved, then Drain.
+  void OnPeerMoved(NodeRef group);
   // The log is durable up to lsn (a repeated position is ignored; a smaller one stops the
   // process).
   void OnDurable(Lsn lsn);

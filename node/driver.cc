@@ -350,7 +350,10 @@ void NodeDriver::OnStoreRead(const std::map<std::string, replication::GroupConfi
       group_->OnConfig(c);
       continue;
     }
-    if (moved) peers_.SetPrimary(g, c.primary);
+    if (moved) {
+      peers_.SetPrimary(g, c.primary);
+      if (known != groups_.end()) group_->PeerMoved(g);
+    }
   }
 }
 

@@ -58,6 +58,12 @@ void GroupNode::StepProtocol(const Message& m) {
   Drain();
 }
 
+void GroupNode::PeerMoved(NodeRef group) {
+  if (!serving()) return;
+  runner_->OnPeerMoved(group);
+  Drain();
+}
+
 void GroupNode::DrainCore() {
   if (runner_ == nullptr) return;
   runner_->Drain();

@@ -101,6 +101,8 @@ class GroupNode : private Effects {
 
   // Protocol inputs: a message for the hosted core, dropped unless serving.
   void StepProtocol(const Message& m);
+  // Another group has a new primary (ProtocolCore::OnPeerMoved); ignored unless serving.
+  void PeerMoved(NodeRef group);
   // The hosted protocol core (null unless activated), for client requests; call DrainCore after
   // each request made on it.
   ProtocolCore* core() { return core_.get(); }

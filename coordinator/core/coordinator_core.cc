@@ -216,6 +216,20 @@ Lsn CoordinatorCore::Append(Record r) {
   return next_lsn_ - 1;
 }
 
+void CoordinatorCore::OnPeerMoved(NodeRef group) {
+  if (group.is_coordinator()) return;
+  for (auto& [id, t] : txns_) {
+    // Not armed yet (its record is not durable) or nothing to resend: left as it is.
+    if (t.phase == Phase::kActive || t.next_resend == INT64_MAX) continue;
+    if (std::find(t.participants.begin(), t.participants.end(), group.shard) ==
+        t.participants.end()) {
+      continue;
+    }
+    t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
+    t.next_resend = now_;
+  }
+}
+
 void CoordinatorCore::ArmResend(Txn& t) { t.next_resend = now_ + t.resend.NextDelay(*rng_); }
 
 void CoordinatorCore::StartPrepare(Txn& t) {

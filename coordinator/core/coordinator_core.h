@@ -90,6 +90,9 @@ class CoordinatorCore : public ProtocolCore {
   void Tick() override;
   void OnDurable(Lsn lsn) override;
   Ready TakeReady() override;
+  // A shard group's new primary: every transaction waiting on a resend to it (PREPARE,
+  // PRE-COMMIT, COMMIT, queries) resends at the next tick.
+  void OnPeerMoved(NodeRef group) override;
 
   Epoch epoch() const { return options_.epoch; }
   bool deposed() const { return deposed_; }

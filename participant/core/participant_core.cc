@@ -639,6 +639,16 @@ void ParticipantCore::Tick() {
   for (TxnId id : idle) AbortHere(txns_[id], false);
 }
 
+void ParticipantCore::OnPeerMoved(NodeRef group) {
+  if (!group.is_coordinator()) return;
+  for (TxnId id : live_) {
+    Txn& t = txns_.at(id);
+    if (!IsVoted(t.state)) continue;
+    t.backoff = recovery::Backoff(options_.in_doubt_first_ticks, options_.in_doubt_max_ticks);
+    t.next_action = now_;
+  }
+}
+
 void ParticipantCore::OnDurable(Lsn lsn) {
   // A log never becomes less durable: a position going backwards is a broken driver.
   TXC_CHECK_MSG(lsn >= durable_lsn_, "durable position went backwards");

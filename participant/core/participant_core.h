@@ -91,6 +91,9 @@ class ParticipantCore : public ProtocolCore {
   void Tick() override;
   void OnDurable(Lsn lsn) override;
   Ready TakeReady() override;
+  // The coordinator group's new primary: every voted transaction in doubt asks it at the next
+  // tick (the new primary resolves what it can at once), its backoff begun again.
+  void OnPeerMoved(NodeRef group) override;
 
   // kForgotten for a transaction this shard may have known and no longer remembers (see
   // ParticipantOptions::retain_finished).

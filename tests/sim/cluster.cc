@@ -136,7 +136,10 @@ struct StoreCall {
   uint64_t order = 0;
   int32_t group = 0;
   ReplicaId replica = 0;
-  enum class Kind : uint8_t { kPropose, kPoll, kAnswer } kind = Kind::kPoll;
+  // kMoved: replica `replica` of `group` hears (as a node polling its store does) that group
+  // `moved` has a new primary.
+  enum class Kind : uint8_t { kPropose, kPoll, kAnswer, kMoved } kind = Kind::kPoll;
+  int32_t moved = 0;
   GroupConfig config;  // kPropose: the proposal; kAnswer: the store's value
   bool ok = false;     // kAnswer to a proposal
   bool proposal = false;
@@ -738,8 +741,17 @@ void Simulation::StoreTick() {
         if (propose && call.config.version == g.config.version + 1) {
           // The store's compare-and-swap: on the version only (as etcd's txn on mod_revision).
           ok = true;
-          if (call.config.primary != g.config.primary) ++result_.failovers;
+          const bool moved = call.config.primary != g.config.primary;
+          if (moved) ++result_.failovers;
           g.config = call.config;
+          // The other groups' replicas hear of a new primary at their next poll.
+          for (Group* other : Groups()) {
+            if (!moved || other->id == g.id) continue;
+            for (const Replica& w : other->replicas) {
+              CallStore({.at = now_ + rng_.Range(1, kStoreDelayMax), .group = other->id,
+                         .replica = w.id, .kind = StoreCall::Kind::kMoved, .moved = g.id});
+            }
+          }
           trace_.Add(now_, "CONFIG " + GroupName(g.id) + " " + replication::Describe(g.config));
           // Watchers hear of it.
           for (const Replica& w : g.replicas) {
@@ -753,6 +765,12 @@ void Simulation::StoreTick() {
                    .proposal = propose});
         break;
       }
+      case StoreCall::Kind::kMoved:
+        if (!r.up || r.node == nullptr || r.paused(now_) || !reachable) break;
+        Sync(r);
+        r.node->PeerMoved(call.moved == kCoordGroup ? NodeRef::Coordinator()
+                                                    : NodeRef::Shard(call.moved));
+        break;
       case StoreCall::Kind::kAnswer:
         if (!r.up || r.node == nullptr || r.paused(now_) || !reachable) break;
         Sync(r);

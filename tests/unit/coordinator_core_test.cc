@@ -284,6 +284,34 @@ TEST_F(CoordinatorStepTest, CommitIsResentToUnackedAfterDurable) {
   EXPECT_EQ(Targets(resent, MsgType::kCommit), (std::vector<ShardId>{2}));
 }
 
+// A shard group that failed over: the COMMIT it still owes an ack for goes to its new primary at
+// the next tick, not when a resend timer grown during the outage fires; other shards' and other
+// transactions' resends keep their timers.
+TEST_F(CoordinatorStepTest, APeersNewPrimaryGetsWhatWaitsOnItAtTheNextTick) {
+  CoordinatorCore& c = Make({.resend_first_ticks = 1000, .resend_max_ticks = 1000});
+  const TxnId id = BeginAndCommit(c, Protocol::kTwoPc, {1, 2});
+  c.Step(VoteFrom(1, id, Vote::kYes));
+  c.Step(VoteFrom(2, id, Vote::kYes));
+  c.OnDurable(c.TakeReady().records.at(0).lsn);
+  ASSERT_EQ(OfType(c.TakeReady().messages, MsgType::kCommit).size(), 2u);
+  c.Step(DecisionAck(1, id));
+  const TxnId other = BeginAndCommit(c, Protocol::kTwoPc, {3, 4});  // PREPAREs sent, no vote
+  c.TakeReady();
+  c.Tick();
+  EXPECT_TRUE(c.TakeReady().messages.empty());
+  c.OnPeerMoved(NodeRef::Shard(3));  // the other transaction's PREPARE is resent to 3 and 4
+  c.OnPeerMoved(NodeRef::Shard(2));
+  c.OnPeerMoved(NodeRef::Coordinator());  // its own group: nothing
+  EXPECT_TRUE(c.TakeReady().messages.empty()) << "nothing before the tick";
+  c.Tick();
+  const std::vector<Message> sent = c.TakeReady().messages;
+  EXPECT_EQ(Targets(sent, MsgType::kCommit), (std::vector<ShardId>{2}));
+  EXPECT_EQ(Targets(sent, MsgType::kPrepare), (std::vector<ShardId>{3, 4}));
+  for (const Message& m : OfType(sent, MsgType::kPrepare)) EXPECT_EQ(m.txn, other);
+  c.Tick();
+  EXPECT_TRUE(c.TakeReady().messages.empty()) << "the backoff begins again after the resend";
+}
+
 TEST_F(CoordinatorStepTest, DecisionAckFromAllLogsEndAndForgets) {
   CoordinatorCore& c = Make();
   const TxnId id = BeginAndCommit(c, Protocol::kTwoPc, {1, 2, 3});

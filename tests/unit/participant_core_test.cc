@@ -942,6 +942,25 @@ TEST_F(ParticipantStepTest, InDoubtQueriesBackOffUpToTheCap) {
   }
 }
 
+// The coordinator group failed over: a transaction in doubt asks its new primary at the next
+// tick, not when a backoff grown during the outage ends; a shard group's move changes nothing.
+TEST_F(ParticipantStepTest, InDoubtAsksTheCoordinatorsNewPrimaryAtTheNextTick) {
+  ParticipantCore& p =
+      Make({.shard = kShard, .in_doubt_first_ticks = 1000, .in_doubt_max_ticks = 1000});
+  PrepareDurably({1, 1}, {Put("x", "1")});
+  p.Tick();
+  EXPECT_TRUE(OfType(p.TakeReady().messages, MsgType::kStatus).empty());
+  p.OnPeerMoved(NodeRef::Shard(kShard + 1));
+  p.Tick();
+  EXPECT_TRUE(OfType(p.TakeReady().messages, MsgType::kStatus).empty());
+  p.OnPeerMoved(NodeRef::Coordinator());
+  EXPECT_TRUE(p.TakeReady().messages.empty()) << "nothing before the tick";
+  p.Tick();
+  EXPECT_EQ(OfType(p.TakeReady().messages, MsgType::kStatus).size(), 1u);
+  p.Tick();
+  EXPECT_TRUE(OfType(p.TakeReady().messages, MsgType::kStatus).empty()) << "backoff again";
+}
+
 TEST_F(ParticipantStepTest, ThreePcInDoubtRunsTerminationAfterQueries) {
   ParticipantCore& p = Make({.shard = kShard, .termination_after_queries = 2});
   const TxnId t{1, 1};
