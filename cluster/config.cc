@@ -573,7 +573,7 @@ Result<NodeConfig> Parser::Parse(const YAML::Node& root) {
                                                        {"lease_ms", &c.lease_ms},
                                                        {"grace_ms", &c.grace_ms}};
   // An absent period is its default, stretched with the defaults' ratios when a heartbeat of the
-  // default would be shorter than a tick (tick_ms above 30: 1, 10, 20 and 30 ticks), so a config
+  // default would be shorter than a tick (tick_ms above 30: 1, 10, 15 and 21.7 ticks), so a config
   // with a long tick and no replication fields, valid before they existed, stays valid.
   const NodeConfig defaults;
   const uint64_t stretch = std::max(c.tick_ms, defaults.heartbeat_ms);

@@ -52,8 +52,8 @@
 //   min_insync: 2                # optional, 1..16
 //   heartbeat_ms: 30             # optional, tick_ms..86400000; and
 //   lag_timeout_ms: 300          #   heartbeat_ms < lag_timeout_ms < lease_ms < grace_ms. Absent,
-//   lease_ms: 600                #   each is the default shown, or for tick_ms above 30 that
-//   grace_ms: 900                #   default stretched to keep its ratio (1, 10, 20, 30 ticks)
+//   lease_ms: 450                #   each is the default shown, or for tick_ms above 30 that
+//   grace_ms: 650                #   default stretched to keep its ratio (1, 10, 15, 21.7 ticks)
 //
 // Derived: coordinators / coordinator_peers / shard_replicas / shard_replica_peers hold every
 // replica's addresses; coordinator, coordinator_peer, shard_map.shards[i] and shard_peers[i] are
@@ -123,8 +123,8 @@ struct NodeConfig {
   uint32_t min_insync = 2;           // 1..16
   uint32_t heartbeat_ms = 30;        // an idle primary's heartbeat period
   uint32_t lag_timeout_ms = 300;     // a backup silent this long leaves the ISR
-  uint32_t lease_ms = 600;           // a primary not heard by its ISR this long stops serving
-  uint32_t grace_ms = 900;           // a backup not hearing its primary this long proposes itself
+  uint32_t lease_ms = 450;           // a primary not heard by its ISR this long stops serving
+  uint32_t grace_ms = 650;           // a backup not hearing its primary this long proposes itself
                                      // (heartbeat < lag_timeout < lease < grace, each >= tick_ms)
   uint32_t tick_ms = 10;  // the cores' abstract tick, 1..1000
   std::string wal_sync = "sync";        // "sync" (RocksDB sync writes) or "manual_flush"

@@ -227,8 +227,8 @@ TEST(ConfigTest, ExamplesLoadAndDescribeOneCluster) {
   EXPECT_EQ(c.min_insync, 2u);
   EXPECT_EQ(c.heartbeat_ms, 30u);
   EXPECT_EQ(c.lag_timeout_ms, 300u);
-  EXPECT_EQ(c.lease_ms, 600u);
-  EXPECT_EQ(c.grace_ms, 900u);
+  EXPECT_EQ(c.lease_ms, 450u);
+  EXPECT_EQ(c.grace_ms, 650u);
 
   const NodeConfig& s = shard.value();
   EXPECT_EQ(s.role, Role::kShard);
@@ -561,14 +561,14 @@ TEST(ConfigTest, GroupsOfOneReadAsBefore) {
   EXPECT_EQ(defaults.min_insync, 2u);
   EXPECT_EQ(defaults.heartbeat_ms, 30u);
   EXPECT_EQ(defaults.lag_timeout_ms, 300u);
-  EXPECT_EQ(defaults.lease_ms, 600u);
-  EXPECT_EQ(defaults.grace_ms, 900u);
+  EXPECT_EQ(defaults.lease_ms, 450u);
+  EXPECT_EQ(defaults.grace_ms, 650u);
 
   // Written out, they mean the same; a store given for groups of one is taken as given.
   const Result<NodeConfig> explicit_defaults =
       ParseNodeConfig(Edit({{"tick_ms: 10",
                              "tick_ms: 10\nreplica: 0\nmin_insync: 2\nheartbeat_ms: 30\n"
-                             "lag_timeout_ms: 300\nlease_ms: 600\ngrace_ms: 900\n"
+                             "lag_timeout_ms: 300\nlease_ms: 450\ngrace_ms: 650\n"
                              "config_store: /tmp/txcoord/s1/groups.yaml"}}),
                       "c.yaml");
   ASSERT_TRUE(explicit_defaults.ok()) << explicit_defaults.status().ToString();
@@ -765,17 +765,17 @@ TEST(ConfigTest, ReplicationNumbers) {
     ASSERT_TRUE(r.ok()) << tick << ": " << r.status().ToString();
     EXPECT_EQ(r.value().heartbeat_ms, heartbeat) << tick;
     EXPECT_EQ(r.value().lag_timeout_ms, 10 * heartbeat) << tick;
-    EXPECT_EQ(r.value().lease_ms, 20 * heartbeat) << tick;
-    EXPECT_EQ(r.value().grace_ms, 30 * heartbeat) << tick;
+    EXPECT_EQ(r.value().lease_ms, 15 * heartbeat) << tick;
+    EXPECT_EQ(r.value().grace_ms, 650 * heartbeat / 30) << tick;
     ExpectRoundTrip(r.value());
   }
   const Result<NodeConfig> given =
-      ParseNodeConfig(Edit({{"tick_ms: 10", "tick_ms: 100\nlag_timeout_ms: 1500"}}), "c.yaml");
+      ParseNodeConfig(Edit({{"tick_ms: 10", "tick_ms: 100\nlag_timeout_ms: 1400"}}), "c.yaml");
   ASSERT_TRUE(given.ok()) << given.status().ToString();
   EXPECT_EQ(given.value().heartbeat_ms, 100u);
-  EXPECT_EQ(given.value().lag_timeout_ms, 1500u);
-  EXPECT_EQ(given.value().lease_ms, 2000u);
-  EXPECT_EQ(given.value().grace_ms, 3000u);
+  EXPECT_EQ(given.value().lag_timeout_ms, 1400u);
+  EXPECT_EQ(given.value().lease_ms, 1500u);
+  EXPECT_EQ(given.value().grace_ms, 2166u);
   // heartbeat_ms < lag_timeout_ms < lease_ms < grace_ms, equal included.
   EXPECT_EQ(ErrorOf(EditReplicated({{"heartbeat_ms: 20", "heartbeat_ms: 200"}})),
             "c.yaml:19: lag_timeout_ms: must be greater than heartbeat_ms (200)");
@@ -786,8 +786,8 @@ TEST(ConfigTest, ReplicationNumbers) {
   // Against a default, the period that was written is named.
   EXPECT_EQ(ErrorOf(Edit({{"vote_timeout_ms: 2000", "lease_ms: 300"}})),
             "c.yaml:12: lease_ms: must be greater than lag_timeout_ms (300)");
-  EXPECT_EQ(ErrorOf(Edit({{"vote_timeout_ms: 2000", "lag_timeout_ms: 600"}})),
-            "c.yaml:12: lag_timeout_ms: must be less than lease_ms (600)");
+  EXPECT_EQ(ErrorOf(Edit({{"vote_timeout_ms: 2000", "lag_timeout_ms: 450"}})),
+            "c.yaml:12: lag_timeout_ms: must be less than lease_ms (450)");
   EXPECT_EQ(ErrorOf(Edit({{"vote_timeout_ms: 2000", "heartbeat_ms: 2000"}})),
             "c.yaml:12: heartbeat_ms: must be less than lag_timeout_ms (300)");
 }
