@@ -178,6 +178,47 @@ Result<std::vector<EtcdKv>> Kvs(const Json& range) {
 
 }  // namespace
 
+Result<EtcdWatchMessage> ParseWatchMessage(std::string_view line) {
+  Result<Json> parsed = ParseJson(std::string(line));
+  if (!parsed.ok()) return parsed.status();
+  const auto result = parsed.value().find("result");
+  if (result == parsed.value().end() || !result->is_object()) {
+    return Status::Corruption("etcd watch: " + std::string(line.substr(0, 200)));
+  }
+  EtcdWatchMessage m;
+  Result<int64_t> revision = HeaderRevision(*result);
+  if (!revision.ok()) return revision.status();
+  m.revision = revision.value();
+  for (auto [field, out] : std::array<std::pair<const char*, bool*>, 2>{
+           {{"created", &m.created}, {"canceled", &m.canceled}}}) {
+    const auto it = result->find(field);
+    if (it == result->end()) continue;
+    if (!it->is_boolean()) return Status::Corruption(std::string("etcd watch: ") + field);
+    *out = it->get<bool>();
+  }
+  Result<int64_t> compact = Int(*result, "compact_revision");
+  if (!compact.ok()) return compact.status();
+  m.compact_revision = compact.value();
+  if (auto reason = result->find("cancel_reason");
+      reason != result->end() && reason->is_string()) {
+    m.cancel_reason = reason->get<std::string>();
+  }
+  const auto events = result->find("events");
+  if (events == result->end()) return m;
+  if (!events->is_array()) return Status::Corruption("etcd watch: events: not an array");
+  for (const Json& e : *events) {
+    if (!e.is_object()) return Status::Corruption("etcd watch: event: not an object");
+    if (auto type = e.find("type"); type != e.end() && *type != "PUT") continue;
+    const auto kv = e.find("kv");
+    if (kv == e.end()) return Status::Corruption("etcd watch: event without kv");
+    Json holder = {{"kvs", Json::array({*kv})}};
+    Result<std::vector<EtcdKv>> kvs = Kvs(holder);
+    if (!kvs.ok()) return kvs.status();
+    m.puts.push_back(std::move(kvs.value().front()));
+  }
+  return m;
+}
+
 // ---- the connection --------------------------------------------------------------------------
 
 struct EtcdClient::Connection {
@@ -217,6 +258,7 @@ Result<std::string> EtcdClient::Call(const std::string& path, const std::string&
   Connection& c = *connection_;
   std::string failures;
   const size_t n = options_.endpoints.size();
+  bool fresh_retry = false;  // this endpoint again, on a new connection (see below)
   for (size_t tried = 0; tried < n; ++tried) {
     const size_t index = (current_ + tried) % n;
     const Address& endpoint = options_.endpoints[index];
@@ -236,6 +278,7 @@ Result<std::string> EtcdClient::Call(const std::string& path, const std::string&
     // connection the member closed meanwhile would be indistinguishable from a member that
     // applied the write and died).
     if (kind == Kind::kWrite || c.endpoint != index) c.Close();
+    const bool reused = c.endpoint.has_value();
     if (!c.endpoint) {
       beast::error_code ec;
       tcp::resolver resolver(c.io);
@@ -273,6 +316,12 @@ Result<std::string> EtcdClient::Call(const std::string& path, const std::string&
       fail("no answer: " + ec.message());
       if (kind == Kind::kWrite) {
         return Status::Unavailable("etcd: outcome unknown: " + failures);
+      }
+      if (reused && !fresh_retry && ec != beast::error::timeout) {
+        // A kept-alive connection the member had closed: the same member again, once, on a new
+        // connection, before it counts as failed.
+        fresh_retry = true;
+        --tried;
       }
       continue;
     }

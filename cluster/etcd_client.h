@@ -92,6 +92,20 @@ struct EtcdMemberStatus {
   std::string version;
 };
 
+// One message of a /v3/watch stream (a line {"result": {...}}): the revision of its header, the
+// puts among its events (a DELETE event is left out), and whether etcd created or canceled the
+// watch (canceled with compact_revision > 0: the start revision was compacted away). A line that
+// is an error ({"error": ...}) or not such a message is Corruption carrying its text.
+struct EtcdWatchMessage {
+  int64_t revision = 0;
+  bool created = false;
+  bool canceled = false;
+  int64_t compact_revision = 0;
+  std::string cancel_reason;
+  std::vector<EtcdKv> puts;
+};
+Result<EtcdWatchMessage> ParseWatchMessage(std::string_view line);
+
 struct EtcdClientOptions {
   std::vector<Address> endpoints;                      // REQUIRES: non-empty
   std::chrono::milliseconds timeout{1000};             // a whole call, every endpoint tried

@@ -61,6 +61,7 @@ NodeDriver::~NodeDriver() {
     store_io_.stop();
     store_thread_.join();
   }
+  if (watch_) watch_->Stop();  // made on the store thread: read only once it is joined
   wal_.reset();  // its syncer reads log_generation_ until it is joined
   db_.reset();
 }
@@ -253,6 +254,26 @@ bool NodeDriver::PollEtcd() {
     }
     layout_checked_ = true;
     std::cerr << "txcoord: joined the cluster in " << where << "\n";
+    // Every group's configuration as etcd changes it, to the io thread at once.
+    const std::string groups_prefix = config_.etcd_prefix + "groups/";
+    std::weak_ptr<NodeDriver> weak = weak_from_this();
+    watch_ = std::make_unique<cluster::EtcdWatch>(
+        cluster::EtcdOptionsOf(config_), groups_prefix,
+        [this, weak, groups_prefix](const cluster::EtcdKv& kv) {
+          const std::string group = kv.key.substr(groups_prefix.size());
+          Result<replication::GroupConfig> c =
+              cluster::GroupConfigFromJson(kv.value, "etcd key " + kv.key);
+          if (!c.ok()) {
+            std::cerr << "txcoord: ignoring a configuration from etcd's watch: "
+                      << c.status().ToString() << "\n";
+            return;
+          }
+          std::map<std::string, replication::GroupConfig> changed{{group, c.value()}};
+          boost::asio::post(io_, [weak, changed = std::move(changed)] {
+            if (auto self = weak.lock()) self->OnStoreRead(changed);
+          });
+        });
+    watch_->Start();
   }
   const auto now = std::chrono::steady_clock::now();
   if (now - registered_at_ >= std::chrono::milliseconds(kRegisterRenewMs)) {
@@ -272,7 +293,8 @@ bool NodeDriver::PollEtcd() {
 }
 
 void NodeDriver::SchedulePoll() {
-  store_timer_->expires_after(std::chrono::milliseconds(kStorePollMs));
+  store_timer_->expires_after(
+      std::chrono::milliseconds(etcd_ != nullptr && layout_checked_ ? kEtcdPollMs : kStorePollMs));
   store_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (!ec) PollStore();
   });
@@ -289,8 +311,8 @@ void NodeDriver::PollStore() {
   const std::string own = GroupName(Self());
   if (groups.ok() && groups.value().count(own) == 0 && !created_group_) {
     // The first replica to start creates its group: replica 0 primary on the disk it starts
-    // with (disk 0: any), every replica a member.
-    created_group_ = true;
+    // with (disk 0: any), every replica a member. Tried again at the next poll only when the
+    // store could not say (a create that did happen fails its compare the second time).
     replication::GroupConfig first;
     first.version = 1;
     first.epoch = 1;
@@ -301,9 +323,12 @@ void NodeDriver::PollStore() {
     for (size_t r = 0; r < replicas; ++r) first.members.push_back(static_cast<int32_t>(r));
     first.isr = {{0, 0}};
     Result<cluster::CasResult> created = store_->CompareAndSwap(own, first);
+    created_group_ = created.ok();
     if (!created.ok()) {
-      std::cerr << "txcoord: creating " << own << "'s configuration in " << config_.config_store
-                << " failed: " << created.status().ToString() << "\n";
+      std::cerr << "txcoord: creating " << own << "'s configuration in "
+                << (etcd_ != nullptr ? "etcd" : config_.config_store)
+                << " failed (tried again at the next poll): " << created.status().ToString()
+                << "\n";
     }
     groups = store_->ReadAll();
   }
@@ -794,6 +819,7 @@ void NodeDriver::Stop() {
     store_io_.stop();
     store_thread_.join();
   }
+  if (watch_) watch_->Stop();  // posts nothing after this
   if (etcd_ != nullptr) etcd_->Deregister();  // the store thread is gone: store_ is ours
   if (wal_) {
     // One line for benchmarks (bench/results.sh counts fsyncs per transaction from it); the
