@@ -186,6 +186,15 @@ Reply<T> NotSent(const std::string& replica, const txcoord::Status& why) {
   return r;
 }
 
+// A probe waits at most this long (within the call's deadline): any replica answers one at once,
+// so one that does not is treated as unreachable and the call moves on (the request it guards
+// was not sent). A replica cut off by the network would otherwise hold the call until its
+// deadline.
+constexpr std::chrono::milliseconds kProbeTimeout{1000};
+rpc::Deadline ProbeDeadline(rpc::Deadline call) {
+  return std::min(call, rpc::Clock::now() + kProbeTimeout);
+}
+
 // The probes: read-only calls that every replica answers (a shard's backups with NotPrimary).
 // They are sent before a request that must not run twice goes to a replica not yet heard from:
 // if the probe cannot reach it, the request was certainly not delivered there, so moving on is
@@ -256,7 +265,7 @@ class CoordinatorCall : public std::enable_shared_from_this<CoordinatorCall<T>> 
         const bool probe = retry_ == RetryOn::kNotPrimary && heard_.count(target) == 0 &&
                            (moved_ || !core_->CoordinatorReachable(target));
         if (probe) {
-          connection->Call(CoordinatorProbe(), deadline_,
+          connection->Call(CoordinatorProbe(), ProbeDeadline(deadline_),
                            [self = this->shared_from_this(), connection](Result<std::string> r) {
                              self->OnProbe(connection, r.ok() ? txcoord::Status::Ok() : r.status());
                            });
@@ -286,7 +295,10 @@ class CoordinatorCall : public std::enable_shared_from_this<CoordinatorCall<T>> 
       return Send(connection);
     }
     // The request was not sent to `target`: going on is safe.
-    if (probe.code() == txcoord::Status::Code::kUnavailable) core_->CoordinatorUnreachable(target);
+    if (probe.code() == txcoord::Status::Code::kUnavailable ||
+        probe.code() == txcoord::Status::Code::kTimeout) {
+      core_->CoordinatorUnreachable(target);
+    }
     last_ = NotSent<T>(target, probe);
     moved_ = true;
     if (!Wait(walk_.Advance(""))) Attempt();
@@ -307,7 +319,10 @@ class CoordinatorCall : public std::enable_shared_from_this<CoordinatorCall<T>> 
       heard_.insert(target);
       core_->CoordinatorHeard(target);
     }
-    if (!r.ok() && r.status().code() == txcoord::Status::Code::kUnavailable) {
+    // Refused, lost, or silent until the deadline (a node cut off by the network answers
+    // nothing and resets nothing): the calls that follow start at the next replica, probing it.
+    if (!r.ok() && (r.status().code() == txcoord::Status::Code::kUnavailable ||
+                    r.status().code() == txcoord::Status::Code::kTimeout)) {
       core_->CoordinatorUnreachable(target);
     }
     if (!MayRetry(retry_, r.ok() ? txcoord::Status::Ok() : r.status(), not_primary)) {
@@ -402,7 +417,7 @@ class ShardCall : public std::enable_shared_from_this<ShardCall<T>> {
     }
     tried_.insert(target_);
     if (retry_ == RetryOn::kNotPrimary && moved_ && heard_.count(target_) == 0) {
-      connection->Call(ShardProbe(), deadline_,
+      connection->Call(ShardProbe(), ProbeDeadline(deadline_),
                        [self = this->shared_from_this(), connection](Result<std::string> reply) {
                          self->OnProbe(connection, reply);
                        });
@@ -442,7 +457,8 @@ class ShardCall : public std::enable_shared_from_this<ShardCall<T>> {
     const bool not_primary = r.ok() && r.value().not_primary.has_value();
     if (r.ok()) heard_.insert(target_);
     if (r.ok() && !not_primary) return Finish(std::move(r));
-    const bool unavailable = !r.ok() && r.status().code() == txcoord::Status::Code::kUnavailable;
+    const bool unavailable = !r.ok() && (r.status().code() == txcoord::Status::Code::kUnavailable ||
+                                         r.status().code() == txcoord::Status::Code::kTimeout);
     if (!MayRetry(retry_, r.ok() ? txcoord::Status::Ok() : r.status(), not_primary)) {
       // Not retried; but the calls that follow may find the shard's new primary.
       if (unavailable) core_->RefreshMapInBackground();

@@ -41,7 +41,9 @@
 //     (shard_map) first: if the probe cannot reach it, the request was certainly not sent there,
 //     and the call moves on. A request that was sent and got no answer (connection lost, or a
 //     connection error after the probe succeeded, or the deadline) is UNKNOWN as always, never
-//     retried; after a connection error the calls that follow start at the next replica.
+//     retried; after a connection error, or a call that got no answer by its deadline (a replica
+//     cut off by the network answers nothing and resets nothing), the calls that follow start at
+//     the next replica. A probe waits at most 1 s: one unanswered by then counts as unreachable.
 //   - Reads and writes (Run) go to the shard's primary as the shard map names it. On NotPrimary
 //     from the shard, the client fetches the shard map again (from any coordinator replica) and
 //     runs the ops again (NotPrimary changed nothing) at the primary the new map names, or, if
