@@ -304,7 +304,16 @@ Result<std::string> EtcdClient::Call(const std::string& path, const std::string&
     request.body() = body;
     request.prepare_payload();
     beast::error_code ec;
-    c.stream.expires_after(attempt);
+    // A read that gets no answer in its attempt moves on; a write, which never moves on once
+    // sent, waits the whole call for its answer (a commit behind a slow etcd fsync is not
+    // made unknown for nothing).
+    const auto answer_window =
+        kind == Kind::kWrite
+            ? std::max(std::chrono::milliseconds(1),
+                       std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                             Clock::now()))
+            : attempt;
+    c.stream.expires_after(answer_window);
     http::async_write(c.stream, request, [&ec](beast::error_code e, size_t) { ec = e; });
     c.Run();
     http::response<http::string_body> response;

@@ -9,7 +9,8 @@
 // gRPC code.
 //
 // Calls are synchronous and bounded: each has a deadline (the client's timeout), and each try
-// of one endpoint at most `attempt_timeout`. Several endpoints: the client keeps one
+// of one endpoint at most `attempt_timeout` (a write, once sent, waits for its answer until the
+// deadline). Several endpoints: the client keeps one
 // connection (keep-alive) to the endpoint that last answered and moves to the next one when it
 // cannot connect, when a read gets no answer in time, or when the member answers that it cannot
 // serve now (no leader, not yet started, timed out: gRPC Unavailable / DeadlineExceeded). So a
