@@ -45,6 +45,7 @@
 
 #include "client/client.h"
 #include "tools/local_cluster.h"
+#include "tests/integration/bank.h"
 #include "tests/integration/local_cluster.h"
 #include "wal/db.h"
 
@@ -60,7 +61,7 @@ constexpr int kAccounts = 40;
 constexpr int64_t kInitial = 1000;
 constexpr int kClients = 4;
 
-std::string Account(int i) { return "acct/" + std::to_string(i); }
+using testing::Account;
 
 testing::ClusterOptions Options() {
   testing::ClusterOptions o;
@@ -90,7 +91,7 @@ class FailoverTest : public ::testing::Test {
     std::vector<Op> puts;
     for (int i = 0; i < kAccounts; ++i) {
       puts.push_back({.type = Op::Type::kPut, .key = Account(i), .value = std::to_string(kInitial)});
-      ledger_[Account(i)] = kInitial;
+      book_.ledger[Account(i)] = kInitial;
     }
     ASSERT_TRUE(ExecuteUntilDecided(Protocol::kTwoPc, puts) == Outcome::kCommitted)
         << cluster_->Logs();
@@ -110,24 +111,10 @@ class FailoverTest : public ::testing::Test {
         continue;
       }
       Outcome o = r.value().result.outcome;
-      if (o == Outcome::kUnknown) o = Resolve(*reader_, r.value().txn);
+      if (o == Outcome::kUnknown) o = testing::Resolve(*reader_, r.value().txn);
       if (o == Outcome::kCommitted) return o;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    return Outcome::kUnknown;
-  }
-
-  // What the coordinator group decided for txn, asked until it says (bounded: 30 s).
-  static Outcome Resolve(Client& c, TxnId txn) {
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
-    std::string last;
-    while (Clock::now() < deadline) {
-      auto s = c.StatusOf(txn);
-      if (s.ok() && s.value().outcome != Outcome::kUnknown) return s.value().outcome;
-      last = s.ok() ? "UNKNOWN: " + s.value().detail : s.status().ToString();
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    std::cerr << "status of " << txn.ToString() << " never decided: " << last << "\n";
     return Outcome::kUnknown;
   }
 
@@ -157,32 +144,11 @@ class FailoverTest : public ::testing::Test {
               {.type = Op::Type::kAdd, .key = Account(b), .delta = 1}};
           const Protocol protocol = rng() % 2 ? Protocol::kTwoPc : Protocol::kThreePc;
           auto r = c.value()->Execute(protocol, ops);
-          if (!r.ok()) {  // nothing was done (no primary reachable in time)
-            ++errors_;
+          if (r.ok() && r.value().result.outcome == Outcome::kUnknown) ++unknown_;
+          if (!book_.Note(a, b, testing::Settle(*c.value(), r))) {
+            ++errors_;  // nothing was done: no primary reachable in time
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            continue;
           }
-          Outcome o = r.value().result.outcome;
-          if (o == Outcome::kUnknown) {
-            ++unknown_;
-            if (r.value().txn.epoch == 0) {
-              // No reply at all (the coordinator died with the call): no id to ask about. It
-              // may or may not have happened; the final check allows for either.
-              std::lock_guard<std::mutex> lock(mu_);
-              maybe_.emplace_back(a, b);
-              continue;
-            }
-            o = Resolve(*c.value(), r.value().txn);
-            if (o == Outcome::kUnknown) {
-              ++unresolved_;
-              continue;
-            }
-          }
-          if (o != Outcome::kCommitted) continue;
-          ++committed_;
-          std::lock_guard<std::mutex> lock(mu_);
-          ledger_[Account(a)] -= 1;
-          ledger_[Account(b)] += 1;
         }
       });
     }
@@ -195,9 +161,9 @@ class FailoverTest : public ::testing::Test {
   // Lets the load run until `n` more transfers committed (true), or `timeout` passed (false).
   // Bounded by time, not a fixed sleep: a slow build (sanitizers) commits the same, later.
   bool Commits(uint64_t n, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-    const uint64_t before = committed_;
+    const uint64_t before = book_.committed;
     const auto deadline = Clock::now() + timeout;
-    while (committed_ - before < n) {
+    while (book_.committed - before < n) {
       if (Clock::now() >= deadline) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -254,7 +220,7 @@ class FailoverTest : public ::testing::Test {
   // The final checks (see the top of this file).
   void CheckBalances() {
     StopLoad();
-    EXPECT_EQ(unresolved_.load(), 0u) << "UNKNOWN outcomes that never resolved";
+    EXPECT_EQ(book_.unresolved.load(), 0u) << "UNKNOWN outcomes that never resolved";
     std::vector<Op> gets;
     for (int i = 0; i < kAccounts; ++i) gets.push_back({.type = Op::Type::kGet, .key = Account(i)});
     std::optional<client::ExecuteOutcome> read;
@@ -281,27 +247,17 @@ class FailoverTest : public ::testing::Test {
     EXPECT_EQ(total, kInitial * kAccounts);
     // Transfers whose call got no reply at all happened or not, each as a whole: some subset of
     // them, applied on top of every acknowledged one, must give exactly what was read.
-    ASSERT_LE(maybe_.size(), 16u) << "too many calls without any reply to check";
-    bool explained = false;
-    for (uint32_t subset = 0; subset < (1u << maybe_.size()) && !explained; ++subset) {
-      std::map<std::string, int64_t> expected = ledger_;
-      for (size_t k = 0; k < maybe_.size(); ++k) {
-        if (subset & (1u << k)) {
-          expected[Account(maybe_[k].first)] -= 1;
-          expected[Account(maybe_[k].second)] += 1;
-        }
-      }
-      if (expected == balances) {
-        explained = true;
-        ledger_ = expected;  // what the replicas' stores must hold
-      }
-    }
+    ASSERT_LE(book_.maybe.size(), 16u) << "too many calls without any reply to check";
+    const std::optional<std::map<std::string, int64_t>> explanation =
+        testing::Explain(book_.ledger, book_.maybe, balances);
+    const bool explained = explanation.has_value();
+    if (explained) book_.ledger = *explanation;  // what the replicas' stores must hold
     EXPECT_TRUE(explained) << "the balances read are not the acknowledged transfers plus a "
-                           << "subset of the " << maybe_.size() << " unanswered ones";
+                           << "subset of the " << book_.maybe.size() << " unanswered ones";
     if (!explained) {
       for (const auto& [account, balance] : balances) {
-        if (balance != ledger_[account]) {
-          ADD_FAILURE() << account << ": read " << balance << ", acknowledged " << ledger_[account];
+        if (balance != book_.ledger[account]) {
+          ADD_FAILURE() << account << ": read " << balance << ", acknowledged " << book_.ledger[account];
         }
       }
     }
@@ -324,7 +280,7 @@ class FailoverTest : public ::testing::Test {
           rocksdb::Status s = db.value()->rocks()->Get(rocksdb::ReadOptions(), db.value()->data(),
                                                        Account(i), &value);
           ASSERT_TRUE(s.ok()) << cluster_->name(n) << " " << Account(i) << ": " << s.ToString();
-          EXPECT_EQ(std::stoll(value), ledger_[Account(i)])
+          EXPECT_EQ(std::stoll(value), book_.ledger[Account(i)])
               << cluster_->name(n) << " holds another balance of " << Account(i);
         }
       }
@@ -337,12 +293,10 @@ class FailoverTest : public ::testing::Test {
   std::map<NodeId, std::map<std::string, std::string>> start_env_;
   client::ClientOptions client_options_;
   std::unique_ptr<Client> reader_;
-  std::mutex mu_;
-  std::map<std::string, int64_t> ledger_;
-  std::vector<std::pair<int, int>> maybe_;  // transfers whose call got no reply (from, to)
+  testing::Book book_;  // what the clients were told
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> committed_{0}, unknown_{0}, unresolved_{0}, errors_{0};
+  std::atomic<uint64_t> unknown_{0}, errors_{0};
 };
 
 TEST_F(FailoverTest, KillShardPrimaryABackupTakesOverAndTheWorkloadGoesOn) {
@@ -357,7 +311,7 @@ TEST_F(FailoverTest, KillShardPrimaryABackupTakesOverAndTheWorkloadGoesOn) {
   EXPECT_TRUE(WaitInIsr(old, std::chrono::seconds(15))) << cluster_->name(old) << " never rejoined";
   EXPECT_TRUE(Commits(20));
   std::cerr << "failover " << cluster_->name(old) << " -> " << cluster_->name(next) << ": "
-            << committed_ << " committed, " << unknown_ << " unknown, " << errors_ << " errors\n";
+            << book_.committed << " committed, " << unknown_ << " unknown, " << errors_ << " errors\n";
   CheckBalances();
   CheckReplicaStores();
 }
@@ -395,8 +349,8 @@ TEST_F(FailoverTest, KillCoordinatorPrimaryABackupResolvesEveryInDoubtTransactio
   EXPECT_TRUE(WaitOutOfIsr(old, std::chrono::seconds(10)));
   ASSERT_TRUE(cluster_->Start(old).ok()) << cluster_->Logs();
   EXPECT_TRUE(WaitInIsr(old, std::chrono::seconds(15)));
-  std::cerr << committed_ << " committed, " << unknown_ << " unknown (all resolved: "
-            << (unresolved_ == 0) << "), " << errors_ << " errors\n";
+  std::cerr << book_.committed << " committed, " << unknown_ << " unknown (all resolved: "
+            << (book_.unresolved == 0) << "), " << errors_ << " errors\n";
   CheckBalances();
   CheckReplicaStores();
 }
@@ -676,7 +630,7 @@ TEST_F(EtcdFailoverTest, KillEachKindOfPrimaryAndEtcdsLeader) {
     EXPECT_TRUE(WaitInIsr(n, std::chrono::seconds(15))) << cluster_->name(n) << " never rejoined";
   }
   EXPECT_TRUE(Commits(20));
-  std::cerr << committed_ << " committed, " << unknown_ << " unknown, " << errors_ << " errors\n";
+  std::cerr << book_.committed << " committed, " << unknown_ << " unknown, " << errors_ << " errors\n";
   CheckBalances();
   CheckOnePrimaryPerEpoch();
   CheckReplicaStores();

@@ -34,6 +34,7 @@
 #include "cluster/config_master.h"
 #include "cluster/etcd_client.h"
 #include "cluster/etcd_store.h"
+#include "tests/integration/bank.h"
 #include "tests/integration/local_cluster.h"
 #include "tests/unit/temp_dir.h"
 #include "tools/local_cluster.h"
@@ -54,7 +55,7 @@ constexpr int kClients = 4;
 constexpr uint16_t kEtcdClientPort = 2379;
 constexpr uint16_t kEtcdPeerPort = 2380;
 
-std::string Account(int i) { return "acct/" + std::to_string(i); }
+using testing::Account;
 
 // Runs a command (argv[0] found on PATH), its output to `log`; its exit status.
 int Run(const std::vector<std::string>& argv, const std::string& log) {
@@ -277,7 +278,7 @@ class NetnsTest : public ::testing::Test {
     std::vector<Op> puts;
     for (int i = 0; i < kAccounts; ++i) {
       puts.push_back({.type = Op::Type::kPut, .key = Account(i), .value = std::to_string(kInitial)});
-      ledger_[Account(i)] = kInitial;
+      book_.ledger[Account(i)] = kInitial;
     }
     const auto seeded_by = Clock::now() + seconds(30);
     bool seeded = false;
@@ -323,45 +324,17 @@ class NetnsTest : public ::testing::Test {
               Protocol::kTwoPc,
               {{.type = Op::Type::kAdd, .key = Account(a), .delta = -1, .min_result = 0},
                {.type = Op::Type::kAdd, .key = Account(b), .delta = 1}});
-          if (!r.ok()) {
+          if (!book_.Note(a, b, testing::Settle(*c.value(), r))) {
             std::this_thread::sleep_for(milliseconds(20));
-            continue;
           }
-          Outcome o = r.value().result.outcome;
-          if (o == Outcome::kUnknown) {
-            if (r.value().txn.epoch == 0) {
-              std::lock_guard<std::mutex> lock(mu_);
-              maybe_.emplace_back(a, b);
-              continue;
-            }
-            o = Resolve(*c.value(), r.value().txn);
-            if (o == Outcome::kUnknown) {
-              ++unresolved_;
-              continue;
-            }
-          }
-          if (o != Outcome::kCommitted) continue;
-          ++committed_;
-          std::lock_guard<std::mutex> lock(mu_);
-          ledger_[Account(a)] -= 1;
-          ledger_[Account(b)] += 1;
         }
       });
     }
   }
-  static Outcome Resolve(Client& c, TxnId txn) {
-    const auto deadline = Clock::now() + seconds(30);
-    while (Clock::now() < deadline) {
-      auto s = c.StatusOf(txn);
-      if (s.ok() && s.value().outcome != Outcome::kUnknown) return s.value().outcome;
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-    return Outcome::kUnknown;
-  }
   bool Commits(uint64_t n, milliseconds timeout = seconds(20)) {
-    const uint64_t before = committed_;
+    const uint64_t before = book_.committed;
     const auto deadline = Clock::now() + timeout;
-    while (committed_ - before < n) {
+    while (book_.committed - before < n) {
       if (Clock::now() >= deadline) return false;
       std::this_thread::sleep_for(milliseconds(10));
     }
@@ -384,12 +357,9 @@ class NetnsTest : public ::testing::Test {
   std::map<std::string, local::Process> processes_;
   client::ClientOptions client_;
   std::unique_ptr<Client> reader_;
-  std::mutex mu_;
-  std::map<std::string, int64_t> ledger_;
-  std::vector<std::pair<int, int>> maybe_;
+  testing::Book book_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> committed_{0}, unresolved_{0};
 };
 
 TEST_F(NetnsTest, TheMajoritySideGoesOnAndTheCutSideChangesNothing) {
@@ -435,7 +405,7 @@ TEST_F(NetnsTest, TheMajoritySideGoesOnAndTheCutSideChangesNothing) {
   stop_ = true;
   for (std::thread& t : threads_) t.join();
   threads_.clear();
-  EXPECT_EQ(unresolved_.load(), 0u);
+  EXPECT_EQ(book_.unresolved.load(), 0u);
 
   // The balances: the acknowledged transfers, plus some subset of the unanswered ones.
   std::vector<Op> gets;
@@ -456,19 +426,10 @@ TEST_F(NetnsTest, TheMajoritySideGoesOnAndTheCutSideChangesNothing) {
     total += balances[Account(i)];
   }
   EXPECT_EQ(total, kInitial * kAccounts);
-  ASSERT_LE(maybe_.size(), 16u);
-  bool explained = false;
-  for (uint32_t subset = 0; subset < (1u << maybe_.size()) && !explained; ++subset) {
-    std::map<std::string, int64_t> expected = ledger_;
-    for (size_t k = 0; k < maybe_.size(); ++k) {
-      if (subset & (1u << k)) {
-        expected[Account(maybe_[k].first)] -= 1;
-        expected[Account(maybe_[k].second)] += 1;
-      }
-    }
-    explained = expected == balances;
-  }
-  EXPECT_TRUE(explained) << "the balances are not the acknowledged transfers";
+  ASSERT_LE(book_.maybe.size(), 16u);
+  EXPECT_TRUE(testing::Explain(book_.ledger, book_.maybe, balances).has_value())
+      << "the balances are not the acknowledged transfers plus a subset of the "
+      << book_.maybe.size() << " unanswered ones";
 
   // No two replicas of a group served in one epoch (the cut side's old primaries kept their
   // epoch and could not start another: no in-sync backup, no etcd majority).

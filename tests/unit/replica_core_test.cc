@@ -17,6 +17,7 @@
 
 #include <map>
 #include <set>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -537,18 +538,24 @@ TEST(ReplicaCoreTest, ACaughtUpMemberRejoinsAndCountsFromTheProposal) {
   EXPECT_TRUE(g.ApplyProposal());
 }
 
-TEST(ReplicaCoreTest, RecordsOlderThanTheTailAreReadFromTheLog) {
-  ReplicaOptions o = Options(0);
+// Replica 0, primary of epoch 1 alone in its ISR with member 1, its log at positions 1..5 and an
+// in-memory tail of 2 records: what member 1 needs from position 1 on is read from the log.
+std::unique_ptr<ReplicaCore> PrimaryWithASmallTail(const ReplicaOptions& options) {
+  ReplicaOptions o = options;
   o.max_tail_records = 2;
   o.min_insync = 1;
-  ReplicaCore p(o);
-  p.OnConfig(Config(1, 1, 0, {0}, {0, 1}));
-  p.OnLocalDurable(1);
-  ASSERT_TRUE(p.activated());
-  p.Append({Rec(2), Rec(3), Rec(4), Rec(5)});
-  p.OnLocalDurable(5);
-  p.TakeReady();
-  // Replica 1 answers the probe: it holds nothing.
+  auto p = std::make_unique<ReplicaCore>(o);
+  p->OnConfig(Config(1, 1, 0, {0}, {0, 1}));
+  p->OnLocalDurable(1);
+  EXPECT_TRUE(p->activated());
+  p->Append({Rec(2), Rec(3), Rec(4), Rec(5)});
+  p->OnLocalDurable(5);
+  p->TakeReady();
+  return p;
+}
+
+// Replica 1's answer to a probe of epoch 1: it holds nothing.
+ReplMessage EmptyMemberNack() {
   ReplMessage nack;
   nack.type = ReplType::kAppendAck;
   nack.from = 1;
@@ -556,7 +563,13 @@ TEST(ReplicaCoreTest, RecordsOlderThanTheTailAreReadFromTheLog) {
   nack.epoch = 1;
   nack.disk = 101;
   nack.last_position = 0;
-  p.Step(nack);
+  return nack;
+}
+
+TEST(ReplicaCoreTest, RecordsOlderThanTheTailAreReadFromTheLog) {
+  std::unique_ptr<ReplicaCore> primary = PrimaryWithASmallTail(Options(0));
+  ReplicaCore& p = *primary;
+  p.Step(EmptyMemberNack());
   ReplicaReady r = p.TakeReady();
   ASSERT_EQ(r.reads.size(), 1u);
   EXPECT_EQ(r.reads[0].to, 1);
@@ -575,16 +588,9 @@ TEST(ReplicaCoreTest, RecordsOlderThanTheTailAreReadFromTheLog) {
 // thread each time (a primary with one dead backup fell from 4,000 to 50 txn/s). Once it answers,
 // its records are read.
 TEST(ReplicaCoreTest, ASilentMemberIsProbedWithoutReadingTheLog) {
-  ReplicaOptions o = Options(0);
-  o.max_tail_records = 2;
-  o.min_insync = 1;
-  ReplicaCore p(o);
-  p.OnConfig(Config(1, 1, 0, {0}, {0, 1}));
-  p.OnLocalDurable(1);
-  ASSERT_TRUE(p.activated());
-  p.Append({Rec(2), Rec(3), Rec(4), Rec(5)});
-  p.OnLocalDurable(5);
-  p.TakeReady();
+  const ReplicaOptions o = Options(0);
+  std::unique_ptr<ReplicaCore> primary = PrimaryWithASmallTail(o);
+  ReplicaCore& p = *primary;
   int probes = 0;
   for (int t = 0; t < 10 * o.lag_timeout_ticks; ++t) {
     p.Tick(1);
@@ -597,14 +603,7 @@ TEST(ReplicaCoreTest, ASilentMemberIsProbedWithoutReadingTheLog) {
     }
   }
   EXPECT_GE(probes, 10 * o.lag_timeout_ticks / o.heartbeat_ticks - 1);
-  ReplMessage nack;
-  nack.type = ReplType::kAppendAck;
-  nack.from = 1;
-  nack.to = 0;
-  nack.epoch = 1;
-  nack.disk = 101;
-  nack.last_position = 0;
-  p.Step(nack);
+  p.Step(EmptyMemberNack());
   ReplicaReady r = p.TakeReady();
   ASSERT_EQ(r.reads.size(), 1u);
   EXPECT_EQ(r.reads[0].to, 1);
