@@ -7,6 +7,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -23,6 +25,10 @@ using replication::GroupConfig;
 using replication::ReplicaId;
 
 std::string Errno(int e) { return std::strerror(e); }
+
+// How long a compare-and-swap waits for the file lock before it fails (IoError: the caller
+// tries again later, as when any store cannot answer).
+constexpr std::chrono::milliseconds kLockWait{1000};
 
 Status WriteAll(int fd, const std::string& bytes) {
   size_t done = 0;
@@ -210,8 +216,19 @@ Result<CasResult> FileConfigStore::CompareAndSwap(const std::string& group,
   const std::string lock_path = path_ + ".lock";
   const Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (lock.get() < 0) return Status::IoError(lock_path + ": cannot open: " + Errno(errno));
-  while (::flock(lock.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) return Status::IoError(lock_path + ": flock: " + Errno(errno));
+  // Bounded: a process stopped (SIGSTOP, a debugger) while it holds the lock would otherwise
+  // hang every other node's store thread, reads included, until it resumes.
+  const auto give_up = std::chrono::steady_clock::now() + kLockWait;
+  while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return Status::IoError(lock_path + ": flock: " + Errno(errno));
+    }
+    if (std::chrono::steady_clock::now() >= give_up) {
+      return Status::IoError(lock_path + ": held by another process for " +
+                             std::to_string(kLockWait.count()) +
+                             " ms (a node stopped while changing a configuration?)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   // Released when `lock` closes.
   Result<std::map<std::string, GroupConfig>> loaded = Load();

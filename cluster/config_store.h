@@ -46,7 +46,10 @@ Status Validate(const replication::GroupConfig& config);
 // The `static` backend: every group in one YAML file (`path`), changed under an exclusive flock
 // on `path` + ".lock" by writing a temporary file, syncing it and renaming it over the old one
 // (then syncing the directory), so a reader sees the old file or the new one, never a torn one,
-// and a crash loses no change that was answered. Many processes on one machine may share it.
+// and a crash loses no change that was answered. Many processes on one machine may share it. A
+// compare-and-swap waits at most 1 s for the lock (then IoError): a process stopped while it
+// holds the lock blocks every change until it resumes (a limit of this one-machine backend; the
+// etcd one has no lock).
 class FileConfigStore : public ConfigStore {
  public:
   explicit FileConfigStore(std::string path);

@@ -8,7 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -130,6 +135,29 @@ TEST(FileConfigStoreTest, RacingCompareAndSwapsLoseNoUpdate) {
   EXPECT_EQ(swapped.load(), kThreads * kEach);
   EXPECT_EQ(FileConfigStore(path).Read("g").value().version,
             static_cast<uint64_t>(1 + kThreads * kEach));
+}
+
+
+// A process stopped while it holds the file lock must not hang the others' store threads: a
+// compare-and-swap gives up after about a second (IoError, changing nothing), and works once
+// the lock is free.
+TEST(FileConfigStoreTest, ACompareAndSwapGivesUpOnALockHeldTooLong) {
+  TempDir dir;
+  FileConfigStore store(dir.path() + "/groups.yaml");
+  ASSERT_TRUE(store.CompareAndSwap("g", Config(1, 1, 0)).value().swapped);
+  const int held = ::open((store.path() + ".lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);  // another open file description: it conflicts
+  const auto start = std::chrono::steady_clock::now();
+  Result<CasResult> blocked = store.CompareAndSwap("g", Config(2, 2, 0));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(blocked.status().code(), Status::Code::kIoError);
+  EXPECT_NE(blocked.status().message().find("held by another process"), std::string::npos)
+      << blocked.status().ToString();
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_EQ(store.Read("g").value().version, 1u) << "changed while locked";
+  ::close(held);
+  EXPECT_TRUE(store.CompareAndSwap("g", Config(2, 2, 0)).value().swapped);
 }
 
 }  // namespace
