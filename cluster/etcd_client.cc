@@ -10,6 +10,7 @@
 #include <array>
 #include <charconv>
 #include <optional>
+#include <type_traits>
 
 #include "common/check.h"
 
@@ -97,34 +98,29 @@ std::string PrefixEnd(std::string_view prefix) {
 
 namespace {
 
-// A 64-bit integer the gateway sends as a string ("12"), or, leniently, as a number; absent is
-// the default 0.
-Result<int64_t> Int(const Json& object, const char* field) {
+// A 64-bit integer the gateway sends as a string ("12"), or, leniently, as a JSON number of the
+// right sign; absent is the default 0. Corruption for anything else (a sign on an unsigned one,
+// trailing text, an overflow).
+template <typename T>
+Result<T> Number(const Json& object, const char* field) {
   const auto it = object.find(field);
-  if (it == object.end()) return int64_t{0};
-  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it == object.end()) return T{0};
+  if (std::is_signed_v<T> ? it->is_number_integer() && !it->is_number_unsigned()
+                          : it->is_number_unsigned()) {
+    return it->get<T>();
+  }
   if (!it->is_string()) return Status::Corruption(std::string("etcd: ") + field + ": not an integer");
   const std::string& text = it->get_ref<const std::string&>();
-  int64_t v = 0;
+  T v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
     return Status::Corruption(std::string("etcd: ") + field + ": not an integer: " + text);
   }
   return v;
 }
-
+Result<int64_t> Int(const Json& object, const char* field) { return Number<int64_t>(object, field); }
 Result<uint64_t> Uint(const Json& object, const char* field) {
-  const auto it = object.find(field);
-  if (it == object.end()) return uint64_t{0};
-  if (it->is_number_unsigned()) return it->get<uint64_t>();
-  if (!it->is_string()) return Status::Corruption(std::string("etcd: ") + field + ": not an integer");
-  const std::string& text = it->get_ref<const std::string&>();
-  uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
-    return Status::Corruption(std::string("etcd: ") + field + ": not an integer: " + text);
-  }
-  return v;
+  return Number<uint64_t>(object, field);
 }
 
 Result<std::string> Bytes(const Json& object, const char* field) {

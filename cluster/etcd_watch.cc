@@ -117,7 +117,13 @@ void EtcdWatch::Run() {
     }
     if (stopping_) return;
     if (!ec && parser.get().result() != http::status::ok) ec = http::error::bad_status;
-    ++watches_;
+    if (!ec) {
+      ++watches_;
+    } else if (failures_++ % 50 == 0) {
+      // Visible, not loud: the backstop reads keep the node right meanwhile.
+      std::cerr << "txcoord: watching etcd at " << at.ToString() << " failed (" << ec.message()
+                << "); trying the next endpoint\n";
+    }
     // The events: no deadline (a quiet cluster sends nothing for hours).
     stream.expires_never();
     std::string lines;

@@ -38,7 +38,8 @@ class EtcdWatch {
   // Ends the watch and joins the thread; no on_put runs after it returns.
   void Stop();
 
-  // Puts reported so far, and watches made (the first and each one made again): for tests.
+  // Puts reported so far, and watches made (etcd answered the request; the first and each one
+  // made again): for tests.
   uint64_t puts() const { return puts_.load(); }
   uint64_t watches() const { return watches_.load(); }
 
@@ -53,7 +54,8 @@ class EtcdWatch {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> puts_{0};
-  std::atomic<uint64_t> watches_{0};
+  std::atomic<uint64_t> watches_{0};  // made: answered 200 with the stream's header
+  uint64_t failures_ = 0;             // failed attempts (the thread's own: logged every 50th)
 };
 
 }  // namespace txcoord::cluster
