@@ -148,9 +148,11 @@ class Cluster {
     }
     cluster::NodeConfig tunables;
     std::optional<local::LocalEtcd> etcd;
+    std::vector<uint16_t> etcd_ports;  // the nodes' ports must not be these
     if (args.config_master == "etcd") {
       Result<std::vector<uint16_t>> ports = local::PickFreePorts(2 * args.etcd_members);
       if (!ports.ok()) return ports.status();
+      etcd_ports = ports.value();
       Result<local::LocalEtcd> made = local::LocalEtcd::Create(dir, args.etcd_members, ports.value());
       if (!made.ok()) return made.status();
       etcd.emplace(std::move(made.value()));
@@ -158,7 +160,7 @@ class Cluster {
       tunables.etcd_endpoints = etcd->endpoints();
     }
     Result<local::ClusterDir> created = local::ClusterDir::Create(
-        dir, args.shards, /*base_port=*/0, tunables, args.replicas);
+        dir, args.shards, /*base_port=*/0, tunables, args.replicas, etcd_ports);
     if (!created.ok()) {
       std::filesystem::remove_all(dir, ec);
       return created.status();

@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -155,23 +157,82 @@ bool Accepts(const cluster::Address& address) {
   return accepted;
 }
 
-Result<std::vector<uint16_t>> PickFreePorts(int count) {
-  // Every probe socket stays bound until all ports are picked, so no two are the same.
+namespace {
+
+// The lowest of the kernel's ephemeral ports (the local ports of outgoing connections), or
+// 32768 (Linux's default) when it cannot be read.
+int LowestEphemeralPort() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  int high = 0;
+  if (in >> low >> high && 0 < low && low <= high && high <= 65535) return low;
+  return 32768;
+}
+
+// Binds a socket to 127.0.0.1:port (0: the kernel picks one); -1 on failure. No SO_REUSEADDR,
+// so a port that any socket holds, even one in TIME_WAIT, is refused.
+Fd BindLoopback(uint16_t port, uint16_t* bound) {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return fd;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return Fd(-1);
+  }
+  *bound = ntohs(addr.sin_port);
+  return fd;
+}
+
+}  // namespace
+
+Result<std::vector<uint16_t>> PickFreePorts(int count, const std::vector<uint16_t>& taken) {
+  // Below the ephemeral range: a port the kernel may hand an outgoing connection (an etcd
+  // member dialling its peers, a client) can be taken between this pick and the node's bind.
+  // One run of ports from a start that differs from process to process (and call to call), so
+  // that clusters started side by side (ctest -j) rarely probe the same ports; every probe
+  // socket stays bound until all are picked, so no two are the same.
+  constexpr int kLowest = 10000;
+  const int ephemeral_low = LowestEphemeralPort();
   std::vector<Fd> held;
   std::vector<uint16_t> ports;
-  for (int i = 0; i < count; ++i) {
-    held.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (held.back().get() < 0) return Status::IoError("socket: " + Errno(errno));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    if (::bind(held.back().get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::getsockname(held.back().get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+  const auto free_of = [&taken](int port) {
+    return std::find(taken.begin(), taken.end(), port) == taken.end();
+  };
+  if (ephemeral_low - kLowest >= 4 * count + 1000) {
+    const int span = ephemeral_low - kLowest;
+    static std::atomic<uint64_t> calls{0};
+    const uint64_t seed = (static_cast<uint64_t>(::getpid()) << 20) ^ (calls++ * 7919) ^
+                          static_cast<uint64_t>(std::chrono::steady_clock::now()
+                                                    .time_since_epoch().count());
+    const int start = static_cast<int>(seed % static_cast<uint64_t>(span));
+    for (int i = 0; i < span && static_cast<int>(ports.size()) < count; ++i) {
+      const int port = kLowest + (start + i) % span;
+      if (!free_of(port)) continue;
+      uint16_t bound = 0;
+      Fd fd = BindLoopback(static_cast<uint16_t>(port), &bound);
+      if (fd.get() < 0) continue;
+      held.push_back(std::move(fd));
+      ports.push_back(bound);
+    }
+  }
+  // A machine whose ephemeral range leaves too little room below it: the kernel picks.
+  for (int tries = 0; static_cast<int>(ports.size()) < count; ++tries) {
+    if (tries > 4 * count + 100) {
+      return Status::IoError("cannot pick " + std::to_string(count) +
+                             " free ports on 127.0.0.1: " + Errno(errno));
+    }
+    uint16_t bound = 0;
+    Fd fd = BindLoopback(0, &bound);
+    if (fd.get() < 0) {
       return Status::IoError("cannot pick a free port on 127.0.0.1: " + Errno(errno));
     }
-    ports.push_back(ntohs(addr.sin_port));
+    if (!free_of(bound)) continue;
+    held.push_back(std::move(fd));
+    ports.push_back(bound);
   }
   return ports;
 }
@@ -428,7 +489,8 @@ Status WaitServing(Process& process, const cluster::Address& address, millisecon
 // ---- ClusterDir ----
 
 Result<ClusterDir> ClusterDir::Create(const std::string& dir, int shards, uint16_t base_port,
-                                      const cluster::NodeConfig& tunables, int replicas) {
+                                      const cluster::NodeConfig& tunables, int replicas,
+                                      const std::vector<uint16_t>& taken) {
   if (shards < 1) {
     return Status::InvalidArgument("a cluster needs at least one shard, not " +
                                    std::to_string(shards));
@@ -441,7 +503,7 @@ Result<ClusterDir> ClusterDir::Create(const std::string& dir, int shards, uint16
   const int nodes = (shards + 1) * replicas;
   std::vector<uint16_t> ports;
   if (base_port == 0) {
-    Result<std::vector<uint16_t>> picked = PickFreePorts(2 * nodes);
+    Result<std::vector<uint16_t>> picked = PickFreePorts(2 * nodes, taken);
     if (!picked.ok()) return picked.status();
     ports = picked.value();
   } else {

@@ -90,9 +90,12 @@ std::string NodeName(NodeId node, int replicas = 1);
 // that is not a numeric IPv4 or IPv6 address.
 bool Accepts(const cluster::Address& address);
 
-// `count` distinct ports on 127.0.0.1 that nothing was bound to when this was called (the kernel
-// picks them; they are released before returning, so a later bind can still lose a race for one).
-Result<std::vector<uint16_t>> PickFreePorts(int count);
+// `count` distinct ports on 127.0.0.1, none in `taken`, that no socket held when this was called:
+// a run of ports below the kernel's ephemeral range (so no outgoing connection is given one
+// before its server binds it) from a start that varies by process and call, or ports the kernel
+// picks when that range leaves too little room. They are released before returning, so a later
+// bind can still lose a race for one (to another program that binds ports of its own choosing).
+Result<std::vector<uint16_t>> PickFreePorts(int count, const std::vector<uint16_t>& taken = {});
 
 // The last `max_lines` lines of a file from byte `from` on (at most its last 64 KiB): what a node
 // logged since it was started. Empty when the file cannot be read.
@@ -203,7 +206,8 @@ class ClusterDir {
  public:
   // Creates a new cluster of `shards` shard groups and a coordinator group, `replicas` replicas
   // each, in `dir` (created if missing): writes every node's config. Ports as at the top of this
-  // file: from base_port on, or free ones when base_port is 0. Every field of `tunables` but
+  // file: from base_port on, or free ones (none in `taken`: the ports of a local etcd laid out
+  // before) when base_port is 0. Every field of `tunables` but
   // role, shard, replica, data_dir, the addresses, shard_map.shards and config_store is copied
   // into each config (partitioning, split keys, tick_ms, timeouts, min_insync, heartbeat_ms,
   // lag_timeout_ms, lease_ms, grace_ms, ...; the last four, when all are left at their defaults,
@@ -212,7 +216,8 @@ class ClusterDir {
   // stops the process otherwise). InvalidArgument for shards < 1, replicas outside
   // 1..kMaxReplicas or a port above 65535; IoError when a file cannot be written.
   static Result<ClusterDir> Create(const std::string& dir, int shards, uint16_t base_port,
-                                   const cluster::NodeConfig& tunables, int replicas = 1);
+                                   const cluster::NodeConfig& tunables, int replicas = 1,
+                                   const std::vector<uint16_t>& taken = {});
 
   // Reads the cluster that Create wrote in `dir`, of either layout: it finds coordinator.yaml
   // (one replica per group) or coordinator.r0.yaml (more). NotFound when dir holds neither;

@@ -351,6 +351,7 @@ std::variant<ClusterDir, int> OpenOrCreate(const Options& options) {
   }
   cluster::NodeConfig tunables;
   if (options.tick_ms) tunables.tick_ms = *options.tick_ms;
+  std::vector<uint16_t> etcd_ports;  // the nodes' free ports must not be these
   if (options.config_master.value_or("static") == "etcd") {
     // The etcd members' ports: after the nodes' when a base port is given, else free ones.
     const int members = options.etcd_members.value_or(1);
@@ -373,6 +374,7 @@ std::variant<ClusterDir, int> OpenOrCreate(const Options& options) {
       }
       ports = picked.value();
     }
+    etcd_ports = ports;
     Result<LocalEtcd> etcd = LocalEtcd::Create(options.data_dir, members, ports);
     if (!etcd.ok()) {
       std::cerr << "txcoord local up: " << etcd.status().message() << "\n";
@@ -383,7 +385,8 @@ std::variant<ClusterDir, int> OpenOrCreate(const Options& options) {
   }
   Result<ClusterDir> created =
       ClusterDir::Create(options.data_dir, options.shards.value_or(kDefaultShards),
-                         options.base_port.value_or(0), tunables, options.replicas.value_or(1));
+                         options.base_port.value_or(0), tunables, options.replicas.value_or(1),
+                         etcd_ports);
   if (!created.ok()) {
     if (created.status().code() == Status::Code::kInvalidArgument) {
       return UsageError(created.status().message());

@@ -332,6 +332,32 @@ TEST_F(LocalCliTest, AnAddressTakenByAnotherProgramFailsUp) {
   EXPECT_NE(Status().status, 0);
 }
 
+// Free ports for a cluster and its etcd: distinct, none of those a caller already holds for
+// something else (the etcd members' ports, laid out before the nodes' are picked: CI once saw a
+// node given an etcd member's peer port), and below the kernel's ephemeral range, where no
+// outgoing connection (an etcd member dialling its peers) can be handed one before its server
+// binds it.
+TEST(PickFreePortsTest, PortsAreDistinctUntakenAndBelowTheEphemeralRange) {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int ephemeral_low = 0;
+  int ephemeral_high = 0;
+  ASSERT_TRUE(range >> ephemeral_low >> ephemeral_high);
+  if (ephemeral_low < 12000) GTEST_SKIP() << "ephemeral ports start at " << ephemeral_low;
+  for (int round = 0; round < 20; ++round) {
+    Result<std::vector<uint16_t>> first = local::PickFreePorts(10);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    Result<std::vector<uint16_t>> second = local::PickFreePorts(60, first.value());
+    ASSERT_TRUE(second.ok()) << second.status().ToString();
+    std::set<uint16_t> all(first.value().begin(), first.value().end());
+    all.insert(second.value().begin(), second.value().end());
+    EXPECT_EQ(all.size(), 70u) << "a port picked twice in round " << round;
+    for (const uint16_t port : all) {
+      EXPECT_LT(port, ephemeral_low) << "an ephemeral port";
+      EXPECT_GE(port, 1024) << "a privileged port";
+    }
+  }
+}
+
 TEST_F(LocalCliTest, UsageErrorsExit2) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"local"},

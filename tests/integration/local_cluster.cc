@@ -20,9 +20,11 @@ local::ClusterDir MakeClusterDir(const ClusterOptions& options,
   std::string dir = (std::filesystem::temp_directory_path() / "txcoord-it-XXXXXX").string();
   TXC_CHECK(::mkdtemp(dir.data()) != nullptr);
   cluster::NodeConfig tunables;
+  std::vector<uint16_t> etcd_ports;  // the nodes' ports must not be these
   if (options.etcd_members > 0) {
     Result<std::vector<uint16_t>> ports = local::PickFreePorts(2 * options.etcd_members);
     TXC_CHECK_MSG(ports.ok(), ports.status().ToString().c_str());
+    etcd_ports = ports.value();
     Result<local::LocalEtcd> created = local::LocalEtcd::Create(dir, options.etcd_members,
                                                                 ports.value());
     TXC_CHECK_MSG(created.ok(), created.status().ToString().c_str());
@@ -47,7 +49,8 @@ local::ClusterDir MakeClusterDir(const ClusterOptions& options,
   tunables.lease_ms = options.lease_ms;
   tunables.grace_ms = options.grace_ms;
   Result<local::ClusterDir> created =
-      local::ClusterDir::Create(dir, options.shards, /*base_port=*/0, tunables, options.replicas);
+      local::ClusterDir::Create(dir, options.shards, /*base_port=*/0, tunables, options.replicas,
+                                etcd_ports);
   TXC_CHECK_MSG(created.ok(), created.status().ToString().c_str());
   return std::move(created.value());
 }
