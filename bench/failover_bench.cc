@@ -41,7 +41,7 @@
 // Output: a line per run, a summary (median, p99 by nearest rank, and max of each figure over
 // the runs that measured it), and a markdown table (header and one row) ready to paste into bench/RESULTS.static.md;
 // with --json FILE, every run's figures and counts. The cluster lives in a fresh directory
-// failover-bench-XXXXXX under --data-dir (default $TMPDIR, else /tmp), removed at the end unless
+// failover_bench-XXXXXX under --data-dir (default $TMPDIR, else /tmp), removed at the end unless
 // --keep; every node is stopped at the end, also after an error or SIGINT. Exit status: 0 when
 // every run succeeded, 1 when one failed, 2 on a usage or setup error, 130 on SIGINT or SIGTERM.
 #include <signal.h>
@@ -72,6 +72,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_cluster.h"
 #include "client/client.h"
 #include "common/check.h"
 #include "tools/local_cluster.h"
@@ -129,168 +130,7 @@ struct Args {
   int victim_group() const { return group == "coordinator" ? local::kCoordinator : 0; }
 };
 
-// ---- the cluster ------------------------------------------------------------------------------
-
-// The cluster of the whole benchmark: a cluster directory and the nodes this program started (its
-// children, not detached). Destroying it is the scope guard of the benchmark: it stops every node
-// still running (SIGTERM, then SIGKILL) and removes the directory unless `keep`. Not thread-safe:
-// the main thread alone starts, kills and stops nodes (other threads only read group configs).
-class Cluster {
- public:
-  // A new cluster in a fresh directory under `parent` (created if missing).
-  static Result<std::unique_ptr<Cluster>> Create(const std::string& parent, const Args& args) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    std::string dir = (std::filesystem::path(parent) / "failover-bench-XXXXXX").string();
-    if (::mkdtemp(dir.data()) == nullptr) {
-      return Status::IoError("cannot make a directory under " + parent + ": " +
-                             std::strerror(errno));
-    }
-    cluster::NodeConfig tunables;
-    std::optional<local::LocalEtcd> etcd;
-    std::vector<uint16_t> etcd_ports;  // the nodes' ports must not be these
-    if (args.config_master == "etcd") {
-      Result<std::vector<uint16_t>> ports = local::PickFreePorts(2 * args.etcd_members);
-      if (!ports.ok()) return ports.status();
-      etcd_ports = ports.value();
-      Result<local::LocalEtcd> made = local::LocalEtcd::Create(dir, args.etcd_members, ports.value());
-      if (!made.ok()) return made.status();
-      etcd.emplace(std::move(made.value()));
-      tunables.config_master = "etcd";
-      tunables.etcd_endpoints = etcd->endpoints();
-    }
-    Result<local::ClusterDir> created = local::ClusterDir::Create(
-        dir, args.shards, /*base_port=*/0, tunables, args.replicas, etcd_ports);
-    if (!created.ok()) {
-      std::filesystem::remove_all(dir, ec);
-      return created.status();
-    }
-    return std::unique_ptr<Cluster>(
-        new Cluster(std::move(created.value()), std::move(etcd), args.txcoord, args.keep));
-  }
-
-  ~Cluster() {
-    std::vector<local::Process*> running;
-    for (auto& [node, process] : processes_) running.push_back(&process);
-    std::vector<Result<int>> stopped = local::StopAll(running, local::kStopTimeout);
-    std::vector<local::Process*> etcd_running;
-    for (local::Process& p : etcd_processes_) etcd_running.push_back(&p);
-    for (Result<int>& r : local::StopAll(etcd_running, local::kStopTimeout)) {
-      stopped.push_back(std::move(r));
-    }
-    for (const Result<int>& r : stopped) {
-      if (!r.ok()) std::cerr << "failover_bench: stopping: " << r.status().ToString() << "\n";
-    }
-    processes_.clear();
-    etcd_processes_.clear();
-    if (keep_) {
-      std::cout << "kept " << dir_.dir() << "\n";
-    } else {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_.dir(), ec);
-    }
-  }
-  Cluster(const Cluster&) = delete;
-  Cluster& operator=(const Cluster&) = delete;
-
-  const local::ClusterDir& dir() const { return dir_; }
-
-  // Starts every node (all before any is waited for: a replica may need its group to serve), and
-  // waits until each accepts connections and every group has a serving primary.
-  Status StartAll() {
-    if (etcd_) {
-      for (int i = 0; i < etcd_->size(); ++i) {
-        Result<local::Process> spawned = etcd_->Start(i, /*detach=*/false);
-        if (!spawned.ok()) return spawned.status();
-        etcd_processes_.push_back(std::move(spawned.value()));
-      }
-      if (Status s = etcd_->WaitReady(local::kStartTimeout); !s.ok()) return s;
-    }
-    for (const NodeId node : dir_.nodes()) {
-      Result<local::Process> spawned = dir_.StartNode(node, binary_, {}, /*detach=*/false);
-      if (!spawned.ok()) return spawned.status();
-      processes_.emplace(node, std::move(spawned.value()));
-    }
-    for (const NodeId node : dir_.nodes()) {
-      Status s = local::WaitServing(processes_.at(node), dir_.address(node), local::kStartTimeout,
-                                    [] { return g_interrupted.load(); });
-      if (!s.ok()) return Annotate(s, node);
-    }
-    return local::WaitGroupsServing(dir_, dir_.groups(), local::kStartTimeout,
-                                    [] { return g_interrupted.load(); });
-  }
-
-  // SIGKILL and reap: true once the node is gone.
-  bool Kill(NodeId node) {
-    auto it = processes_.find(node);
-    if (it == processes_.end()) return true;
-    if (!it->second.Kill()) return false;
-    processes_.erase(it);
-    return true;
-  }
-
-  // Starts a node that is not running on its data and waits until it accepts connections.
-  Status Start(NodeId node) {
-    TXC_CHECK(!processes_.count(node));
-    Result<local::Process> spawned = dir_.StartNode(node, binary_, {}, /*detach=*/false);
-    if (!spawned.ok()) return spawned.status();
-    local::Process& process = processes_.emplace(node, std::move(spawned.value())).first->second;
-    Status s = local::WaitServing(process, dir_.address(node), local::kStartTimeout,
-                                  [] { return g_interrupted.load(); });
-    if (!process.Running()) processes_.erase(node);
-    return s.ok() ? s : Annotate(s, node);
-  }
-
-  // The node the group's configuration names primary; NotFound while it names none.
-  Result<NodeId> Primary(int group) const {
-    Result<replication::GroupConfig> config = dir_.ReadGroup(group);
-    if (!config.ok()) return config.status();
-    const int primary = config.value().primary;
-    if (primary < 0 || primary >= dir_.replicas()) {
-      return Status::NotFound(local::GroupName(group) + " has no primary (" +
-                              replication::Describe(config.value()) + ")");
-    }
-    return NodeId(group, primary);
-  }
-
-  // Waits (bounded) until the node is in its group's ISR (`in`) or out of it.
-  bool WaitIsr(NodeId node, bool in, milliseconds timeout) const {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline && !g_interrupted) {
-      Result<replication::GroupConfig> g = dir_.ReadGroup(node.group);
-      if (g.ok() && g.value().InIsr(node.replica) == in) return true;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return false;
-  }
-
-  // What a client needs: every coordinator replica's client address.
-  client::ClientOptions ClientOptions() const {
-    client::ClientOptions options;
-    for (const cluster::Address& a : dir_.config(local::kCoordinator).coordinators) {
-      options.coordinators.push_back(a.ToString());
-    }
-    return options;
-  }
-
- private:
-  Cluster(local::ClusterDir dir, std::optional<local::LocalEtcd> etcd, std::string binary,
-          bool keep)
-      : dir_(std::move(dir)), etcd_(std::move(etcd)), binary_(std::move(binary)), keep_(keep) {}
-
-  // The status with the node's name and the last lines of its log.
-  Status Annotate(const Status& s, NodeId node) const {
-    return Status::Unavailable(dir_.Name(node) + ": " + s.ToString() + "\n" +
-                               local::LogTail(dir_.LogPath(node), 0, 20));
-  }
-
-  local::ClusterDir dir_;
-  std::optional<local::LocalEtcd> etcd_;  // with --config-master etcd
-  std::string binary_;
-  bool keep_ = false;
-  std::map<NodeId, local::Process> processes_;  // started and not known to have exited
-  std::vector<local::Process> etcd_processes_;
-};
+using Cluster = BenchCluster;
 
 // ---- the load ---------------------------------------------------------------------------------
 
@@ -801,7 +641,15 @@ int Main(int argc, char** argv) {
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
 
-  Result<std::unique_ptr<Cluster>> created = Cluster::Create(parent, args);
+  BenchClusterSpec spec;
+  spec.name = "failover_bench";
+  spec.shards = args.shards;
+  spec.replicas = args.replicas;
+  spec.config_master = args.config_master;
+  spec.etcd_members = args.etcd_members;
+  spec.txcoord = args.txcoord;
+  spec.keep = args.keep;
+  Result<std::unique_ptr<Cluster>> created = Cluster::Create(parent, spec, &g_interrupted);
   if (!created.ok()) {
     std::cerr << "failover_bench: " << created.status().ToString() << "\n";
     return 2;

@@ -21,6 +21,17 @@
 //   replica.backup_durable_before_ack  a backup holds new records durably, its ack not sent
 //   replica.promoted_before_reconciled a backup won the configuration CAS as the new primary; no
 //                                      replica has heard of its term
+//
+// Named faults: behaviours a test arms for the whole life of one process, to build a state that
+// no crash point reaches in bulk (the in-doubt backlog of bench/backlog_bench.cc):
+//   TXCOORD_FAULT=<name>[,<name>...]
+// Inert otherwise. A process with a fault armed says so on stderr at start (Faults::Announce).
+// The faults:
+//   coordinator.withhold_outcomes      the coordinator sends the shards no COMMIT, ABORT or
+//                                      status answer (as if its links to them broke once the
+//                                      votes were in): every transaction it decides stays in
+//                                      doubt at its participants until another primary
+//                                      resolves it. Clients still get their outcomes.
 #pragma once
 
 #include <unistd.h>
@@ -28,6 +39,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace txcoord {
 
@@ -65,6 +77,47 @@ class CrashPoints {
   std::string armed_;
   unsigned long long at_hit_ = 1;
   unsigned long long hits_ = 0;
+};
+
+class Faults {
+ public:
+  static const Faults& Get() {
+    static const Faults faults;
+    return faults;
+  }
+  bool Armed(const char* name) const {
+    for (const std::string& f : armed_) {
+      if (f == name) return true;
+    }
+    return false;
+  }
+  // A line on stderr for every armed fault (nothing when none is); false, after naming it, when
+  // one is not a fault of this list (a misspelt fault must not pass for an armed one).
+  bool Announce() const {
+    bool known = true;
+    for (const std::string& f : armed_) {
+      const bool ok = f == "coordinator.withhold_outcomes";
+      known = known && ok;
+      std::string line = ok ? "txcoord: fault " + f + " armed (TXCOORD_FAULT): for tests only\n"
+                            : "txcoord: TXCOORD_FAULT names no fault \"" + f + "\"\n";
+      (void)!::write(2, line.data(), line.size());
+    }
+    return known;
+  }
+
+ private:
+  Faults() {
+    const char* spec = std::getenv("TXCOORD_FAULT");
+    if (spec == nullptr) return;
+    std::string rest = spec;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      std::string name = rest.substr(0, comma);
+      if (!name.empty()) armed_.push_back(std::move(name));
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    }
+  }
+  std::vector<std::string> armed_;
 };
 
 // Dies here if `name` is due (see CrashPoints::Due).

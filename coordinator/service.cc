@@ -20,6 +20,8 @@ using ::apache::thrift::TDelayedException;
 constexpr char kEpochKey[] = "coordinator.epoch";
 // Sweeps of touched_ for transactions that are no longer active (begun and abandoned).
 constexpr uint64_t kSweepEveryTicks = 500;
+// Transactions to finish named one by one in the log when a term begins.
+constexpr size_t kRecoveredListed = 10;
 
 // What Participant.run answered: results, or one of its declared exceptions.
 using RunReply = wire::Reply<std::vector<thrift::OpResult>>;
@@ -60,7 +62,14 @@ std::unique_ptr<ProtocolCore> CoordinatorService::MakeCore(Epoch primary_epoch,
   core->Restore(log, log_end);
   std::cerr << "txcoord coordinator: epoch " << primary_epoch << ", " << log.size()
             << " log record(s), " << core->live_transactions() << " transaction(s) to finish\n";
+  // The first few by id (a backlog of 100,000 must not cost 100,000 lines before it is resolved).
+  size_t listed = 0;
   for (const LiveTxn& t : core->LiveTransactions()) {
+    if (listed++ == kRecoveredListed) {
+      std::cerr << "txcoord coordinator: and " << core->live_transactions() - kRecoveredListed
+                << " more to finish\n";
+      break;
+    }
     std::cerr << "txcoord coordinator: recovering " << t.txn.ToString() << " (" << t.phase << ", "
               << t.participants << " participant(s))\n";
   }
@@ -103,6 +112,13 @@ void CoordinatorService::AfterSendOne(const Message& m, const std::vector<Messag
     return o.type == MsgType::kCommit && o.txn == m.txn && o.to != m.to;
   });
   if (more) CrashSoon("coordinator.after_some_commits_sent");
+}
+
+bool CoordinatorService::Withheld(const Message& m) const {
+  static const bool withhold = Faults::Get().Armed("coordinator.withhold_outcomes");
+  return withhold && !m.to.is_coordinator() &&
+         (m.type == MsgType::kCommit || m.type == MsgType::kAbort ||
+          m.type == MsgType::kStatusReply);
 }
 
 void CoordinatorService::AfterSend(const std::vector<Message>& messages) {

@@ -15,7 +15,8 @@
 // touched in commit/abort.
 //
 // Crash points (common/crash_point.h): coordinator.after_prepare_sent,
-// coordinator.after_decision_durable, coordinator.after_some_commits_sent.
+// coordinator.after_decision_durable, coordinator.after_some_commits_sent. Fault:
+// coordinator.withhold_outcomes.
 #pragma once
 
 #include <functional>
@@ -67,9 +68,13 @@ class CoordinatorService : public node::NodeDriver, public thrift::CoordinatorCo
   void CoreStopped() override;
   void AfterTick() override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
+  int64_t LiveCount() const override {
+    return static_cast<int64_t>(core_->live_transactions());
+  }
   void BeforeSend(const std::vector<Message>& messages) override;
   void AfterSendOne(const Message& m, const std::vector<Message>& messages) override;
   void AfterSend(const std::vector<Message>& messages) override;
+  bool Withheld(const Message& m) const override;
 
   // Runs one op (read/write) of the active transaction wtxn at the shard that owns its key, after
   // checking the id, the key and that the transaction is active (typed errors through exn).

@@ -454,6 +454,13 @@ struct ReplicaStatus {
   13: bool config_master_reachable,
   /** How long ago its last successful read was, in ms (-1: never). */
   14: i64 config_master_read_age_ms,
+  /**
+   * A shard's serving primary: its transactions voted YES (or PRE-COMMIT, PRE-ABORT) whose
+   * outcome it does not know yet. -1 on any other replica and on the coordinator.
+   */
+  15: i64 in_doubt = -1,
+  /** A serving primary: the transactions its protocol core still drives (-1 elsewhere). */
+  16: i64 live_transactions = -1,
 }
 
 service Peer {

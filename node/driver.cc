@@ -666,6 +666,7 @@ void NodeDriver::SendProtocol(const std::vector<Message>& messages) {
   BeforeSend(messages);
   for (const Message& m : messages) {
     if (dying_) return;
+    if (Withheld(m)) continue;
     peers_.Send(m);
     AfterSendOne(m, messages);
   }
@@ -789,6 +790,9 @@ thrift::ReplicaStatus NodeDriver::StatusNow() const {
                         std::chrono::steady_clock::now().time_since_epoch())
                             .count() -
                         read_ms);
+  const bool hosting = serving();  // the core exists (GroupNode::serving)
+  s.__set_in_doubt(hosting ? InDoubtCount() : -1);
+  s.__set_live_transactions(hosting ? LiveCount() : -1);
   return s;
 }
 

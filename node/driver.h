@@ -152,11 +152,17 @@ class NodeDriver : public std::enable_shared_from_this<NodeDriver>, private Grou
   virtual void AfterTick() {}
   // While serving: whether the core still drives txn (log retention).
   virtual bool IsLive(TxnId txn) const = 0;
+  // While serving, for ReplicaStatus: transactions voted and undecided here (-1: not a shard),
+  // and the transactions the core still drives.
+  virtual int64_t InDoubtCount() const { return -1; }
+  virtual int64_t LiveCount() const = 0;
   // Crash points (common/crash_point.h) look at the output as it is applied.
   virtual void BeforeAppend(const std::vector<Record>& /*records*/) {}
   virtual void BeforeSend(const std::vector<Message>& /*messages*/) {}
   virtual void AfterSendOne(const Message& /*sent*/, const std::vector<Message>& /*messages*/) {}
   virtual void AfterSend(const std::vector<Message>& /*messages*/) {}
+  // A named fault (common/crash_point.h) keeps this protocol message from leaving.
+  virtual bool Withheld(const Message& /*m*/) const { return false; }
   // Called before the records at positions from..before-1 are deleted from the front of the log
   // (on any replica): keep elsewhere what they said that outlives them (a shard's newest seen
   // epoch, the largest transaction it may have forgotten; LogRecords reads them).

@@ -14,7 +14,39 @@ namespace {
 // A one-way batch waits at most this long for a connection before it is dropped (the protocol
 // resends).
 constexpr std::chrono::seconds kDeliverDeadline{2};
+
+// At least as many bytes as `m` takes in Thrift's binary protocol: every field header, scalar,
+// list header and string length counted at its largest. Keys and values are the only parts
+// without a bound of their own.
+size_t EncodedBytesAtMost(const thrift::PeerMessage& m) {
+  size_t bytes = 21 * 11 + 2 * 11 + 2;  // 21 fields, the TxnId's 2, two struct stops
+  bytes += 5 + 4 * m.participants.size();
+  bytes += 5;
+  for (const thrift::Op& op : m.ops) bytes += 6 * 11 + 1 + op.key.size() + op.value.size();
+  bytes += 5;
+  for (const thrift::OpResult& r : m.reads) bytes += 3 * 11 + 1 + r.key.size() + r.value.size();
+  return bytes;
+}
+
 }  // namespace
+
+std::vector<std::pair<size_t, size_t>> SplitDeliver(const std::vector<thrift::PeerMessage>& messages,
+                                                    size_t max_bytes) {
+  std::vector<std::pair<size_t, size_t>> parts;
+  size_t begin = 0;
+  size_t bytes = 0;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const size_t m = EncodedBytesAtMost(messages[i]);
+    if (i > begin && bytes + m > max_bytes) {
+      parts.emplace_back(begin, i);
+      begin = i;
+      bytes = 0;
+    }
+    bytes += m;
+  }
+  if (begin < messages.size()) parts.emplace_back(begin, messages.size());
+  return parts;
+}
 
 std::string GroupName(NodeRef group) {
   return group.is_coordinator() ? "coordinator" : "shard" + std::to_string(group.shard);
@@ -125,9 +157,21 @@ void PeerSender::Flush() {
       ++stats_.replication_batches;
       client->Call(std::move(call.value()), deadline, [](Result<std::string>) {});
     }
-    if (!queue.deliver.empty()) {
+    // A backlog (a new primary's resends for 100,000 transactions) leaves in several calls,
+    // each within half a frame: one above the receiver's frame limit would be refused whole, and
+    // resent whole, for good.
+    const std::vector<std::pair<size_t, size_t>> parts =
+        SplitDeliver(queue.deliver, max_frame_bytes_ / 2);
+    for (const auto& [begin, end] : parts) {
+      std::vector<thrift::PeerMessage> part;
+      if (parts.size() == 1) {
+        part.swap(queue.deliver);
+      } else {
+        part.assign(std::make_move_iterator(queue.deliver.begin() + static_cast<std::ptrdiff_t>(begin)),
+                    std::make_move_iterator(queue.deliver.begin() + static_cast<std::ptrdiff_t>(end)));
+      }
       Result<std::string> call = rpc::EncodeCall<thrift::PeerClient>(
-          [&](thrift::PeerClient& c) { c.send_deliver(queue.deliver); });
+          [&](thrift::PeerClient& c) { c.send_deliver(part); });
       TXC_CHECK_MSG(call.ok(), "a protocol message always encodes");
       ++stats_.batches;
       client->Call(std::move(call.value()), deadline, [](Result<std::string>) {});

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster/config.h"
@@ -38,6 +39,12 @@ namespace txcoord::node {
 // The replication group name of a node ("coordinator", "shard<N>"): what the configuration store
 // and replication messages call it.
 std::string GroupName(NodeRef group);
+
+// How a queue of protocol messages is split into Peer.deliver calls: [begin, end) ranges, in
+// order, each encoding within max_bytes (an upper bound of each message's encoding is summed),
+// but for a single message larger than that alone.
+std::vector<std::pair<size_t, size_t>> SplitDeliver(const std::vector<thrift::PeerMessage>& messages,
+                                                    size_t max_bytes);
 
 class PeerSender {
  public:

@@ -3,6 +3,7 @@
 #include <thrift/async/TAsyncProcessor.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "common/crash_point.h"
@@ -19,6 +20,8 @@ constexpr char kMaxEpochKey[] = "shard.max_epoch_seen";
 constexpr char kTruncatedTxnKey[] = "shard.truncated_max_txn";  // "<epoch>:<seq>"
 // How often (in ticks) the in-doubt transactions are listed on stderr while there are any.
 constexpr uint64_t kInDoubtReportTicks = 500;
+// Transactions in doubt named one by one in the log at recovery and in each report.
+constexpr size_t kInDoubtListed = 10;
 
 }  // namespace
 
@@ -70,9 +73,14 @@ std::unique_ptr<ProtocolCore> ShardService::MakeCore(Epoch /*primary_epoch*/,
   std::cerr << "txcoord shard " << config_.shard << ": " << log.size()
             << " log record(s), newest coordinator epoch " << core->max_epoch() << ", "
             << in_doubt.size() << " transaction(s) in doubt\n";
-  for (const InDoubtTxn& t : in_doubt) {
-    std::cerr << "txcoord shard " << config_.shard << ": in doubt " << t.txn.ToString() << " ("
-              << ToString(t.state) << "): asking for its outcome\n";
+  // The first few (a backlog of 100,000 must not cost 100,000 lines before it is resolved).
+  for (size_t i = 0; i < in_doubt.size() && i < kInDoubtListed; ++i) {
+    std::cerr << "txcoord shard " << config_.shard << ": in doubt " << in_doubt[i].txn.ToString()
+              << " (" << ToString(in_doubt[i].state) << "): asking for its outcome\n";
+  }
+  if (in_doubt.size() > kInDoubtListed) {
+    std::cerr << "txcoord shard " << config_.shard << ": and " << in_doubt.size() - kInDoubtListed
+              << " more in doubt\n";
   }
   core_ = core.get();
   return core;
@@ -80,11 +88,26 @@ std::unique_ptr<ProtocolCore> ShardService::MakeCore(Epoch /*primary_epoch*/,
 
 void ShardService::AfterTick() {
   if (++ticks_ % kInDoubtReportTicks == 0) {
+    // The oldest few of those in doubt for a report period, then how many there are.
+    std::vector<InDoubtTxn> old;
     for (const InDoubtTxn& t : core_->InDoubt()) {
-      if (t.age_ticks < static_cast<Ticks>(kInDoubtReportTicks)) continue;
+      if (t.age_ticks >= static_cast<Ticks>(kInDoubtReportTicks)) old.push_back(t);
+    }
+    const size_t listed = std::min(old.size(), kInDoubtListed);
+    std::partial_sort(old.begin(), old.begin() + static_cast<std::ptrdiff_t>(listed), old.end(),
+                      [](const InDoubtTxn& a, const InDoubtTxn& b) {
+                        return a.age_ticks > b.age_ticks;
+                      });
+    for (size_t i = 0; i < listed; ++i) {
+      const InDoubtTxn& t = old[i];
       std::cerr << "txcoord shard " << config_.shard << ": " << t.txn.ToString() << " in doubt ("
                 << ToString(t.state) << ") for " << t.age_ticks * config_.tick_ms << " ms, "
                 << t.queries << " queries\n";
+    }
+    if (old.size() > listed) {
+      std::cerr << "txcoord shard " << config_.shard << ": and " << old.size() - listed
+                << " more in doubt for over " << kInDoubtReportTicks * config_.tick_ms
+                << " ms\n";
     }
   }
 }

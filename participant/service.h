@@ -56,6 +56,10 @@ class ShardService : public node::NodeDriver, public thrift::ParticipantCobSvIf 
   void CoreStopped() override { core_ = nullptr; }
   void AfterTick() override;
   bool IsLive(TxnId txn) const override { return core_->IsLive(txn); }
+  int64_t InDoubtCount() const override { return static_cast<int64_t>(core_->in_doubt()); }
+  int64_t LiveCount() const override {
+    return static_cast<int64_t>(core_->live_transactions());
+  }
   Status BeforeTruncate(Lsn from, Lsn before) override;
   Lsn AppliedPosition() const override { return store_->applied_position(); }
   void ApplyCommitted(const std::vector<Record>& records, Lsn position) override {

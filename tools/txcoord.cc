@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cluster/config.h"
+#include "common/crash_point.h"
 #include "coordinator/service.h"
 #include "participant/service.h"
 #include "tools/local_command.h"
@@ -53,6 +54,7 @@ int Serve(const std::string& role, const std::string& config_path) {
               << "` was run\n";
     return 2;
   }
+  if (!Faults::Get().Announce()) return 2;
   boost::asio::io_context io(1);
   std::shared_ptr<node::NodeDriver> node;
   if (want == cluster::Role::kCoordinator) {

@@ -690,6 +690,12 @@ std::vector<InDoubtTxn> ParticipantCore::InDoubt() const {
   return out;
 }
 
+size_t ParticipantCore::in_doubt() const {
+  size_t n = 0;
+  for (TxnId id : live_) n += IsVoted(txns_.at(id).state) ? 1 : 0;
+  return n;
+}
+
 uint64_t ParticipantCore::Digest() const {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](uint64_t v) {

@@ -103,6 +103,10 @@ class ParticipantCore : public ProtocolCore {
   Epoch max_epoch() const { return max_epoch_; }
   size_t locks_held() const { return locks_.keys_locked(); }
   std::vector<InDoubtTxn> InDoubt() const;
+  // How many transactions InDoubt() would list.
+  size_t in_doubt() const;
+  // ACTIVE or voted and undecided: the transactions this core still drives.
+  size_t live_transactions() const { return live_.size(); }
   const ParticipantStats& stats() const { return stats_; }
   // A digest of the protocol state (states, ballots, locks, epoch): the simulator's fencing
   // check compares it before and after a stale message.
