@@ -51,6 +51,8 @@ class CrashPoints {
     static CrashPoints points;
     return points;
   }
+  // Whether `name` is the armed point: lets a hook skip work that only serves that point.
+  bool Armed(const char* name) const { return !armed_.empty() && armed_ == name; }
   // Counts a hit of `name`; true when `name` is the armed point and this is its n-th hit.
   bool Due(const char* name) {
     if (armed_.empty() || armed_ != name) return false;
