@@ -37,14 +37,36 @@ void CoordinatorCore::Restore(const std::vector<Record>& durable_log, Lsn log_en
     t.protocol = log.protocol;
     t.participants = log.participants;
     t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
+    t.next_resend = Wakeups::kNever;  // until started
     if (log.commit) {
-      // Decided: the record is durable, so COMMIT may go out at once.
+      // Decided: the record is durable, so COMMIT may go out as soon as it starts, and a status
+      // query is answered COMMITTED meanwhile.
       t.phase = Phase::kCommitting;
       t.decision_durable = true;
+    } else {
+      TXC_CHECK(log.pre_commit);
+      t.phase = Phase::kRestoredPreCommit;  // undecided: a status query is told "not yet"
+    }
+    to_restore_.push_back(id);
+  }
+  StartRestored();
+}
+
+void CoordinatorCore::StartRestored() {
+  TXC_CHECK(options_.restore_window > 0);
+  while (restoring_ < options_.restore_window && !to_restore_.empty()) {
+    auto it = txns_.find(to_restore_.front());
+    to_restore_.pop_front();
+    // Finished before its turn: every participant acked a COMMIT the previous primary sent.
+    if (it == txns_.end()) continue;
+    Txn& t = it->second;
+    t.restored = true;
+    ++restoring_;
+    if (t.phase == Phase::kCommitting) {
       SendToParticipants(t, MsgType::kCommit, false);
       ArmResend(t);
     } else {
-      TXC_CHECK(log.pre_commit);
+      TXC_CHECK(t.phase == Phase::kRestoredPreCommit);
       StartTermination(t);
     }
   }
@@ -56,7 +78,7 @@ TxnId CoordinatorCore::Begin(Protocol protocol) {
   t.id = id;
   t.protocol = protocol;
   t.phase = Phase::kActive;
-  t.phase_deadline = now_ + options_.active_timeout_ticks;
+  SetPhaseDeadline(t, now_ + options_.active_timeout_ticks);
   t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
   return id;
 }
@@ -96,7 +118,7 @@ void CoordinatorCore::Commit(uint64_t request_id, TxnId txn, std::vector<ShardId
   participants.erase(std::unique(participants.begin(), participants.end()), participants.end());
   t.participants = std::move(participants);
   t.client_request = request_id;
-  t.client_deadline = now_ + options_.client_timeout_ticks;
+  SetClientDeadline(t, now_ + options_.client_timeout_ticks);
   if (t.participants.empty()) {
     ReplyClient(t, Outcome::kCommitted, AbortReason::kNone, "no participants");
     Finish(t, Outcome::kCommitted);
@@ -170,6 +192,9 @@ void CoordinatorCore::Status(uint64_t request_id, TxnId txn) {
     ++resolving_;
     for (ShardId s = 0; s < options_.shards; ++s) t.participants.push_back(s);
     t.client_request = request_id;
+    // The client waits for the shards' answers as long as for a commit (without a deadline of
+    // its own it was told UNKNOWN at the next tick, before most answers could arrive).
+    SetClientDeadline(t, now_ + options_.client_timeout_ticks);
     t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
     SendResolveQueries(t);
     ArmResend(t);
@@ -220,22 +245,45 @@ void CoordinatorCore::OnPeerMoved(NodeRef group) {
   if (group.is_coordinator()) return;
   for (auto& [id, t] : txns_) {
     // Not armed yet (its record is not durable) or nothing to resend: left as it is.
-    if (t.phase == Phase::kActive || t.next_resend == INT64_MAX) continue;
+    if (t.phase == Phase::kActive || t.next_resend == Wakeups::kNever) continue;
     if (std::find(t.participants.begin(), t.participants.end(), group.shard) ==
         t.participants.end()) {
       continue;
     }
     t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
-    t.next_resend = now_;
+    SetResend(t, now_);
   }
 }
 
-void CoordinatorCore::ArmResend(Txn& t) { t.next_resend = now_ + t.resend.NextDelay(*rng_); }
+void CoordinatorCore::ArmResend(Txn& t) { SetResend(t, now_ + t.resend.NextDelay(*rng_)); }
+
+void CoordinatorCore::SetResend(Txn& t, Ticks at) {
+  t.next_resend = at;
+  wakeups_.At(t.id, at, t.wake_at);
+}
+
+void CoordinatorCore::SetPhaseDeadline(Txn& t, Ticks at) {
+  t.phase_deadline = at;
+  wakeups_.At(t.id, at, t.wake_at);
+}
+
+void CoordinatorCore::SetClientDeadline(Txn& t, Ticks at) {
+  t.client_deadline = at;
+  wakeups_.At(t.id, at, t.wake_at);
+}
+
+void CoordinatorCore::Rearm(Txn& t) {
+  // A deadline already passed was acted on (or waits for an input that sets it again).
+  for (Ticks at : {t.client_request ? t.client_deadline : Wakeups::kNever, t.phase_deadline,
+                   t.next_resend}) {
+    if (at > now_) wakeups_.At(t.id, at, t.wake_at);
+  }
+}
 
 void CoordinatorCore::StartPrepare(Txn& t) {
   t.phase = Phase::kPreparing;
   t.one_phase = t.participants.size() == 1;
-  t.phase_deadline = now_ + options_.vote_timeout_ticks;
+  SetPhaseDeadline(t, now_ + options_.vote_timeout_ticks);
   t.resend.Reset();
   SendPrepares(t);
   ArmResend(t);
@@ -306,8 +354,14 @@ void CoordinatorCore::Remember(TxnId txn, Outcome outcome, AbortReason reason) {
 
 void CoordinatorCore::Finish(Txn& t, Outcome outcome, AbortReason reason) {
   if (t.phase == Phase::kResolving) --resolving_;
+  const bool restored = t.restored;
   Remember(t.id, outcome, reason);
+  wakeups_.Cancel(t.id, t.wake_at);
   txns_.erase(t.id);
+  if (restored) {
+    --restoring_;
+    StartRestored();
+  }
 }
 
 bool CoordinatorCore::IsActive(TxnId txn) const {
@@ -350,6 +404,7 @@ void CoordinatorCore::DecideCommit(Txn& t) {
            .protocol = t.protocol,
            .participants = t.participants};
   t.decision_lsn = Append(std::move(r));
+  undurable_.emplace(t.decision_lsn, t.id);
   t.phase = Phase::kCommitting;
   t.acked.clear();
   // Persist before send: COMMIT and the client's COMMITTED wait for the record.
@@ -359,7 +414,7 @@ void CoordinatorCore::DecideCommit(Txn& t) {
   }
   HoldReplyClient(t, t.decision_lsn);
   t.resend.Reset();
-  t.next_resend = INT64_MAX;  // armed once the record is durable
+  SetResend(t, Wakeups::kNever);  // armed once the record is durable
   ++stats_.committed;
 }
 
@@ -369,6 +424,7 @@ void CoordinatorCore::StartPreCommit(Txn& t) {
            .protocol = t.protocol,
            .participants = t.participants};
   t.decision_lsn = Append(std::move(r));
+  undurable_.emplace(t.decision_lsn, t.id);
   t.phase = Phase::kPreCommitting;
   t.acked.clear();
   for (ShardId s : t.participants) {
@@ -377,8 +433,8 @@ void CoordinatorCore::StartPreCommit(Txn& t) {
     gate_.HoldMessage(t.decision_lsn, std::move(m), ready_);
   }
   t.resend.Reset();
-  t.next_resend = INT64_MAX;
-  t.phase_deadline = INT64_MAX;
+  SetResend(t, Wakeups::kNever);
+  SetPhaseDeadline(t, Wakeups::kNever);
 }
 
 void CoordinatorCore::ChosenCommit(Txn& t) {
@@ -452,7 +508,7 @@ void CoordinatorCore::StartTermination(Txn& t) {
     m.abort_if_unprepared = true;
     Send(std::move(m));
   }
-  t.phase_deadline = now_ + options_.pre_commit_timeout_ticks;
+  SetPhaseDeadline(t, now_ + options_.pre_commit_timeout_ticks);
   ArmResend(t);
 }
 
@@ -655,7 +711,7 @@ void CoordinatorCore::OnTick(Txn& t) {
           // The single participant decides; its vote is missing. Ask it, and make it abort if it
           // has not decided, so that the answer is final.
           t.phase = Phase::kOnePhaseQuery;
-          t.next_resend = now_;
+          SetResend(t, now_);
         } else {
           return DecideAbort(t, AbortReason::kTimeout, "no vote in time");
         }
@@ -723,6 +779,7 @@ void CoordinatorCore::OnTick(Txn& t) {
       SendToParticipants(t, MsgType::kCommit, true);
       return;
     case Phase::kActive:
+    case Phase::kRestoredPreCommit:  // no resend before its turn (next_resend is kNever)
       return;
   }
 }
@@ -747,12 +804,13 @@ void CoordinatorCore::Depose() {
 
 void CoordinatorCore::Tick() {
   ++now_;
-  std::vector<TxnId> ids;
-  ids.reserve(txns_.size());
-  for (const auto& [id, t] : txns_) ids.push_back(id);
-  for (TxnId id : ids) {
+  for (TxnId id : wakeups_.TakeDue(now_)) {
     auto it = txns_.find(id);
-    if (it != txns_.end()) OnTick(it->second);
+    TXC_CHECK_MSG(it != txns_.end(), "a finished transaction kept its wakeup");
+    it->second.wake_at = Wakeups::kNever;
+    OnTick(it->second);
+    it = txns_.find(id);  // OnTick may have finished it
+    if (it != txns_.end()) Rearm(it->second);
   }
 }
 
@@ -763,14 +821,20 @@ void CoordinatorCore::OnDurable(Lsn lsn) {
   if (lsn == durable_lsn_) return;
   durable_lsn_ = lsn;
   gate_.Release(durable_lsn_, ready_);
-  for (auto& [id, t] : txns_) {
-    if (t.decision_lsn == 0 || t.decision_lsn > lsn || t.decision_durable) continue;
+  while (!undurable_.empty() && undurable_.begin()->first <= lsn) {
+    const auto [decision_lsn, id] = *undurable_.begin();
+    undurable_.erase(undurable_.begin());
+    auto it = txns_.find(id);
+    // Finished meanwhile, or a newer decision record of its own is what counts now.
+    if (it == txns_.end() || it->second.decision_lsn != decision_lsn) continue;
+    Txn& t = it->second;
+    if (t.decision_durable) continue;
     if (t.phase == Phase::kCommitting) {
       t.decision_durable = true;
       ArmResend(t);
     } else if (t.phase == Phase::kPreCommitting) {
       t.decision_durable = true;
-      t.phase_deadline = now_ + options_.pre_commit_timeout_ticks;
+      SetPhaseDeadline(t, now_ + options_.pre_commit_timeout_ticks);
       ArmResend(t);
     }
   }
@@ -801,6 +865,9 @@ std::vector<LiveTxn> CoordinatorCore::LiveTransactions() const {
         break;
       case Phase::kCommitting:
         phase = "committing";
+        break;
+      case Phase::kRestoredPreCommit:
+        phase = "restored-pre-commit";
         break;
     }
     out.push_back({id, phase, t.participants.size(), t.acked.size()});

@@ -29,6 +29,7 @@
 
 #include "common/protocol.h"
 #include "common/rng.h"
+#include "common/wakeups.h"
 #include "recovery/core/backoff.h"
 #include "recovery/core/log_fold.h"
 #include "recovery/core/termination.h"
@@ -45,6 +46,10 @@ struct CoordinatorOptions {
   Ticks active_timeout_ticks = 2000;    // a begun transaction never committed is forgotten
   int one_phase_query_attempts = 20;    // 1PC outcome queries before giving the txn up
   size_t remembered_outcomes = 100000;  // finished outcomes kept for client status queries
+  // Restored transactions (Restore) driven at once: the rest wait in order and start as these
+  // finish. A new primary with a backlog of 100,000 decisions sent them all in one turn, and each
+  // shard primary took them in one turn too, past its lease.
+  size_t restore_window = 1024;
   // The cluster's shard count: a status query about an earlier term's transaction this log
   // never decided asks every shard (0: not known, such a query stays UNKNOWN).
   int32_t shards = 0;
@@ -74,7 +79,8 @@ class CoordinatorCore : public ProtocolCore {
   // position, and log_end, the log's last position (all of it durable): this core's records
   // continue the log from log_end + 1. Call once, before any input.
   // COMMIT without END: resend COMMIT until acked. PRE-COMMIT without COMMIT: run termination
-  // (never "drive to commit": the participants may have chosen abort meanwhile).
+  // (never "drive to commit": the participants may have chosen abort meanwhile). At most
+  // options.restore_window of them at once; the others are answered as decided meanwhile.
   void Restore(const std::vector<Record>& durable_log, Lsn log_end);
 
   // Client requests. Replies come out of TakeReady() with the given request_id.
@@ -119,6 +125,8 @@ class CoordinatorCore : public ProtocolCore {
     kCommitting,     // decided COMMIT: sending COMMIT until every participant acked
     kResolving,      // a client asks about an earlier term's transaction absent from the log:
                      // asking every shard (see Status)
+    kRestoredPreCommit,  // 3PC, restored from a PRE-COMMIT record: waits its turn to run
+                         // termination (StartRestored); no input moves it before
   };
 
   struct Txn {
@@ -134,15 +142,21 @@ class CoordinatorCore : public ProtocolCore {
     std::set<ShardId> forgotten;    // participants that answered FORGOTTEN (see OnForgotten)
     Lsn decision_lsn = 0;           // 2PC COMMIT / 3PC PRE-COMMIT record
     bool decision_durable = false;
+    // Deadlines, each set only through SetClientDeadline / SetPhaseDeadline / SetResend, which
+    // register them in wakeups_ (Tick looks only at the transactions due).
     std::optional<uint64_t> client_request;
     Ticks client_deadline = 0;
     Ticks phase_deadline = 0;
     Ticks next_resend = 0;
+    Ticks wake_at = Wakeups::kNever;  // its registered wakeup
     recovery::Backoff resend{8, 64};
+    bool restored = false;  // restored, and started: counts in restoring_
     std::unique_ptr<recovery::TerminationRound> round;
     int one_phase_queries = 0;
   };
 
+  // Starts waiting restored transactions while fewer than options_.restore_window run.
+  void StartRestored();
   void StartPrepare(Txn& t);
   void SendPrepares(Txn& t);  // to every participant that has not voted
   void OnVote(Txn& t, const Message& m);
@@ -169,7 +183,12 @@ class CoordinatorCore : public ProtocolCore {
   void Remember(TxnId txn, Outcome outcome, AbortReason reason);
   void OnTick(Txn& t);
   void Depose();
-  void ArmResend(Txn& t);
+  void ArmResend(Txn& t);  // the next resend, after the backoff's next delay
+  void SetResend(Txn& t, Ticks at);
+  void SetPhaseDeadline(Txn& t, Ticks at);
+  void SetClientDeadline(Txn& t, Ticks at);
+  // After OnTick: registers the deadlines t still has ahead of now.
+  void Rearm(Txn& t);
   Message To(ShardId shard, MsgType type, const Txn& t) const;
   Lsn Append(Record r);
   void Send(Message m) { ready_.messages.push_back(std::move(m)); }
@@ -185,6 +204,11 @@ class CoordinatorCore : public ProtocolCore {
   uint64_t round_ = 0;
   bool deposed_ = false;
   std::map<TxnId, Txn> txns_;
+  Wakeups wakeups_;  // when each transaction in txns_ has a deadline
+  std::deque<TxnId> to_restore_;  // restored, not started yet (StartRestored), in log order
+  size_t restoring_ = 0;          // restored and started, not finished
+  // Decision records (Txn::decision_lsn) not yet durable: OnDurable looks only at these.
+  std::multimap<Lsn, TxnId> undurable_;
   struct Remembered {
     Outcome outcome;
     AbortReason reason;

@@ -65,6 +65,8 @@ ParticipantCore::Txn& ParticipantCore::NewTxn(TxnId id, Epoch epoch) {
   live_.insert(id);
   t.last_activity = now_;
   t.backoff = recovery::Backoff(options_.in_doubt_first_ticks, options_.in_doubt_max_ticks);
+  // Its idle timeout; activity only moves it later, which the wakeup finds out (OnTick).
+  wakeups_.At(id, now_ + options_.idle_timeout_ticks, t.wake_at);
   return t;
 }
 
@@ -88,7 +90,7 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log, Lsn log_en
     t.accepted = rec.accepted;
     if (t.state == TxnState::kCommitted) t.reads = rec.reads;  // a one-phase vote's reads
     if (IsFinal(t.state)) {
-      live_.erase(id);
+      Unlive(t);
       finished_.push_back(id);
     }
     if (IsVoted(t.state)) {
@@ -101,11 +103,11 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log, Lsn log_en
         TXC_CHECK(locks_.TryLock(t.id, key, LockTable::Mode::kShared));
       t.reads = rec.reads;
       StartInDoubt(t);
-      // A restored core (a restart, or a new primary after a failover, whose coordinator's
-      // decision may have gone to the old primary) asks at its first tick, not after a backoff.
-      t.next_action = now_;
     }
   }
+  // A restored core (a restart, or a new primary after a failover, whose coordinator's decision
+  // may have gone to the old primary) asks from its first tick, not after a backoff.
+  AskAllSoon(/*restart_backoff=*/false);
   ForgetOld();
 }
 
@@ -247,7 +249,7 @@ void ParticipantCore::AbortHere(Txn& t, bool durable) {
     t.record_lsn = Append({.type = RecordType::kAborted, .txn = t.id, .epoch = t.epoch});
   }
   t.state = TxnState::kAborted;
-  live_.erase(t.id);
+  Unlive(t);
   t.writes.clear();
   t.reads.clear();
   t.round.reset();
@@ -277,7 +279,7 @@ void ParticipantCore::Commit(Txn& t, const Message* ack_to) {
     r.lazy = !one_phase;
     t.record_lsn = Append(std::move(r));
     t.state = TxnState::kCommitted;
-    live_.erase(t.id);
+    Unlive(t);
     t.round.reset();
     if (!one_phase) t.reads.clear();
     release_at_.emplace(t.record_lsn, t.id);
@@ -344,7 +346,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
     if (t->writes.empty()) {
       locks_.ReleaseAll(t->id);
       t->state = TxnState::kCommitted;
-      live_.erase(t->id);
+      Unlive(*t);
       Finished(*t);
       vote.vote = Vote::kReadOnly;
       vote.outcome = Outcome::kCommitted;
@@ -358,7 +360,7 @@ void ParticipantCore::OnPrepare(const Message& m) {
   }
   if (t->writes.empty() && !one_shot && m.protocol == Protocol::kTwoPc) {
     locks_.ReleaseAll(t->id);
-    live_.erase(m.txn);
+    Unlive(*t);
     txns_.erase(m.txn);
     vote.vote = Vote::kReadOnly;
     return Send(std::move(vote));
@@ -413,7 +415,7 @@ void ParticipantCore::OnPreCommit(const Message& m) {
   ack.ok = t->state == TxnState::kPreCommitted;
   ack.state = t->state;
   t->backoff.Reset();
-  t->next_action = now_ + t->backoff.NextDelay(*rng_);
+  SetNextAction(*t, now_ + t->backoff.NextDelay(*rng_));
   SendAfter(*t, std::move(ack));
 }
 
@@ -523,7 +525,17 @@ void ParticipantCore::StartInDoubt(Txn& t) {
   t.in_doubt_since = now_;
   t.queries = 0;
   t.backoff = recovery::Backoff(options_.in_doubt_first_ticks, options_.in_doubt_max_ticks);
-  t.next_action = now_ + t.backoff.NextDelay(*rng_);
+  SetNextAction(t, now_ + t.backoff.NextDelay(*rng_));
+}
+
+void ParticipantCore::SetNextAction(Txn& t, Ticks at) {
+  t.next_action = at;
+  wakeups_.At(t.id, at, t.wake_at);
+}
+
+void ParticipantCore::Unlive(Txn& t) {
+  live_.erase(t.id);
+  wakeups_.Cancel(t.id, t.wake_at);
 }
 
 void ParticipantCore::StartRound(Txn& t) {
@@ -622,30 +634,52 @@ void ParticipantCore::Step(const Message& m) {
 void ParticipantCore::Tick() {
   ++now_;
   std::vector<TxnId> idle;
-  for (TxnId id : std::vector<TxnId>(live_.begin(), live_.end())) {
+  for (TxnId id : wakeups_.TakeDue(now_)) {
     Txn& t = txns_.at(id);
-    if (t.state == TxnState::kActive) {
-      if (now_ - t.last_activity >= options_.idle_timeout_ticks) idle.push_back(id);
-      continue;
-    }
-    if (!IsVoted(t.state) || now_ < t.next_action) continue;
-    t.next_action = now_ + t.backoff.NextDelay(*rng_);
+    TXC_CHECK_MSG(live_.count(id), "a transaction that is not live kept its wakeup");
+    t.wake_at = Wakeups::kNever;
+    if (OnTick(t)) idle.push_back(id);
+  }
+  for (TxnId id : idle) AbortHere(txns_[id], false);
+}
+
+bool ParticipantCore::OnTick(Txn& t) {
+  if (t.state == TxnState::kActive) {
+    const Ticks idle_at = t.last_activity + options_.idle_timeout_ticks;
+    if (now_ >= idle_at) return true;
+    wakeups_.At(t.id, idle_at, t.wake_at);
+    return false;
+  }
+  TXC_CHECK_MSG(IsVoted(t.state), "a live transaction is active or voted");
+  if (now_ >= t.next_action) {
+    SetNextAction(t, now_ + t.backoff.NextDelay(*rng_));
     ++t.queries;
     Send(About(t, MsgType::kStatus, NodeRef::Coordinator()));
     if (t.protocol == Protocol::kThreePc && t.queries >= options_.termination_after_queries) {
       StartRound(t);
     }
   }
-  for (TxnId id : idle) AbortHere(txns_[id], false);
+  wakeups_.At(t.id, t.next_action, t.wake_at);
+  return false;
 }
 
 void ParticipantCore::OnPeerMoved(NodeRef group) {
-  if (!group.is_coordinator()) return;
+  if (group.is_coordinator()) AskAllSoon(/*restart_backoff=*/true);
+}
+
+void ParticipantCore::AskAllSoon(bool restart_backoff) {
+  TXC_CHECK(options_.queries_per_tick > 0);
+  size_t asked = 0;
   for (TxnId id : live_) {
     Txn& t = txns_.at(id);
     if (!IsVoted(t.state)) continue;
-    t.backoff = recovery::Backoff(options_.in_doubt_first_ticks, options_.in_doubt_max_ticks);
-    t.next_action = now_;
+    if (restart_backoff) {
+      t.backoff = recovery::Backoff(options_.in_doubt_first_ticks, options_.in_doubt_max_ticks);
+    }
+    const Ticks at = now_ + 1 + static_cast<Ticks>(asked++ / options_.queries_per_tick);
+    // Moved later too: SetNextAction only ever moves a wakeup earlier.
+    wakeups_.Cancel(t.id, t.wake_at);
+    SetNextAction(t, at);
   }
 }
 

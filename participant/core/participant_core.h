@@ -29,6 +29,7 @@
 
 #include "common/protocol.h"
 #include "common/rng.h"
+#include "common/wakeups.h"
 #include "participant/core/lock_table.h"
 #include "recovery/core/backoff.h"
 #include "recovery/core/termination.h"
@@ -48,6 +49,10 @@ struct ParticipantOptions {
   Ticks in_doubt_first_ticks = 30;   // first status query after voting YES
   Ticks in_doubt_max_ticks = 240;    // backoff cap for in-doubt queries and termination
   int termination_after_queries = 2; // 3PC: unanswered status queries before a termination round
+  // Transactions in doubt that ask the coordinator at once, after a restore or when its group's
+  // primary moved: the others ask in the ticks after, this many a tick. A backlog of 100,000
+  // asked in one tick, and the new coordinator primary answered them in one turn.
+  size_t queries_per_tick = 256;
   // Finished (COMMITTED or ABORTED) 2PC transactions are remembered until this many newer ones
   // have finished, then forgotten: memory stays bounded under endless load. 0 remembers all.
   // 3PC ones are kept (termination may ask about them; see Finished()).
@@ -127,7 +132,8 @@ class ParticipantCore : public ProtocolCore {
     Ballot promised = 0;
     Ballot accepted = 0;
     recovery::Backoff backoff{30, 240};
-    Ticks next_action = 0;
+    Ticks next_action = 0;  // set only through SetNextAction (it registers the wakeup)
+    Ticks wake_at = Wakeups::kNever;  // its registered wakeup while live
     int queries = 0;
     std::unique_ptr<recovery::TerminationRound> round;
   };
@@ -143,6 +149,14 @@ class ParticipantCore : public ProtocolCore {
   void OnStateQuery(const Message& m);
   void OnTermAccept(const Message& m);
   void StartInDoubt(Txn& t);
+  void SetNextAction(Txn& t, Ticks at);
+  // Every voted transaction asks the coordinator soon, options_.queries_per_tick a tick from the
+  // next tick on (with restart_backoff, its backoff begun again).
+  void AskAllSoon(bool restart_backoff);
+  // t is final or gone: no longer live, no wakeup.
+  void Unlive(Txn& t);
+  // Tick's visit of one live transaction that is due; true when it went idle.
+  bool OnTick(Txn& t);
   void StartRound(Txn& t);
   void DriveRound(Txn& t);
   bool Fenced(const Message& m);
@@ -177,6 +191,7 @@ class ParticipantCore : public ProtocolCore {
   uint64_t round_ = 0;
   std::map<TxnId, Txn> txns_;  // live ones and the outcomes of finished ones
   std::set<TxnId> live_;        // ACTIVE or voted: the only ones Tick() has work for
+  Wakeups wakeups_;             // when each live one is due: its idle timeout or next query
   std::deque<TxnId> finished_;  // final ones in txns_, oldest first
   TxnId forgotten_max_;         // the largest id forgotten so far
   LockTable locks_;

@@ -515,6 +515,8 @@ class Simulation::ReplicaIo : public node::GroupNodeIo {
       co.pre_commit_timeout_ticks = 60;
       co.active_timeout_ticks = 1000;
       co.shards = sim_.o_.shards;
+      // Small, so that a restored backlog of a few transactions already waits its turn.
+      co.restore_window = 4;
       auto core = std::make_unique<CoordinatorCore>(co, &sim_.rng_);
       core->Restore(log, end);
       r_.coordinator = core.get();
@@ -529,6 +531,7 @@ class Simulation::ReplicaIo : public node::GroupNodeIo {
     // Small, so that every run forgets finished transactions while duplicates and late messages
     // about them are still in flight.
     po.retain_finished = 16;
+    po.queries_per_tick = 4;  // likewise: a few in doubt already ask over several ticks
     po.truncated_max = r_.kept_truncated;
     auto core = std::make_unique<ParticipantCore>(po, &r_.store, &sim_.rng_);
     // What truncated EPOCH-SEEN records said, first: fencing survives truncation.

@@ -1086,6 +1086,9 @@ TEST_F(CoordinatorStepTest, AnEarlierTermsUndecidedTransactionIsResolvedByAsking
 
   c.Status(42, one_phase);
   c.TakeReady();
+  // The shards answer after a few ticks (their fence must be durable first): the client waits.
+  for (int i = 0; i < 20; ++i) c.Tick();
+  EXPECT_TRUE(c.TakeReady().replies.empty()) << "the client waits for the shards' answers";
   c.Step(state(1, one_phase, TxnState::kCommitted));
   rd = c.TakeReady();
   ASSERT_EQ(rd.replies.size(), 1u);
@@ -1136,6 +1139,67 @@ TEST_F(CoordinatorStepTest, RestoreOfCommitWithoutEndResendsCommit) {
   EXPECT_EQ(rd.records[0].txn, old);
   EXPECT_EQ(rd.records[0].lsn, 4u) << "one numbering: the record continues the restored log";
   EXPECT_EQ(c.live_transactions(), 0u);
+}
+
+// A new primary with a backlog of decisions drives restore_window of them at once, in log order;
+// each one that ends starts the next. Those waiting are answered as decided meanwhile (COMMITTED,
+// or "not yet" for a PRE-COMMIT), and run nothing before their turn, whatever arrives.
+TEST_F(CoordinatorStepTest, ARestoredBacklogRunsAWindowAtATime) {
+  CoordinatorOptions o{.epoch = 5};
+  o.restore_window = 2;
+  CoordinatorCore& c = Make(o);
+  std::vector<Record> log;
+  for (uint64_t seq = 1; seq <= 4; ++seq) {
+    log.push_back({.lsn = seq, .type = RecordType::kCoordCommit, .txn = TxnId{4, seq}, .epoch = 4,
+                   .protocol = Protocol::kTwoPc, .participants = {1, 2}});
+  }
+  const TxnId pre_commit{4, 5};
+  log.push_back({.lsn = 5, .type = RecordType::kCoordPreCommit, .txn = pre_commit, .epoch = 4,
+                 .protocol = Protocol::kThreePc, .participants = {1, 2, 3}});
+  c.Restore(log, /*log_end=*/5);
+  auto txns_of = [](const std::vector<Message>& ms, MsgType type) {
+    std::vector<uint64_t> seqs;
+    for (const Message& m : OfType(ms, type)) seqs.push_back(m.txn.seq);
+    return seqs;
+  };
+  Ready rd = c.TakeReady();
+  EXPECT_EQ(txns_of(rd.messages, MsgType::kCommit), (std::vector<uint64_t>{1, 1, 2, 2}));
+  EXPECT_EQ(c.live_transactions(), 5u);
+  EXPECT_EQ(c.KnownOutcome(TxnId{4, 4}), Outcome::kCommitted) << "decided while it waits";
+  EXPECT_EQ(c.KnownOutcome(pre_commit), Outcome::kUnknown) << "not yet, never presumed abort";
+
+  // Time passes: the two started resend, the others wait; an ack for a waiting PRE-COMMIT
+  // changes nothing.
+  c.Step(PreCommitAck(1, pre_commit, true));
+  c.Step(PreCommitAck(2, pre_commit, true));
+  std::vector<Message> sent;
+  for (int i = 0; i < 100; ++i) {
+    c.Tick();
+    for (Message& m : c.TakeReady().messages) sent.push_back(std::move(m));
+  }
+  for (uint64_t seq : txns_of(sent, MsgType::kCommit)) EXPECT_LE(seq, 2u);
+  EXPECT_TRUE(OfType(sent, MsgType::kStateQuery).empty());
+  EXPECT_EQ(c.live_transactions(), 5u);
+
+  // Acks of both participants end the first; the third starts.
+  c.Step(DecisionAck(1, TxnId{4, 1}));
+  c.Step(DecisionAck(2, TxnId{4, 1}));
+  rd = c.TakeReady();
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kCoordEnd);
+  EXPECT_EQ(txns_of(rd.messages, MsgType::kCommit), (std::vector<uint64_t>{3, 3}));
+  // A waiting one the previous primary's COMMITs already reached ends before its turn, and
+  // takes no place in the window; the PRE-COMMIT starts its termination in the next free place.
+  c.Step(DecisionAck(1, TxnId{4, 4}));
+  c.Step(DecisionAck(2, TxnId{4, 4}));
+  EXPECT_TRUE(OfType(c.TakeReady().messages, MsgType::kStateQuery).empty());
+  for (uint64_t seq : {2, 3}) {
+    c.Step(DecisionAck(1, TxnId{4, seq}));
+    c.Step(DecisionAck(2, TxnId{4, seq}));
+  }
+  rd = c.TakeReady();
+  EXPECT_EQ(Targets(rd.messages, MsgType::kStateQuery), (std::vector<ShardId>{1, 2, 3}));
+  EXPECT_EQ(c.live_transactions(), 1u);
 }
 
 TEST_F(CoordinatorStepTest, RestoreContinuesTheLogPastATruncatedEnd) {

@@ -961,6 +961,26 @@ TEST_F(ParticipantStepTest, InDoubtAsksTheCoordinatorsNewPrimaryAtTheNextTick) {
   EXPECT_TRUE(OfType(p.TakeReady().messages, MsgType::kStatus).empty()) << "backoff again";
 }
 
+// Many in doubt at once (a new coordinator primary inherits a backlog): they ask
+// queries_per_tick a tick, in id order, each once, not all in one tick.
+TEST_F(ParticipantStepTest, ABacklogInDoubtAsksTheNewPrimaryAFewATick) {
+  ParticipantCore& p = Make({.shard = kShard,
+                             .in_doubt_first_ticks = 1000,
+                             .in_doubt_max_ticks = 1000,
+                             .queries_per_tick = 2});
+  for (uint64_t seq = 1; seq <= 5; ++seq) PrepareDurably({1, seq}, {Put("k" + std::to_string(seq), "1")});
+  p.OnPeerMoved(NodeRef::Coordinator());
+  std::vector<std::vector<uint64_t>> asked;
+  for (int i = 0; i < 4; ++i) {
+    p.Tick();
+    asked.emplace_back();
+    for (const Message& m : OfType(p.TakeReady().messages, MsgType::kStatus)) {
+      asked.back().push_back(m.txn.seq);
+    }
+  }
+  EXPECT_EQ(asked, (std::vector<std::vector<uint64_t>>{{1, 2}, {3, 4}, {5}, {}}));
+}
+
 TEST_F(ParticipantStepTest, ThreePcInDoubtRunsTerminationAfterQueries) {
   ParticipantCore& p = Make({.shard = kShard, .termination_after_queries = 2});
   const TxnId t{1, 1};
