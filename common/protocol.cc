@@ -80,6 +80,7 @@ const char* ToString(RecordType t) {
     case RecordType::kCoordPreCommit: return "coord-pre-commit";
     case RecordType::kCoordCommit: return "coord-commit";
     case RecordType::kCoordEnd: return "coord-end";
+    case RecordType::kCoordAbort: return "coord-abort";
     case RecordType::kPrepared: return "prepared";
     case RecordType::kPreCommitted: return "pre-committed";
     case RecordType::kPreAborted: return "pre-aborted";

@@ -122,6 +122,8 @@ enum class RecordType : uint8_t {
   kCoordPreCommit = 1,  // 3PC: PRE-COMMIT about to be sent (participants listed)
   kCoordCommit = 2,     // the COMMIT decision (participants listed)
   kCoordEnd = 3,        // every participant acknowledged: the transaction may be forgotten
+  kCoordAbort = 4,      // 3PC: ABORT decided after a PRE-COMMIT record (termination chose it):
+                        // a restore does not run termination again
   // participant log
   kPrepared = 10,      // voted YES: coordinator epoch, protocol, participants, write set
   kPreCommitted = 11,  // accepted PRE-COMMIT at ballot

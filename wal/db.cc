@@ -12,7 +12,10 @@ namespace txcoord::wal {
 namespace {
 
 constexpr char kFormatKey[] = "txcoord.wal.format";
-constexpr char kFormatValue[] = "2";
+constexpr char kFormatValue[] = "3";
+// Format 3 added the COORD-ABORT record: a format-2 log is a format-3 log without one, so it is
+// upgraded in place at open (an older build then refuses it by its version, not by a record).
+constexpr char kUpgradableFrom[] = "2";
 
 }  // namespace
 
@@ -64,6 +67,15 @@ Result<std::shared_ptr<Db>> Db::Open(const std::string& dir, DbOptions options) 
     }
   } else if (!rs.ok()) {
     return FromRocks(rs, "reading the log format");
+  } else if (format == kUpgradableFrom) {
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    s = FromRocks(db->db_->Put(sync, db->meta_, kFormatKey, kFormatValue), "upgrading format");
+    if (!s.ok()) return s;
+    if (db_options.manual_wal_flush) {
+      s = FromRocks(db->db_->FlushWAL(true), "syncing format");
+      if (!s.ok()) return s;
+    }
   } else if (format != kFormatValue) {
     return Status::Corruption("log in " + dir + " has format " + format + "; this build reads " +
                               kFormatValue + " (a migration is needed)");

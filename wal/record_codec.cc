@@ -73,7 +73,7 @@ class Reader {
 
 bool ValidType(uint8_t t) {
   return (t >= static_cast<uint8_t>(RecordType::kCoordPreCommit) &&
-          t <= static_cast<uint8_t>(RecordType::kCoordEnd)) ||
+          t <= static_cast<uint8_t>(RecordType::kCoordAbort)) ||
          (t >= static_cast<uint8_t>(RecordType::kPrepared) &&
           t <= static_cast<uint8_t>(RecordType::kEpochSeen)) ||
          t == static_cast<uint8_t>(RecordType::kEpochStart);

@@ -29,6 +29,9 @@ void CoordinatorCore::Restore(const std::vector<Record>& durable_log, Lsn log_en
   // transaction (also when truncation took its COMMIT record).
   for (const Record& r : durable_log) {
     if (r.type == RecordType::kCoordEnd) Remember(r.txn, Outcome::kCommitted, AbortReason::kNone);
+    if (r.type == RecordType::kCoordAbort) {
+      Remember(r.txn, Outcome::kAborted, AbortReason::kTermination);
+    }
   }
   for (auto& [id, log] : recovery::FoldCoordinatorLog(durable_log)) {
     TXC_CHECK_MSG(id.epoch < options_.epoch, "log holds a transaction of this or a newer epoch");
@@ -38,6 +41,7 @@ void CoordinatorCore::Restore(const std::vector<Record>& durable_log, Lsn log_en
     t.participants = log.participants;
     t.resend = recovery::Backoff(options_.resend_first_ticks, options_.resend_max_ticks);
     t.next_resend = Wakeups::kNever;  // until started
+    t.pre_commit_logged = log.pre_commit;
     if (log.commit) {
       // Decided: the record is durable, so COMMIT may go out as soon as it starts, and a status
       // query is answered COMMITTED meanwhile.
@@ -390,9 +394,20 @@ Outcome CoordinatorCore::ClientOutcome(TxnId txn, AbortReason* reason) const {
 }
 
 void CoordinatorCore::DecideAbort(Txn& t, AbortReason reason, const std::string& detail) {
-  // Presumed abort: no record. Tell every participant that may hold locks or a PREPARED record;
-  // one that misses this asks later and is told "aborted" because nothing is known.
-  SendToParticipants(t, MsgType::kAbort, false);
+  if (t.pre_commit_logged) {
+    // 3PC after a PRE-COMMIT record: without a record of the abort, a restore would run
+    // termination again, and could never end it once the participants that were told had
+    // forgotten the transaction (txsim found a shard in doubt for good). ABORT waits for it.
+    const Lsn lsn = Append({.type = RecordType::kCoordAbort,
+                            .txn = t.id,
+                            .protocol = t.protocol,
+                            .participants = t.participants});
+    for (ShardId s : t.participants) gate_.HoldMessage(lsn, To(s, MsgType::kAbort, t), ready_);
+  } else {
+    // Presumed abort: no record. Tell every participant that may hold locks or a PREPARED
+    // record; one that misses this asks later and is told "aborted" because nothing is known.
+    SendToParticipants(t, MsgType::kAbort, false);
+  }
   ReplyClient(t, Outcome::kAborted, reason, detail);
   ++stats_.aborted;
   Finish(t, Outcome::kAborted, reason);
@@ -425,6 +440,7 @@ void CoordinatorCore::StartPreCommit(Txn& t) {
            .participants = t.participants};
   t.decision_lsn = Append(std::move(r));
   undurable_.emplace(t.decision_lsn, t.id);
+  t.pre_commit_logged = true;
   t.phase = Phase::kPreCommitting;
   t.acked.clear();
   for (ShardId s : t.participants) {
@@ -596,6 +612,21 @@ void CoordinatorCore::Step(const Message& m) {
   }
   auto it = txns_.find(m.txn);
   if (it == txns_.end()) {
+    if (m.type == MsgType::kLearnDecision && m.txn.epoch <= options_.epoch) {
+      // A shard holds what its termination round decided until told the outcome this log has
+      // (participant_core.h). Finished here: committed, or aborted (remembered or presumed; a
+      // COMMITTED one is forgotten here only after every participant acknowledged it).
+      const bool committed = KnownOutcome(m.txn) == Outcome::kCommitted;
+      Message r;
+      r.type = committed ? MsgType::kCommit : MsgType::kAbort;
+      r.from = NodeRef::Coordinator();
+      r.to = m.from;
+      r.txn = m.txn;
+      r.epoch = options_.epoch;
+      r.protocol = m.protocol;
+      Send(std::move(r));
+      return;
+    }
     // A vote for a transaction already aborted and forgotten: tell the shard (presumed abort).
     if (m.type == MsgType::kVote && m.vote == Vote::kYes && !m.one_phase) {
       Message r;
@@ -683,7 +714,13 @@ void CoordinatorCore::Step(const Message& m) {
       }
       return;
     case MsgType::kLearnDecision:
-      if (t.phase != Phase::kPreCommitting && t.phase != Phase::kTerminating) return;
+      // A participants' termination round decided. Chosen, so adopted in any undecided 3PC phase
+      // (a restored PRE-COMMIT waiting its turn too). In kCommitting the COMMITs this coordinator
+      // resends answer it.
+      if (t.phase != Phase::kPreCommitting && t.phase != Phase::kTerminating &&
+          t.phase != Phase::kRestoredPreCommit) {
+        return;
+      }
       if (m.outcome == Outcome::kCommitted) return ChosenCommit(t);
       if (m.outcome == Outcome::kAborted) {
         return DecideAbort(t, AbortReason::kTermination, "termination chose abort");

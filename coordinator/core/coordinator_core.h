@@ -141,6 +141,7 @@ class CoordinatorCore : public ProtocolCore {
     std::map<ShardId, bool> acked;  // PRE-COMMIT acks or COMMIT acks, per phase
     std::set<ShardId> forgotten;    // participants that answered FORGOTTEN (see OnForgotten)
     Lsn decision_lsn = 0;           // 2PC COMMIT / 3PC PRE-COMMIT record
+    bool pre_commit_logged = false;  // a PRE-COMMIT record: an abort must be logged too
     bool decision_durable = false;
     // Deadlines, each set only through SetClientDeadline / SetPhaseDeadline / SetResend, which
     // register them in wakeups_ (Tick looks only at the transactions due).

@@ -32,6 +32,7 @@ ParticipantCore::Txn* ParticipantCore::Find(TxnId id) {
 
 void ParticipantCore::Finished(const Txn& t) {
   TXC_CHECK(IsFinal(t.state));
+  if (t.held) return;  // Release() finishes it
   // Remembered while `retain_finished` newer transactions finish, as the log keeps its records
   // (wal/retention.h): a duplicate decision, a recovering coordinator or a 3PC peer's termination
   // round may still ask. Then forgotten, 3PC ones too: a state is only ever answered truly, and a
@@ -91,7 +92,14 @@ void ParticipantCore::Restore(const std::vector<Record>& durable_log, Lsn log_en
     if (t.state == TxnState::kCommitted) t.reads = rec.reads;  // a one-phase vote's reads
     if (IsFinal(t.state)) {
       Unlive(t);
-      finished_.push_back(id);
+      // Decided by this shard's round: the coordinator may not have heard yet. Asked again.
+      t.decided_by = rec.decided_by;
+      t.held = rec.decided_by != 0;
+      if (t.held) {
+        SetNextAction(t, now_ + 1);
+      } else {
+        finished_.push_back(id);
+      }
     }
     if (IsVoted(t.state)) {
       // No two voted transactions held conflicting locks, so retaking them cannot fail.
@@ -246,7 +254,8 @@ void ParticipantCore::AbortHere(Txn& t, bool durable) {
   // A voted transaction's abort must be durable (its PREPARED record is); so must an abort that
   // answers a query, so that a late PREPARE cannot undo what the answer promised.
   if (durable || IsVoted(t.state)) {
-    t.record_lsn = Append({.type = RecordType::kAborted, .txn = t.id, .epoch = t.epoch});
+    t.record_lsn =
+        Append({.type = RecordType::kAborted, .txn = t.id, .epoch = t.epoch, .ballot = t.decided_by});
   }
   t.state = TxnState::kAborted;
   Unlive(t);
@@ -268,7 +277,11 @@ void ParticipantCore::Commit(Txn& t, const Message* ack_to) {
       ++stats_.conflicting_decisions;
       return;
     }
-    Record r{.type = RecordType::kCommitted, .txn = t.id, .epoch = t.epoch, .protocol = t.protocol};
+    Record r{.type = RecordType::kCommitted,
+             .txn = t.id,
+             .epoch = t.epoch,
+             .protocol = t.protocol,
+             .ballot = t.decided_by};
     for (auto& [key, value] : t.writes) r.writes.push_back({key, value});
     // A one-phase shard's COMMITTED is also its vote: a repeated PREPARE must get the same reads,
     // after a restart too. Otherwise the YES vote that carried them was already counted.
@@ -438,6 +451,9 @@ void ParticipantCore::OnDecision(const Message& m, bool commit) {
   } else {
     AbortHere(*t, false);
   }
+  // The coordinator has a decision for it (or, having none, presumes abort and never needs this
+  // shard's answer): a held transaction may be forgotten.
+  if (t->held && m.from.is_coordinator()) Release(*t);
 }
 
 void ParticipantCore::TellForgotten(Message reply) {
@@ -581,14 +597,30 @@ void ParticipantCore::DriveRound(Txn& t) {
     if (s == options_.shard) continue;
     Send(About(t, commit ? MsgType::kCommit : MsgType::kAbort, NodeRef::Shard(s)));
   }
-  Message learn = About(t, MsgType::kLearnDecision, NodeRef::Coordinator());
-  learn.outcome = t.round->outcome();
-  Send(std::move(learn));
+  // Decided here: held until the coordinator answers (Txn::held); the outcome record says so.
+  t.decided_by = t.round->ballot();
+  t.held = true;
   if (commit) {
     Commit(t, nullptr);
   } else {
     AbortHere(t, false);
   }
+  TellCoordinator(t);
+}
+
+void ParticipantCore::TellCoordinator(Txn& t) {
+  TXC_CHECK(t.held && IsFinal(t.state));
+  Message learn = About(t, MsgType::kLearnDecision, NodeRef::Coordinator());
+  learn.outcome = t.state == TxnState::kCommitted ? Outcome::kCommitted : Outcome::kAborted;
+  SendAfter(t, std::move(learn));  // after its outcome record
+  SetNextAction(t, now_ + t.backoff.NextDelay(*rng_));
+}
+
+void ParticipantCore::Release(Txn& t) {
+  TXC_CHECK(t.held);
+  t.held = false;
+  wakeups_.Cancel(t.id, t.wake_at);
+  Finished(t);
 }
 
 void ParticipantCore::Step(const Message& m) {
@@ -636,8 +668,12 @@ void ParticipantCore::Tick() {
   std::vector<TxnId> idle;
   for (TxnId id : wakeups_.TakeDue(now_)) {
     Txn& t = txns_.at(id);
-    TXC_CHECK_MSG(live_.count(id), "a transaction that is not live kept its wakeup");
     t.wake_at = Wakeups::kNever;
+    if (t.held) {
+      TellCoordinator(t);
+      continue;
+    }
+    TXC_CHECK_MSG(live_.count(id), "a transaction that is not live kept its wakeup");
     if (OnTick(t)) idle.push_back(id);
   }
   for (TxnId id : idle) AbortHere(txns_[id], false);

@@ -133,7 +133,14 @@ class ParticipantCore : public ProtocolCore {
     Ballot accepted = 0;
     recovery::Backoff backoff{30, 240};
     Ticks next_action = 0;  // set only through SetNextAction (it registers the wakeup)
-    Ticks wake_at = Wakeups::kNever;  // its registered wakeup while live
+    Ticks wake_at = Wakeups::kNever;  // its registered wakeup while live, or while held
+    // Final by this shard's own termination round, whose ballot its outcome record carries.
+    // Such a transaction is held (never forgotten) and its outcome resent to the coordinator
+    // (LEARN-DECISION) until the coordinator sends COMMIT or ABORT for it: a forgotten decider
+    // could leave a peer that missed the decision in doubt for good, since the coordinator's own
+    // termination round would need the decider's answer too.
+    Ballot decided_by = 0;
+    bool held = false;
     int queries = 0;
     std::unique_ptr<recovery::TerminationRound> round;
   };
@@ -157,6 +164,10 @@ class ParticipantCore : public ProtocolCore {
   void Unlive(Txn& t);
   // Tick's visit of one live transaction that is due; true when it went idle.
   bool OnTick(Txn& t);
+  // A held transaction (Txn::held): its outcome to the coordinator, now and after a backoff.
+  void TellCoordinator(Txn& t);
+  // The coordinator answered about a held transaction: it may be forgotten like any other.
+  void Release(Txn& t);
   void StartRound(Txn& t);
   void DriveRound(Txn& t);
   bool Fenced(const Message& m);

@@ -20,6 +20,7 @@ std::map<TxnId, CoordinatorTxnLog> FoldCoordinatorLog(const std::vector<Record>&
         break;
       }
       case RecordType::kCoordEnd:
+      case RecordType::kCoordAbort:
         txns.erase(r.txn);
         break;
       default:
@@ -61,12 +62,14 @@ ParticipantLog FoldParticipantLog(const std::vector<Record>& log) {
       case RecordType::kCommitted:
         TXC_CHECK_MSG(t.state != TxnState::kAborted, "COMMITTED after ABORTED in a shard log");
         t.state = TxnState::kCommitted;
+        t.decided_by = r.ballot;
         if (!r.writes.empty()) t.writes = r.writes;
         if (!r.reads.empty()) t.reads = r.reads;
         break;
       case RecordType::kAborted:
         TXC_CHECK_MSG(t.state != TxnState::kCommitted, "ABORTED after COMMITTED in a shard log");
         t.state = TxnState::kAborted;
+        t.decided_by = r.ballot;
         break;
       default:
         TXC_CHECK_MSG(false, "coordinator record in a participant log");

@@ -36,6 +36,9 @@ struct ParticipantTxnLog {
   TxnState state = TxnState::kUnknown;  // kPrepared .. kAborted
   Ballot promised = 0;
   Ballot accepted = 0;  // meaningful in kPreCommitted / kPreAborted
+  // Final by a decision of this shard's own termination round (its outcome record carries the
+  // round's ballot): the shard keeps it until the coordinator has answered (participant_core.h).
+  Ballot decided_by = 0;
 };
 
 struct ParticipantLog {

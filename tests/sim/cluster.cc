@@ -275,6 +275,7 @@ class Simulation {
   std::vector<StoreCall> store_calls_;
   uint64_t store_order_ = 0;
   std::set<TxnId> durable_commits_;  // coordinator COMMIT records the group committed
+  std::set<TxnId> durable_aborts_;   // coordinator COORD-ABORT records the group committed
   std::vector<Client> clients_;
   std::map<uint64_t, int32_t> request_client_;
   // Transactions a client was told UNKNOWN about, and the status queries asking about them: a
@@ -1110,7 +1111,17 @@ void Simulation::CheckDurableRecords() {
   // "Durable" is committed in the group: what the ledgers hold.
   for (; coord_.checked < coord_.ledger.size(); ++coord_.checked) {
     const Record& r = coord_.ledger[coord_.checked];
+    if (r.type == RecordType::kCoordAbort) {
+      durable_aborts_.insert(r.txn);
+      if (durable_commits_.count(r.txn)) {
+        Violation("decision-changed: ABORT of " + r.txn.ToString() + " logged after its COMMIT");
+      }
+      continue;
+    }
     if (r.type != RecordType::kCoordCommit) continue;
+    if (durable_aborts_.count(r.txn)) {
+      Violation("decision-changed: COMMIT of " + r.txn.ToString() + " logged after its ABORT");
+    }
     durable_commits_.insert(r.txn);
     auto f = facts_.find(r.txn);
     if (f != facts_.end() && f->second.told == Outcome::kAborted) {

@@ -114,6 +114,7 @@ std::string Describe(const Record& r) {
   switch (r.type) {
     case RecordType::kCoordPreCommit:
     case RecordType::kCoordCommit:
+    case RecordType::kCoordAbort:
     case RecordType::kPrepared:
       s += std::string(" ") + ToString(r.protocol) + " parts=" + Join(r.participants);
       break;
@@ -122,9 +123,11 @@ std::string Describe(const Record& r) {
     case RecordType::kPromised:
       s += " ballot=" + DescribeBallot(r.ballot);
       break;
-    case RecordType::kCoordEnd:
     case RecordType::kCommitted:
     case RecordType::kAborted:
+      if (r.ballot != 0) s += " decided-by=" + DescribeBallot(r.ballot);
+      break;
+    case RecordType::kCoordEnd:
     case RecordType::kEpochSeen:
     case RecordType::kEpochStart:
       break;

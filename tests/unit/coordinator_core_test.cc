@@ -732,12 +732,34 @@ TEST_F(CoordinatorStepTest, ThreePcTerminationRoundDrivenToAbort) {
     c.Step(a);
   }
   rd = c.TakeReady();
-  EXPECT_EQ(Targets(rd.messages, MsgType::kAbort), (std::vector<ShardId>{1, 2, 3}));
+  // After a PRE-COMMIT record the abort is logged (a restore must not terminate it again), and
+  // ABORT waits for that record.
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kCoordAbort);
+  EXPECT_EQ(rd.records[0].participants, (std::vector<ShardId>{1, 2, 3}));
+  EXPECT_TRUE(OfType(rd.messages, MsgType::kAbort).empty());
+  Lsn after = 0;
+  EXPECT_EQ(Targets(DeferredOfType(rd, MsgType::kAbort, &after), MsgType::kAbort),
+            (std::vector<ShardId>{1, 2, 3}));
+  EXPECT_EQ(after, rd.records[0].lsn);
   EXPECT_TRUE(OfType(rd.messages, MsgType::kCommit).empty());
   ASSERT_EQ(rd.replies.size(), 1u);
   EXPECT_EQ(rd.replies[0].outcome, Outcome::kAborted);
   EXPECT_EQ(rd.replies[0].reason, AbortReason::kTermination);
   EXPECT_EQ(c.KnownOutcome(id), Outcome::kAborted);
+
+  // A new primary restoring this log does not run termination again: aborted, and said so.
+  CoordinatorCore next({.epoch = 2}, &rng_);
+  next.Restore({{.lsn = 1, .type = RecordType::kCoordPreCommit, .txn = id, .epoch = 1,
+                 .protocol = Protocol::kThreePc, .participants = {1, 2, 3}},
+                {.lsn = 2, .type = RecordType::kCoordAbort, .txn = id, .epoch = 1,
+                 .protocol = Protocol::kThreePc, .participants = {1, 2, 3}}},
+               /*log_end=*/2);
+  EXPECT_TRUE(next.TakeReady().messages.empty());
+  EXPECT_EQ(next.live_transactions(), 0u);
+  AbortReason reason = AbortReason::kNone;
+  EXPECT_EQ(next.ClientOutcome(id, &reason), Outcome::kAborted);
+  EXPECT_EQ(reason, AbortReason::kTermination);
 }
 
 TEST_F(CoordinatorStepTest, ThreePcClientGetsUnknownWhenAcksAreMissing) {
@@ -1013,8 +1035,10 @@ TEST_F(CoordinatorStepTest, LearnedAbortIsAdoptedWhilePreCommitting) {
   learn.outcome = Outcome::kAborted;
   c.Step(learn);
   const Ready rd = c.TakeReady();
-  EXPECT_TRUE(rd.records.empty());
-  EXPECT_EQ(Targets(rd.messages, MsgType::kAbort), (std::vector<ShardId>{1, 2, 3}));
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kCoordAbort);
+  EXPECT_EQ(Targets(DeferredOfType(rd, MsgType::kAbort), MsgType::kAbort),
+            (std::vector<ShardId>{1, 2, 3}));
   ASSERT_EQ(rd.replies.size(), 1u);
   EXPECT_EQ(rd.replies[0].outcome, Outcome::kAborted);
   EXPECT_EQ(rd.replies[0].reason, AbortReason::kTermination);
@@ -1200,6 +1224,46 @@ TEST_F(CoordinatorStepTest, ARestoredBacklogRunsAWindowAtATime) {
   rd = c.TakeReady();
   EXPECT_EQ(Targets(rd.messages, MsgType::kStateQuery), (std::vector<ShardId>{1, 2, 3}));
   EXPECT_EQ(c.live_transactions(), 1u);
+}
+
+// A shard whose termination round decided tells the coordinator (LEARN-DECISION) until the
+// coordinator answers with COMMIT or ABORT (participant_core.h). A restored PRE-COMMIT waiting its
+// turn adopts the decision; a transaction finished or never decided here is answered with what
+// this log knows (COMMITTED as remembered; otherwise presumed abort), to that shard only.
+TEST_F(CoordinatorStepTest, ALearnedDecisionIsAdoptedOrAnswered) {
+  CoordinatorOptions o{.epoch = 5};
+  o.restore_window = 1;
+  CoordinatorCore& c = Make(o);
+  const TxnId first{4, 1}, waiting{4, 2}, ended{4, 3};
+  c.Restore({{.lsn = 1, .type = RecordType::kCoordPreCommit, .txn = first, .epoch = 4,
+              .protocol = Protocol::kThreePc, .participants = {1, 2}},
+             {.lsn = 2, .type = RecordType::kCoordPreCommit, .txn = waiting, .epoch = 4,
+              .protocol = Protocol::kThreePc, .participants = {1, 2}},
+             {.lsn = 3, .type = RecordType::kCoordCommit, .txn = ended, .epoch = 4,
+              .protocol = Protocol::kThreePc, .participants = {1, 2}},
+             {.lsn = 4, .type = RecordType::kCoordEnd, .txn = ended, .epoch = 4}},
+            /*log_end=*/4);
+  c.TakeReady();
+  auto learn = [](ShardId s, TxnId t, Outcome outcome) {
+    Message m = FromShard(s, MsgType::kLearnDecision, t, 4);
+    m.protocol = Protocol::kThreePc;
+    m.outcome = outcome;
+    return m;
+  };
+  c.Step(learn(2, waiting, Outcome::kAborted));
+  Ready rd = c.TakeReady();
+  EXPECT_EQ(Targets(DeferredOfType(rd, MsgType::kAbort), MsgType::kAbort),
+            (std::vector<ShardId>{1, 2}))
+      << "after its COORD-ABORT record";
+  EXPECT_EQ(c.live_transactions(), 1u) << "the waiting one is decided; the first still runs";
+
+  c.Step(learn(1, ended, Outcome::kCommitted));
+  rd = c.TakeReady();
+  EXPECT_EQ(Targets(rd.messages, MsgType::kCommit), (std::vector<ShardId>{1}));
+  c.Step(learn(2, waiting, Outcome::kAborted));  // again: its ABORT was lost
+  rd = c.TakeReady();
+  EXPECT_EQ(Targets(rd.messages, MsgType::kAbort), (std::vector<ShardId>{2}));
+  EXPECT_TRUE(rd.records.empty());
 }
 
 TEST_F(CoordinatorStepTest, RestoreContinuesTheLogPastATruncatedEnd) {

@@ -982,7 +982,8 @@ TEST_F(ParticipantStepTest, ABacklogInDoubtAsksTheNewPrimaryAFewATick) {
 }
 
 TEST_F(ParticipantStepTest, ThreePcInDoubtRunsTerminationAfterQueries) {
-  ParticipantCore& p = Make({.shard = kShard, .termination_after_queries = 2});
+  ParticipantCore& p =
+      Make({.shard = kShard, .termination_after_queries = 2, .retain_finished = 1});
   const TxnId t{1, 1};
   PrepareDurably(t, {Put("x", "1")}, {0, 1, 2}, Protocol::kThreePc);
   int statuses = 0;
@@ -1071,14 +1072,77 @@ TEST_F(ParticipantStepTest, ThreePcInDoubtRunsTerminationAfterQueries) {
   rd = p.TakeReady();
   EXPECT_EQ(Targets(rd.messages, MsgType::kAbort), (std::vector<ShardId>{0, 2}));
   EXPECT_TRUE(OfType(rd.messages, MsgType::kCommit).empty());
-  const std::vector<Message> learn = OfType(rd.messages, MsgType::kLearnDecision);
+  ASSERT_EQ(rd.records.size(), 1u);
+  EXPECT_EQ(rd.records[0].type, RecordType::kAborted);
+  EXPECT_EQ(rd.records[0].ballot, b) << "the outcome record names the round that decided it";
+  EXPECT_EQ(p.StateOf(t), TxnState::kAborted);
+  EXPECT_EQ(p.locks_held(), 0u);
+  // The coordinator learns the decision once the outcome record is durable.
+  std::vector<Message> learn;
+  for (const DeferredMessage& d : rd.deferred_messages) {
+    if (d.message.type != MsgType::kLearnDecision) continue;
+    EXPECT_EQ(d.after_lsn, rd.records[0].lsn);
+    learn.push_back(d.message);
+  }
   ASSERT_EQ(learn.size(), 1u);
   EXPECT_TRUE(learn[0].to.is_coordinator());
   EXPECT_EQ(learn[0].outcome, Outcome::kAborted);
-  ASSERT_EQ(rd.records.size(), 1u);
-  EXPECT_EQ(rd.records[0].type, RecordType::kAborted);
+  // Held until the coordinator answers: newer transactions finishing do not make it forgotten.
+  p.OnDurable(rd.records[0].lsn);
+  p.TakeReady();
+  for (uint64_t seq = 2; seq <= 3; ++seq) {
+    PrepareDurably({1, seq}, {Put("k" + std::to_string(seq), "1")});
+    p.Step(FromCoord(MsgType::kAbort, {1, seq}, 1));
+    p.OnDurable(MaxLsn(p.TakeReady()));
+  }
   EXPECT_EQ(p.StateOf(t), TxnState::kAborted);
-  EXPECT_EQ(p.locks_held(), 0u);
+}
+
+// A decision of this shard's own termination round is kept, and told to the coordinator again and
+// again, until the coordinator answers with COMMIT or ABORT: a decider that forgot it could leave a
+// peer that missed the decision in doubt for good (the coordinator's round needs the decider's
+// answer as much as the peer's does). A restart keeps holding it: the outcome record says so.
+TEST_F(ParticipantStepTest, ADecisionOfItsOwnRoundIsHeldUntilTheCoordinatorAnswers) {
+  ParticipantCore& p = Make({.shard = kShard,
+                             .in_doubt_first_ticks = 4,
+                             .in_doubt_max_ticks = 8,
+                             .retain_finished = 1},
+                            /*see_epoch_1=*/false);
+  const TxnId t{1, 1};
+  p.Restore({{.lsn = 1, .type = RecordType::kPrepared, .txn = t, .epoch = 1,
+              .protocol = Protocol::kThreePc, .participants = {0, 1, 2}},
+             {.lsn = 2, .type = RecordType::kAborted, .txn = t, .epoch = 1,
+              .ballot = MakeBallot(7, kShard + 1)}},
+            /*log_end=*/2);
+  auto learns_in = [&p](int ticks) {
+    size_t n = 0;
+    for (int i = 0; i < ticks; ++i) {
+      p.Tick();
+      const Ready rd = p.TakeReady();
+      for (const Message& m : OfType(rd.messages, MsgType::kLearnDecision)) {
+        EXPECT_EQ(m.outcome, Outcome::kAborted);
+        ++n;
+      }
+    }
+    return n;
+  };
+  EXPECT_GE(learns_in(40), 4u) << "resent until the coordinator answers";
+  auto abort = [&p](TxnId id) {
+    p.Step(FromCoord(MsgType::kAbort, id, 1));
+    const Lsn lsn = MaxLsn(p.TakeReady());
+    if (lsn != 0) p.OnDurable(lsn);
+  };
+  // Newer transactions finish: the held one is not forgotten.
+  for (uint64_t seq = 2; seq <= 4; ++seq) {
+    PrepareDurably({1, seq}, {Put("k" + std::to_string(seq), "1")});
+    abort({1, seq});
+  }
+  EXPECT_EQ(p.StateOf(t), TxnState::kAborted);
+  abort(t);
+  EXPECT_EQ(learns_in(40), 0u) << "answered: nothing more to tell";
+  PrepareDurably({1, 5}, {Put("k5", "1")});
+  abort({1, 5});
+  EXPECT_EQ(p.StateOf(t), TxnState::kForgotten) << "forgotten like any other once released";
 }
 
 TEST_F(ParticipantStepTest, TwoPcInDoubtNeverRunsTermination) {

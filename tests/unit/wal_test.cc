@@ -518,5 +518,36 @@ TEST(WalTest, ALogOfAnotherFormatRefusesToOpen) {
   EXPECT_NE(wal.status().message().find("format 1"), std::string::npos) << wal.status().ToString();
 }
 
+// Format 3 only added a record type (COORD-ABORT): a format-2 log opens and is upgraded in place,
+// so that a build that reads only format 2 refuses it by its version from then on.
+TEST(WalTest, AFormatTwoLogIsUpgradedInPlace) {
+  TempDir dir;
+  {
+    rocksdb::DB* db = nullptr;
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir.path(), &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "txcoord.wal.format", "2").ok());
+    delete db;
+  }
+  {
+    auto wal = OpenWal(dir.path());
+    ASSERT_TRUE(wal.ok()) << wal.status().ToString();
+  }
+  rocksdb::DB* db = nullptr;
+  rocksdb::Options o;
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(o, dir.path(), &families).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& f : families) descriptors.emplace_back(f, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(o, dir.path(), descriptors, &handles, &db).ok());
+  std::string format;
+  EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "txcoord.wal.format", &format).ok());
+  EXPECT_EQ(format, "3");
+  for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+}
+
 }  // namespace
 }  // namespace txcoord::wal
