@@ -103,8 +103,13 @@ class ParticipantCore : public ProtocolCore {
   // kForgotten for a transaction this shard may have known and no longer remembers (see
   // ParticipantOptions::retain_finished).
   TxnState StateOf(TxnId txn) const;
-  // Whether txn is ACTIVE or voted and undecided here (its log records are still needed).
-  bool IsLive(TxnId txn) const { return live_.count(txn) != 0; }
+  // Whether txn is ACTIVE or voted and undecided here, or held (Txn::held): its log records are
+  // still needed (a held one's outcome record says it is held, across a restart).
+  bool IsLive(TxnId txn) const {
+    if (live_.count(txn) != 0) return true;
+    auto it = txns_.find(txn);
+    return it != txns_.end() && it->second.held;
+  }
   Epoch max_epoch() const { return max_epoch_; }
   size_t locks_held() const { return locks_.keys_locked(); }
   std::vector<InDoubtTxn> InDoubt() const;

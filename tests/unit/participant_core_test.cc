@@ -1138,7 +1138,9 @@ TEST_F(ParticipantStepTest, ADecisionOfItsOwnRoundIsHeldUntilTheCoordinatorAnswe
     abort({1, seq});
   }
   EXPECT_EQ(p.StateOf(t), TxnState::kAborted);
+  EXPECT_TRUE(p.IsLive(t)) << "its log records are still needed (log retention)";
   abort(t);
+  EXPECT_FALSE(p.IsLive(t));
   EXPECT_EQ(learns_in(40), 0u) << "answered: nothing more to tell";
   PrepareDurably({1, 5}, {Put("k5", "1")});
   abort({1, 5});
