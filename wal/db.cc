@@ -53,10 +53,15 @@ Result<std::shared_ptr<Db>> Db::Open(const std::string& dir, DbOptions options) 
   db->log_ = handles[1];
   db->data_ = handles[2];
 
-  // The format version: written once, checked on every open.
+  // The format version: written when the log is new (or upgraded), checked on every open.
   std::string format;
   rocksdb::Status rs = db->db_->Get(rocksdb::ReadOptions(), db->meta_, kFormatKey, &format);
-  if (rs.IsNotFound()) {
+  if (!rs.ok() && !rs.IsNotFound()) return FromRocks(rs, "reading the log format");
+  if (rs.ok() && format != kFormatValue && format != kUpgradableFrom) {
+    return Status::Corruption("log in " + dir + " has format " + format + "; this build reads " +
+                              kFormatValue + " (a migration is needed)");
+  }
+  if (rs.IsNotFound() || format == kUpgradableFrom) {
     rocksdb::WriteOptions sync;
     sync.sync = true;
     s = FromRocks(db->db_->Put(sync, db->meta_, kFormatKey, kFormatValue), "writing format");
@@ -65,20 +70,6 @@ Result<std::shared_ptr<Db>> Db::Open(const std::string& dir, DbOptions options) 
       s = FromRocks(db->db_->FlushWAL(true), "syncing format");
       if (!s.ok()) return s;
     }
-  } else if (!rs.ok()) {
-    return FromRocks(rs, "reading the log format");
-  } else if (format == kUpgradableFrom) {
-    rocksdb::WriteOptions sync;
-    sync.sync = true;
-    s = FromRocks(db->db_->Put(sync, db->meta_, kFormatKey, kFormatValue), "upgrading format");
-    if (!s.ok()) return s;
-    if (db_options.manual_wal_flush) {
-      s = FromRocks(db->db_->FlushWAL(true), "syncing format");
-      if (!s.ok()) return s;
-    }
-  } else if (format != kFormatValue) {
-    return Status::Corruption("log in " + dir + " has format " + format + "; this build reads " +
-                              kFormatValue + " (a migration is needed)");
   }
   return db;
 }

@@ -503,16 +503,19 @@ TEST(WalTest, ACorruptRecordStopsTheScanWithItsPosition) {
   EXPECT_NE(s.message().find("position 2"), std::string::npos) << s.ToString();
 }
 
+// A bare RocksDB database in `path` whose format key says `format`.
+void MakeDbOfFormat(const std::string& path, const std::string& format) {
+  rocksdb::DB* db = nullptr;
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  ASSERT_TRUE(rocksdb::DB::Open(o, path, &db).ok());
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "txcoord.wal.format", format).ok());
+  delete db;
+}
+
 TEST(WalTest, ALogOfAnotherFormatRefusesToOpen) {
   TempDir dir;
-  {
-    rocksdb::DB* db = nullptr;
-    rocksdb::Options o;
-    o.create_if_missing = true;
-    ASSERT_TRUE(rocksdb::DB::Open(o, dir.path(), &db).ok());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "txcoord.wal.format", "1").ok());
-    delete db;
-  }
+  MakeDbOfFormat(dir.path(), "1");
   auto wal = OpenWal(dir.path());
   ASSERT_FALSE(wal.ok());
   EXPECT_NE(wal.status().message().find("format 1"), std::string::npos) << wal.status().ToString();
@@ -522,14 +525,7 @@ TEST(WalTest, ALogOfAnotherFormatRefusesToOpen) {
 // so that a build that reads only format 2 refuses it by its version from then on.
 TEST(WalTest, AFormatTwoLogIsUpgradedInPlace) {
   TempDir dir;
-  {
-    rocksdb::DB* db = nullptr;
-    rocksdb::Options o;
-    o.create_if_missing = true;
-    ASSERT_TRUE(rocksdb::DB::Open(o, dir.path(), &db).ok());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "txcoord.wal.format", "2").ok());
-    delete db;
-  }
+  MakeDbOfFormat(dir.path(), "2");
   {
     auto wal = OpenWal(dir.path());
     ASSERT_TRUE(wal.ok()) << wal.status().ToString();
