@@ -13,7 +13,9 @@
 //  - 3PC: after all YES, append PRE-COMMIT; once durable send PRE-COMMIT (ballot 0 of the
 //    termination protocol). A majority of acks chooses commit: reply COMMITTED, send COMMIT,
 //    append COMMIT lazily. A preempted or stalled PRE-COMMIT round becomes a termination round
-//    run by the coordinator itself (recovery/core/termination.h).
+//    run by the coordinator itself (recovery/core/termination.h). An abort decided after the
+//    PRE-COMMIT record is logged (COORD-ABORT) before ABORT goes out, so that a restore does not
+//    run termination again; a decision learned from the participants' own round is adopted.
 //  - Status queries from in-doubt participants: committed if decided, "not yet" while deciding,
 //    aborted if unknown (presumed abort) -- never "aborted" and commit later.
 //  - Every message carries this coordinator's epoch. A STALE-EPOCH reply deposes it.

@@ -16,7 +16,8 @@
 //
 // Fencing: a message from a coordinator epoch older than the newest seen is refused with
 // STALE-EPOCH and changes nothing. In-doubt transactions ask the coordinator with capped backoff
-// and, under 3PC, run a termination round (recovery/core/termination.h) as proposer.
+// and, under 3PC, run a termination round (recovery/core/termination.h) as proposer; a decision of
+// that round is held, and told to the coordinator, until the coordinator answers (Txn::held).
 #pragma once
 
 #include <deque>
@@ -53,9 +54,9 @@ struct ParticipantOptions {
   // primary moved: the others ask in the ticks after, this many a tick. A backlog of 100,000
   // asked in one tick, and the new coordinator primary answered them in one turn.
   size_t queries_per_tick = 256;
-  // Finished (COMMITTED or ABORTED) 2PC transactions are remembered until this many newer ones
-  // have finished, then forgotten: memory stays bounded under endless load. 0 remembers all.
-  // 3PC ones are kept (termination may ask about them; see Finished()).
+  // Finished (COMMITTED or ABORTED) transactions, 2PC and 3PC, are remembered until this many
+  // newer ones have finished, then forgotten: memory stays bounded under endless load. 0
+  // remembers all. A held one (Txn::held) counts only once the coordinator has answered.
   size_t retain_finished = 100000;
   // The largest transaction id whose records were dropped from the log before this core started
   // (log truncation, or a state transfer's log start). A transaction at or below it that is not
