@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <system_error>
 
 #include "common/check.h"
 #include "recovery/core/log_fold.h"
@@ -12,10 +13,14 @@ namespace {
 bool IsVoted(TxnState s) {
   return s == TxnState::kPrepared || s == TxnState::kPreCommitted || s == TxnState::kPreAborted;
 }
-int64_t ParseInt(const std::optional<std::string>& v) {
+// ADD's operand: a missing or empty value is 0; otherwise the whole value must be a base-10
+// signed 64-bit integer (no sign but '-', no spaces, nothing after it), else nullopt.
+std::optional<int64_t> ParseInt(const std::optional<std::string>& v) {
   if (!v || v->empty()) return 0;
   int64_t out = 0;
-  std::from_chars(v->data(), v->data() + v->size(), out);
+  const char* end = v->data() + v->size();
+  const auto [ptr, ec] = std::from_chars(v->data(), end, out);
+  if (ec != std::errc() || ptr != end) return std::nullopt;
   return out;
 }
 }  // namespace
@@ -145,7 +150,12 @@ AbortReason ParticipantCore::RunOps(Txn& t, const std::vector<Op>& ops,
         t.writes[op.key] = std::nullopt;
         break;
       case Op::Type::kAdd: {
-        const int64_t next = ParseInt(current()) + op.delta;
+        const std::optional<int64_t> value = ParseInt(current());
+        int64_t next = 0;
+        // Not an integer, or a sum past int64: the IDL's CONSTRAINT, never a wrapped value.
+        if (!value || __builtin_add_overflow(*value, op.delta, &next)) {
+          return AbortReason::kConstraint;
+        }
         if (next < op.min_result) return AbortReason::kConstraint;
         t.writes[op.key] = std::to_string(next);
         break;

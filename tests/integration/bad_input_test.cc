@@ -702,6 +702,40 @@ TEST_F(BadInputTest, PutWithoutValueInExecuteIsInvalidAndNothingIsWritten) {
   ExpectServes(c, "put-without-value");
 }
 
+// ADD of a stored value that is not a whole base-10 integer, or whose sum leaves int64, aborts
+// with CONSTRAINT through a stock client and leaves the value as it was. It once committed
+// 'abc' + 1 as 1, '12abc' + 1 as 13 and INT64_MAX + 1 as INT64_MIN.
+TEST_F(BadInputTest, AddOfANonIntegerOrPastInt64AbortsWithConstraintAndChangesNothing) {
+  StockCoordinator c = Coordinator();
+  const std::vector<std::pair<std::string, int64_t>> cases = {
+      {"abc", 1}, {"12abc", 1}, {"9223372036854775807", 1}, {"-9223372036854775808", -1}};
+  for (const auto& [stored, delta] : cases) {
+    SCOPED_TRACE(stored);
+    const std::string key = KeyOnShard("add-" + stored, 0);
+    thrift::Op put;
+    put.__set_type(thrift::OpType::PUT);
+    put.__set_key(key);
+    put.__set_value(stored);
+    thrift::ExecuteResult r;
+    c->execute(r, thrift::Protocol::TWO_PC, {put}, "");
+    ASSERT_EQ(r.result.outcome, Outcome::COMMITTED) << r.result.detail;
+    thrift::Op add;
+    add.__set_type(thrift::OpType::ADD);
+    add.__set_key(key);
+    add.__set_delta(delta);
+    // The PUT's lock may outlive its COMMITTED reply by a moment (see Committed).
+    const auto deadline = std::chrono::steady_clock::now() + kLockWait;
+    do {
+      c->execute(r, thrift::Protocol::TWO_PC, {add}, "");
+    } while (r.result.reason == AbortReason::LOCK_CONFLICT &&
+             std::chrono::steady_clock::now() < deadline);
+    EXPECT_EQ(r.result.outcome, Outcome::ABORTED);
+    EXPECT_EQ(r.result.reason, AbortReason::CONSTRAINT) << r.result.detail;
+    EXPECT_EQ(Committed(c, key), stored);
+  }
+  ExpectServes(c, "add-constraint");
+}
+
 TEST_F(BadInputTest, UnknownProtocolEnumIsInvalid) {
   StockCoordinator c = Coordinator();
   const auto seven = static_cast<thrift::Protocol::type>(7);

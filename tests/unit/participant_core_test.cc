@@ -220,6 +220,48 @@ TEST_F(ParticipantStepTest, AddBelowMinResultFailsWithConstraint) {
   EXPECT_TRUE(Exec({1, 2}, {Add("acct", -10, 0)}).ok);
 }
 
+// ADD reads the value as a whole base-10 signed 64-bit integer: anything else, and a sum that
+// overflows, aborts with CONSTRAINT and writes nothing (the IDL's promise). It once committed
+// INT64_MAX + 1 as INT64_MIN, 'abc' + 1 as 1 and '12abc' + 1 as 13.
+TEST_F(ParticipantStepTest, AddOfANonIntegerOrAnOverflowFailsWithConstraint) {
+  struct Case {
+    std::optional<std::string> stored;
+    int64_t delta;
+    std::optional<std::string> sum;  // nullopt: CONSTRAINT
+  };
+  const std::vector<Case> cases = {
+      {std::nullopt, 3, "3"},
+      {"", 3, "3"},
+      {"-5", 2, "-3"},
+      {"9223372036854775806", 1, "9223372036854775807"},
+      {"9223372036854775807", 1, std::nullopt},
+      {"-9223372036854775808", -1, std::nullopt},
+      {"-9223372036854775807", -1, "-9223372036854775808"},
+      {"abc", 1, std::nullopt},
+      {"12abc", 1, std::nullopt},
+      {" 12", 1, std::nullopt},
+      {"+12", 1, std::nullopt},
+      {"99999999999999999999", 1, std::nullopt},
+      {"1.5", 1, std::nullopt},
+  };
+  uint64_t seq = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.stored.value_or("(missing)") + " + " + std::to_string(c.delta));
+    store_.data.clear();
+    if (c.stored) store_.data["n"] = *c.stored;
+    Make();
+    const ClientReply r = Exec({1, ++seq}, {Add("n", c.delta), Get("n")});
+    if (c.sum) {
+      EXPECT_TRUE(r.ok);
+      EXPECT_EQ(r.reads, (std::vector<OpResult>{{"n", true, *c.sum}}));
+    } else {
+      EXPECT_FALSE(r.ok);
+      EXPECT_EQ(r.reason, AbortReason::kConstraint);
+      EXPECT_EQ(p_->locks_held(), 0u);
+    }
+  }
+}
+
 TEST_F(ParticipantStepTest, IdleActiveTxnIsAbortedAndReleasesItsLocks) {
   ParticipantCore& p = Make({.shard = kShard, .idle_timeout_ticks = 50});
   const TxnId t{1, 1};
