@@ -52,8 +52,6 @@ class Wakeups {
     return due;
   }
 
-  size_t size() const { return queue_.size(); }
-
  private:
   std::set<std::pair<Ticks, TxnId>> queue_;
 };
